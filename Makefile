@@ -1,0 +1,61 @@
+# nexlab: everything a fresh Debian 12 machine (as root) needs, then the job.
+#   make demo   install what is missing, build a sample rootfs, audit it, write reports/
+#   make test   install what is missing, lint, type-check and run the whole suite
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEBIAN_PACKAGES := e2fsprogs docker.io debootstrap qemu-system-x86 qemu-utils linux-image-cloud-amd64 \
+	diffoscope chromium mount util-linux gzip ca-certificates
+DEBIAN_TAG := nexlab/debian:bookworm
+PYTEST_ARGS ?=
+
+.PHONY: setup system-packages dockerd venv base demo test lint typecheck unit bench clean
+
+setup: system-packages dockerd venv
+
+system-packages:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if ! $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "system packages: all present"; fi
+
+dockerd:
+	@.ci/ensure-dockerd
+
+$(BIN)/nexlab: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/nexlab
+
+base: setup
+	$(BIN)/nexlab base debian --tag $(DEBIAN_TAG)
+
+demo: base
+	$(BIN)/nexlab build --agent nexlab/build/assets/sample-agent.sh --image $(DEBIAN_TAG) -o demo/rootfs.ext4
+	$(BIN)/nexlab audit demo/rootfs.ext4 --html reports/audit-demo.html --json-file reports/audit-demo.json --markdown reports/audit-demo.md || true
+	@echo "sample rootfs: $$(pwd)/demo/rootfs.ext4"
+
+lint: venv
+	$(BIN)/ruff check nexlab tests
+	$(BIN)/ruff format --check nexlab tests
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: base lint typecheck unit
+
+bench: base
+	$(BIN)/python -m tests.benchmarks.run_all
+
+clean:
+	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,128 @@
+#!/bin/sh
+# nexlab's setup script. It runs as root inside the base image, with the new
+# root filesystem bind-mounted at $ROOTFS, the agent at /usr/local/bin/agent and
+# its OpenRC service at /etc/init.d/agent (the nex recipe). It works with
+# busybox (Alpine) and with Debian's dash and coreutils.
+#
+# Progress lines "nexlab-step: N/M text" drive the progress bar; a line
+# "nexlab-needs-kib: N" tells nexlab the content does not fit.
+set -eu
+
+ROOTFS=${NEXLAB_ROOTFS:-/my-rootfs}
+COPY_DIRS="bin etc lib lib64 root sbin usr home var"
+MAKE_DIRS="dev proc run sys var tmp"
+STEPS=6
+
+step() { echo "nexlab-step: $1/$STEPS $2"; }
+warn() { echo "nexlab-warning: $*"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+step 1 "packages"
+if [ -x /sbin/openrc-run ] || [ -x /usr/sbin/openrc-run ]; then
+    echo "OpenRC is already installed"
+elif [ "${NEXLAB_NETWORK:-}" = none ]; then
+    warn "no OpenRC in this base image and no network to install it (use --network bridge); the image will not boot to the agent"
+elif have apk; then
+    apk add --no-cache openrc util-linux || warn "cannot install openrc with apk (no package repository reachable?); the image will not boot to the agent"
+elif have apt-get; then
+    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openrc sysvinit-core util-linux; } \
+        || warn "cannot install openrc with apt-get; the image will not boot to the agent"
+else
+    warn "no OpenRC and no known package manager in this base image"
+fi
+
+step 2 "user nex (1000:1000)"
+if ! grep -q '^nex:' /etc/group; then
+    if have groupadd; then groupadd -g 1000 nex; else addgroup -g 1000 -S nex; fi
+fi
+if ! grep -q '^nex:' /etc/passwd; then
+    if have useradd; then useradd -u 1000 -g nex -d /home/nex -s /bin/sh -M nex
+    else adduser -u 1000 -S -D -H -h /home/nex -s /bin/sh -G nex nex; fi
+fi
+nex_ids="$(id -u nex):$(id -g nex)"
+if [ "$nex_ids" != "1000:1000" ]; then
+    echo "nexlab-error: user nex is $nex_ids in this base image, the agent needs 1000:1000"
+    exit 3
+fi
+# The root account gets no password: nobody can log in on the console with a
+# known one (the nex recipe's root:root is the first thing an attacker tries).
+if have usermod; then usermod -p '*' root; else sed -i 's/^root:[^:]*:/root:*:/' /etc/shadow; fi
+
+step 3 "user script"
+if [ -f /nexlab/user-script ]; then
+    echo "running the user script"
+    sh /nexlab/user-script
+fi
+
+step 4 "console and services"
+# A getty on the serial console, whichever init the base uses.
+if [ -f /etc/init.d/agetty ]; then
+    ln -sf agetty /etc/init.d/agetty.ttyS0
+fi
+if [ -f /etc/inittab ] && ! grep -q 'ttyS0' /etc/inittab; then
+    if have agetty; then getty=agetty; else getty=getty; fi
+    if grep -q '^tty1::' /etc/inittab; then   # busybox init
+        echo "ttyS0::respawn:/sbin/$getty -L 115200 ttyS0 vt100" >>/etc/inittab
+    else                                     # sysvinit
+        echo "T0:2345:respawn:/sbin/$getty -L 115200 ttyS0 vt100" >>/etc/inittab
+    fi
+fi
+grep -qx ttyS0 /etc/securetty 2>/dev/null || echo ttyS0 >>/etc/securetty
+# Runlevel links are what rc-update writes; making them directly also works
+# when OpenRC itself could not be installed.
+enable() {
+    if [ -f "/etc/init.d/$1" ] || [ "$1" = agent ]; then
+        mkdir -p "/etc/runlevels/$2"
+        ln -sf "/etc/init.d/$1" "/etc/runlevels/$2/$1"
+    fi
+}
+for service in devfs procfs sysfs; do enable "$service" sysinit; done
+[ -f /etc/init.d/agetty.ttyS0 ] && enable agetty.ttyS0 default
+enable agent boot
+
+step 5 "copy"
+needed_kib=0
+for dir in $COPY_DIRS; do
+    [ -e "/$dir" ] || [ -L "/$dir" ] || continue
+    kib=$(du -skx "/$dir" | cut -f1)
+    needed_kib=$((needed_kib + kib))
+done
+available_kib=$(df -Pk "$ROOTFS" | awk 'NR==2 {print $4}')
+echo "content: ${needed_kib} KiB, free in the image: ${available_kib} KiB"
+if [ "$needed_kib" -gt "$available_kib" ]; then
+    echo "nexlab-needs-kib: $needed_kib"
+    exit 75
+fi
+copy() {
+    # Caches, logs and package lists are rebuilt at run time and only cost space.
+    tar -C / -c --exclude=var/cache/apt --exclude=var/lib/apt/lists --exclude=var/cache/apk \
+        --exclude=var/log/apt --exclude='var/tmp/*' "$1" | tar -C "$ROOTFS" -x
+}
+for dir in $COPY_DIRS; do
+    [ -e "/$dir" ] || [ -L "/$dir" ] || continue
+    if ! copy "$dir" 2>/tmp/nexlab-copy.err; then
+        cat /tmp/nexlab-copy.err
+        if grep -q 'No space left' /tmp/nexlab-copy.err; then
+            echo "nexlab-needs-kib: $needed_kib"
+            exit 75
+        fi
+        exit 4
+    fi
+done
+
+step 6 "finish"
+for dir in $MAKE_DIRS; do mkdir -p "$ROOTFS/$dir"; done
+chmod 1777 "$ROOTFS/tmp"
+mkdir -p "$ROOTFS/home/nex"
+chown 1000:1000 "$ROOTFS/home/nex"
+chmod 0750 "$ROOTFS/home/nex"
+# Root runs these at boot: they must not be owned or writable by nex.
+chown 0:0 "$ROOTFS/usr/local/bin/agent" "$ROOTFS/etc/init.d/agent"
+chmod 0755 "$ROOTFS/usr/local/bin/agent" "$ROOTFS/etc/init.d/agent"
+# Docker bind-mounts these into every container; the guest gets its own.
+echo nex >"$ROOTFS/etc/hostname"
+printf '127.0.0.1\tlocalhost nex\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOTFS/etc/hosts"
+rm -f "$ROOTFS/etc/resolv.conf"
+ln -s /proc/net/pnp "$ROOTFS/etc/resolv.conf"   # DNS from the kernel's ip= configuration, as nex does
+rm -f "$ROOTFS/.dockerenv"
+echo "rootfs ready"

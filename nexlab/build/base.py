@@ -1,0 +1,176 @@
+"""Offline base images: Debian from debootstrap, Alpine from a minirootfs tarball.
+
+No registry is needed: both end in ``docker import`` through the SDK. The
+debootstrap tree is cached as a tarball outside any checkout
+(``$NEXLAB_CACHE`` or ``/var/cache/nexlab``), keyed by everything that shapes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from nexlab.build import engine
+from nexlab.build.inputs import regular_file
+from nexlab.errors import CommandError, InputError
+from nexlab.progress import Progress, resolve
+from nexlab.run import run
+
+log = logging.getLogger("nexlab.base")
+
+DEFAULT_DEBIAN_TAG = "nexlab/debian:bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class DebianSpec:
+    suite: str = "bookworm"
+    mirror: str = DEFAULT_MIRROR
+    #: sysvinit's /sbin/init runs OpenRC; util-linux has agetty for the serial console.
+    packages: tuple[str, ...] = ("sysvinit-core", "util-linux", "ca-certificates")
+    #: Installed with apt in a second pass: debootstrap's resolver picks sysv-rc for
+    #: sysvinit-core and then fails on openrc, which conflicts with it.
+    second_pass: tuple[str, ...] = ("openrc",)
+
+    def cache_key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BaseResult:
+    tag: str
+    image_id: str
+    source: str
+    seconds: float
+    cached: bool
+    notes: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        lines = [f"base image {self.tag} ({self.image_id[:19]}) from {self.source} in {self.seconds:.1f} s"
+                 + (" (cached)" if self.cached else "")]
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NEXLAB_CACHE", "/var/cache/nexlab"))
+
+
+def debian(tag: str = DEFAULT_DEBIAN_TAG, spec: DebianSpec = DebianSpec(), *, force: bool = False,
+           progress: Progress | None = None) -> BaseResult:
+    """Make (or reuse) a Debian minbase image with OpenRC and the ``nex`` user, and import it as ``tag``."""
+    import docker.errors
+
+    report = resolve(progress)
+    start = time.monotonic()
+    client = engine.connect()
+    if not force:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            image = client.images.get(tag)
+            return BaseResult(tag, image.id, "docker (already present)", time.monotonic() - start, cached=True)
+    if os.geteuid() != 0:
+        raise InputError("debootstrap needs root")
+    tarball = cache_dir() / f"debian-{spec.suite}-{spec.cache_key()}.tar.gz"
+    cached = tarball.is_file() and not force
+    if not cached:
+        report.step_started("debootstrap", f"{spec.suite} minbase from {spec.mirror}")
+        _debootstrap_tarball(spec, tarball, report)
+    report.step_started("import", f"docker import as {tag}")
+    image_id = _import(client, tarball, tag)
+    return BaseResult(tag, image_id, f"debootstrap {spec.suite}", time.monotonic() - start, cached=cached)
+
+
+def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> None:
+    tarball.parent.mkdir(parents=True, exist_ok=True)
+    with _scratch_dir("nexlab-debootstrap-") as root:
+        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(spec.packages)}",
+                spec.suite, str(root), spec.mirror]
+        try:
+            run(argv, timeout=1800)
+        except CommandError as exc:
+            debootstrap_log = root / "debootstrap" / "debootstrap.log"
+            detail = debootstrap_log.read_text(errors="replace")[-400:] if debootstrap_log.exists() else exc.stderr
+            raise CommandError(argv, exc.returncode, detail) from None
+        if spec.second_pass:
+            run(["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *spec.second_pass],
+                env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=1800)
+            run(["chroot", str(root), "apt-get", "clean"])
+        run(["chroot", str(root), "groupadd", "-g", "1000", "nex"])
+        run(["chroot", str(root), "useradd", "-u", "1000", "-g", "1000", "-d", "/home/nex", "-m", "-s", "/bin/sh", "nex"])
+        # Downloaded packages and indexes are not part of the system.
+        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for item in (root / leftover).glob("*"):
+                if item.is_file():
+                    item.unlink()
+        partial = tarball.with_suffix(".partial")
+        _write_tarball(root, partial)
+        os.replace(partial, tarball)
+        report.log_line(f"cached {tarball}")
+
+
+def _write_tarball(root: Path, destination: Path) -> None:
+    import libarchive
+
+    with libarchive.file_writer(str(destination), "pax_restricted", "gzip") as archive:
+        archive.add_files(str(root), pathname=".")
+
+
+@contextlib.contextmanager
+def _scratch_dir(prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("NEXLAB_SCRATCH")))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _import(client: object, tarball: Path, tag: str) -> str:
+    import docker
+
+    assert isinstance(client, docker.DockerClient)
+    repository, _, version = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
+    with tarball.open("rb") as data:
+        response = client.api.import_image_from_data(data.read(), repository=repository, tag=version)
+    status = response if isinstance(response, str) else json.dumps(response)
+    if "error" in status.lower() and "status" not in status.lower():
+        raise CommandError(["docker", "import"], 1, status)
+    return str(client.images.get(tag).id)
+
+
+def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:
+    """Import an Alpine minirootfs tarball as a Docker image (default tag ``nexlab/alpine:VERSION``)."""
+    report = resolve(progress)
+    start = time.monotonic()
+    tarball = regular_file(rootfs, "Alpine minirootfs")
+    version = _alpine_release(tarball)
+    tag = tag or f"nexlab/alpine:{version}"
+    client = engine.connect()
+    report.step_started("import", f"docker import {tarball.name} as {tag}")
+    image_id = _import(client, tarball, tag)
+    notes = ("no OpenRC: Alpine's package repositories are unreachable here; builds from it do not boot to the agent",)
+    return BaseResult(tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=False, notes=notes)
+
+
+def _alpine_release(tarball: Path) -> str:
+    import libarchive
+
+    try:
+        with libarchive.file_reader(str(tarball)) as archive:
+            for entry in archive:
+                if entry.pathname.lstrip("./") == "etc/alpine-release":
+                    return b"".join(entry.get_blocks()).decode().strip()
+    except libarchive.ArchiveError as exc:
+        raise InputError(f"{tarball} is not a readable tarball: {exc}") from None
+    with contextlib.suppress(OSError), gzip.open(tarball) as handle:
+        handle.read(1)
+    raise InputError(f"{tarball} has no etc/alpine-release: not an Alpine minirootfs")

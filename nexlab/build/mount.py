@@ -1,0 +1,145 @@
+"""Step 3: attach the image to a loop device and mount it.
+
+``Mount`` owns both resources and releases them in reverse order however the
+caller leaves: ``with mount(image) as m: ...``, an explicit ``unmount(m)``, an
+exception or Ctrl-C. Release is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from nexlab.errors import CommandError, InputError, PrivilegeError
+from nexlab.run import run
+
+log = logging.getLogger("nexlab.mount")
+
+
+def require_root(action: str) -> None:
+    if os.geteuid() != 0:
+        raise PrivilegeError(
+            f"{action} needs root (loop devices and mount)",
+            hint="run as root, or use --reproducible, which needs no mount",
+        )
+
+
+class Mount:
+    """A loop-mounted image: ``loop_device`` and ``path`` (the mount point)."""
+
+    step = "mount"
+
+    def __init__(self, image: Path, loop_device: str, path: Path, seconds: float, owns_dir: bool) -> None:
+        self.image = image
+        self.loop_device = loop_device
+        self.path = path
+        self.seconds = seconds
+        self._owns_dir = owns_dir
+        self.mounted = True
+
+    def __enter__(self) -> Mount:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "mounted" if self.mounted else "released"
+        return f"<Mount {self.image} on {self.path} via {self.loop_device}, {state}>"
+
+    def usage(self) -> tuple[int, int]:
+        """(used, free) bytes as the mounted filesystem reports them."""
+        stats = os.statvfs(self.path)
+        return (stats.f_blocks - stats.f_bfree) * stats.f_frsize, stats.f_bavail * stats.f_frsize
+
+    def facts(self) -> list[tuple[str, str]]:
+        facts = [("image", str(self.image)), ("loop device", self.loop_device), ("mount point", str(self.path))]
+        if self.mounted:
+            used, free = self.usage()
+            facts.append(("used / free", f"{used // 1024} KiB / {free // 1024} KiB"))
+        facts.append(("state", "mounted" if self.mounted else "released"))
+        facts.append(("time", f"{self.seconds:.2f} s"))
+        return facts
+
+    log_tail: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        from nexlab.report.steps import step_text
+
+        return step_text(self)  # type: ignore[arg-type]
+
+    def _repr_html_(self) -> str:
+        from nexlab.report.steps import step_html
+
+        return step_html(self)  # type: ignore[arg-type]
+
+    def release(self) -> None:
+        """Unmount, detach the loop device and remove our mount point. Safe to call twice."""
+        if not self.mounted:
+            return
+        errors: list[Exception] = []
+        try:
+            _umount(self.path)
+        except CommandError as exc:
+            errors.append(exc)
+        try:
+            run(["losetup", "-d", self.loop_device])
+        except CommandError as exc:
+            if not _loop_is_free(self.loop_device, self.image):
+                errors.append(exc)
+        if self._owns_dir:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+        self.mounted = False
+        if errors:
+            raise errors[0]
+
+
+def _umount(path: Path) -> None:
+    for attempt in range(5):
+        try:
+            run(["umount", str(path)])
+            return
+        except CommandError as exc:
+            if "not mounted" in exc.stderr:
+                return
+            if "busy" not in exc.stderr or attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _loop_is_free(device: str, image: Path) -> bool:
+    listing = run(["losetup", "-j", str(image)], check=False).stdout
+    return device not in listing
+
+
+def mount(image: str | os.PathLike[str], mountpoint: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Mount:
+    """Loop-mount ``image`` read-write (or ``read_only``) and return the ``Mount``."""
+    require_root("mounting an image")
+    path = Path(image)
+    if not path.is_file():
+        raise InputError(f"{path} is not a file")
+    start = time.monotonic()
+    owns_dir = mountpoint is None
+    target = Path(tempfile.mkdtemp(prefix="nexlab-mnt-")) if mountpoint is None else Path(mountpoint)
+    if not owns_dir:
+        target.mkdir(parents=True, exist_ok=True)
+    loop_device = ""
+    try:
+        loop_device = run(["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)]).stdout.strip()
+        options = "ro,noload" if read_only else "rw"
+        run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)])
+    except BaseException:
+        if loop_device:
+            run(["losetup", "-d", loop_device], check=False)
+        if owns_dir:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    log.debug("mounted %s on %s via %s", path, target, loop_device)
+    return Mount(path, loop_device, target, time.monotonic() - start, owns_dir)

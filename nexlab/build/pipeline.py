@@ -1,0 +1,77 @@
+"""``build_rootfs``: the five steps in one call, with nothing left behind on failure."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from nexlab.build import engine
+from nexlab.build.allocate import DEFAULT_SIZE, allocate
+from nexlab.build.mkfs import mkfs
+from nexlab.build.mount import mount, require_root
+from nexlab.build.output import sha256_file, staged_output
+from nexlab.build.populate import DEFAULT_IMAGE, populate, setup_inputs
+from nexlab.build.results import BuildResult, StepResult
+from nexlab.build.unmount import unmount
+from nexlab.errors import CommandError
+from nexlab.progress import Progress, resolve
+from nexlab.sizes import parse_size
+
+
+def build_rootfs(
+    output: str | os.PathLike[str] = "rootfs.ext4",
+    *,
+    agent: str | os.PathLike[str],
+    image: str = DEFAULT_IMAGE,
+    script: str | os.PathLike[str] | None = None,
+    service: str | os.PathLike[str] | None = None,
+    size: int | str = DEFAULT_SIZE,
+    network: str = "none",
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
+
+    Inputs are checked before anything is created. The image is written under a
+    temporary name and renamed at the end; on any failure or Ctrl-C the mount and
+    loop device are released and the partial file removed. An ``output`` ending
+    in ``.gz`` is gzipped.
+    """
+    start = time.monotonic()
+    report = resolve(progress)
+    target = Path(output)
+    num_bytes = parse_size(size)
+    setup_inputs(agent, script, service)  # fail on bad inputs before touching anything
+    require_root("building through a mount")
+    client = engine.connect()
+    engine.ensure_image(client, image)
+
+    steps: list[StepResult] = []
+    with staged_output(target) as staged:
+        report.step_started("allocate", f"{num_bytes} bytes")
+        steps.append(allocate(staged, num_bytes))
+        report.step_finished("allocate", steps[-1])
+        report.step_started("mkfs", "mkfs.ext4")
+        steps.append(mkfs(staged))
+        report.step_finished("mkfs", steps[-1])
+        report.step_started("mount", "loop device")
+        with mount(staged) as mounted:
+            report.step_finished("mount", mounted)
+            report.step_started("populate", f"container from {image}")
+            steps.append(populate(mounted, agent=agent, image=image, script=script, service=service,
+                                  network=network, progress=report, client=client))
+            report.step_finished("populate", steps[-1])
+            report.step_started("unmount", "umount + e2fsck -fn")
+            unmounted = unmount(mounted)
+        steps.append(unmounted)
+        report.step_finished("unmount", unmounted)
+        if not unmounted.fsck_clean:
+            raise CommandError(["e2fsck", "-fn", str(target)], 4, "\n".join(unmounted.fsck_report))
+    final = target
+    return BuildResult(
+        seconds=time.monotonic() - start,
+        output=final,
+        size=final.stat().st_size,
+        sha256=sha256_file(final),
+        steps=tuple(steps),
+    )

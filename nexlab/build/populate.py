@@ -1,0 +1,85 @@
+"""Step 4: fill the mounted filesystem from a container of the base image."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nexlab.build import engine
+from nexlab.build.container import SetupInputs, default_service, run_setup
+from nexlab.build.inputs import check_agent, regular_file
+from nexlab.build.mount import Mount
+from nexlab.build.results import PopulateResult
+from nexlab.errors import ImageTooSmallError, InputError
+from nexlab.progress import Progress, resolve
+
+if TYPE_CHECKING:
+    import docker
+
+#: nex's default base image.
+DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
+
+
+def setup_inputs(agent: str | os.PathLike[str], script: str | os.PathLike[str] | None, service: str | os.PathLike[str] | None) -> SetupInputs:
+    return SetupInputs(
+        agent=check_agent(agent),
+        service=regular_file(service, "service") if service is not None else default_service(),
+        script=regular_file(script, "script") if script is not None else None,
+    )
+
+
+def populate(
+    mount: Mount,
+    *,
+    agent: str | os.PathLike[str],
+    image: str = DEFAULT_IMAGE,
+    script: str | os.PathLike[str] | None = None,
+    service: str | os.PathLike[str] | None = None,
+    network: str = "none",
+    progress: Progress | None = None,
+    client: docker.DockerClient | None = None,
+) -> PopulateResult:
+    """Run the base ``image`` with the mount at ``/my-rootfs`` and copy a bootable system into it.
+
+    ``network`` is the container's Docker network; the default ``none`` suits
+    bases that already hold OpenRC. Use ``"bridge"`` when ``--script`` or the
+    setup must download packages.
+    """
+    if not mount.mounted:
+        raise InputError(f"{mount.image} is not mounted any more")
+    start = time.monotonic()
+    report = resolve(progress)
+    inputs = setup_inputs(agent, script, service)
+    client = client or engine.connect()
+    base = engine.ensure_image(client, image)
+    try:
+        tail = run_setup(client, base, mount.path, inputs, report, network=network)
+    except ImageTooSmallError as exc:
+        used, free = mount.usage()
+        overhead = mount.image.stat().st_size - used - free
+        needed = int((exc.needed_bytes or 0) * 1.1) + overhead + used
+        needed_mib = -(-needed // (1024 * 1024))
+        raise ImageTooSmallError(
+            f"{mount.image.stat().st_size // (1024 * 1024)} MiB is too small: the content needs "
+            f"{(exc.needed_bytes or 0) / 2**20:.1f} MiB; use --size {needed_mib}MiB or more",
+            needed_bytes=needed,
+        ) from None
+    used, free = mount.usage()
+    return PopulateResult(
+        seconds=time.monotonic() - start,
+        base_image=image,
+        base_image_id=base.id,
+        agent=inputs.agent,
+        script=inputs.script,
+        service=inputs.service,
+        used_bytes=used,
+        free_bytes=free,
+        files=_count_entries(mount.path),
+        output_tail=tail,
+    )
+
+
+def _count_entries(root: Path) -> int:
+    return sum(len(dirs) + len(files) for _, dirs, files in os.walk(root))

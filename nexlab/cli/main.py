@@ -1,0 +1,62 @@
+"""``nexlab``: the command line.
+
+Every subcommand parses its flags here and calls the library. Expected failures
+(``NexlabError``) print one line and exit non-zero; ``--debug`` shows the
+traceback. SIGTERM is handled like Ctrl-C so cleanup runs either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+from nexlab.cli import commands
+from nexlab.errors import NexlabError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="nexlab",
+        description="Build, audit, diff and boot Firecracker root filesystems for Nex.",
+    )
+    top.add_argument("--debug", action="store_true", help="log every command and show tracebacks")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in commands.REGISTRY:
+        register(sub)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    signal.signal(signal.SIGTERM, _terminate)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except NexlabError as exc:
+        if args.debug:
+            raise
+        print(f"nexlab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"nexlab {args.command}: interrupted; cleaned up", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())
