@@ -16,7 +16,9 @@ DEFAULT_SIZE = 157286400
 MINIMUM_SIZE = 8 * 1024 * 1024
 
 
-def allocate(path: str | os.PathLike[str], size: int | str = DEFAULT_SIZE, *, overwrite: bool = False) -> AllocateResult:
+def allocate(
+    path: str | os.PathLike[str], size: int | str = DEFAULT_SIZE, *, overwrite: bool = False
+) -> AllocateResult:
     """Create ``path`` as a sparse file of exactly ``size`` bytes.
 
     Refuses to replace an existing file unless ``overwrite`` is true; a replaced

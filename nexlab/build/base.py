@@ -56,8 +56,10 @@ class BaseResult:
     notes: tuple[str, ...] = field(default=())
 
     def __str__(self) -> str:
-        lines = [f"base image {self.tag} ({self.image_id[:19]}) from {self.source} in {self.seconds:.1f} s"
-                 + (" (cached)" if self.cached else "")]
+        lines = [
+            f"base image {self.tag} ({self.image_id[:19]}) from {self.source} in {self.seconds:.1f} s"
+            + (" (cached)" if self.cached else "")
+        ]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -66,8 +68,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NEXLAB_CACHE", "/var/cache/nexlab"))
 
 
-def debian(tag: str = DEFAULT_DEBIAN_TAG, spec: DebianSpec = DebianSpec(), *, force: bool = False,
-           progress: Progress | None = None) -> BaseResult:
+def debian(
+    tag: str = DEFAULT_DEBIAN_TAG,
+    spec: DebianSpec = DebianSpec(),
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> BaseResult:
     """Make (or reuse) a Debian minbase image with OpenRC and the ``nex`` user, and import it as ``tag``."""
     import docker.errors
 
@@ -93,8 +100,14 @@ def debian(tag: str = DEFAULT_DEBIAN_TAG, spec: DebianSpec = DebianSpec(), *, fo
 def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> None:
     tarball.parent.mkdir(parents=True, exist_ok=True)
     with _scratch_dir("nexlab-debootstrap-") as root:
-        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(spec.packages)}",
-                spec.suite, str(root), spec.mirror]
+        argv = [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(spec.packages)}",
+            spec.suite,
+            str(root),
+            spec.mirror,
+        ]
         try:
             run(argv, timeout=1800)
         except CommandError as exc:
@@ -102,11 +115,30 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> N
             detail = debootstrap_log.read_text(errors="replace")[-400:] if debootstrap_log.exists() else exc.stderr
             raise CommandError(argv, exc.returncode, detail) from None
         if spec.second_pass:
-            run(["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *spec.second_pass],
-                env={"DEBIAN_FRONTEND": "noninteractive"}, timeout=1800)
+            run(
+                ["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *spec.second_pass],
+                env={"DEBIAN_FRONTEND": "noninteractive"},
+                timeout=1800,
+            )
             run(["chroot", str(root), "apt-get", "clean"])
         run(["chroot", str(root), "groupadd", "-g", "1000", "nex"])
-        run(["chroot", str(root), "useradd", "-u", "1000", "-g", "1000", "-d", "/home/nex", "-m", "-s", "/bin/sh", "nex"])
+        run(
+            [
+                "chroot",
+                str(root),
+                "useradd",
+                "-u",
+                "1000",
+                "-g",
+                "1000",
+                "-d",
+                "/home/nex",
+                "-m",
+                "-s",
+                "/bin/sh",
+                "nex",
+            ]
+        )
         # Downloaded packages and indexes are not part of the system.
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for item in (root / leftover).glob("*"):
@@ -158,7 +190,9 @@ def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: 
     report.step_started("import", f"docker import {tarball.name} as {tag}")
     image_id = _import(client, tarball, tag)
     notes = ("no OpenRC: Alpine's package repositories are unreachable here; builds from it do not boot to the agent",)
-    return BaseResult(tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=False, notes=notes)
+    return BaseResult(
+        tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=False, notes=notes
+    )
 
 
 def _alpine_release(tarball: Path) -> str:

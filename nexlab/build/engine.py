@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("nexlab.engine")
 
 #: uname -m -> the GOARCH-style names Docker uses for image architectures.
-_DOCKER_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+_DOCKER_ARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
 
 
 def host_architecture() -> str:

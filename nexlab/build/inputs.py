@@ -30,8 +30,7 @@ def elf_machine(path: Path) -> str | None:
         header = handle.read(20)
     if len(header) < 20 or header[:4] != b"\x7fELF":
         return None
-    byteorder = "little" if header[5] == 1 else "big"
-    machine = int.from_bytes(header[18:20], byteorder)
+    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
     return _ELF_MACHINES.get(machine, f"e_machine {machine}")
 
 

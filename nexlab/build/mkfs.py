@@ -24,8 +24,18 @@ from nexlab.run import run
 #: Features every nexlab image gets (Firecracker guests run kernels >= 4.14, which read them all).
 #: ``metadata_csum_seed`` and ``orphan_file`` are switched off because bookworm's kernel
 #: tools and older e2fsck do not know them, and the host's mke2fs.conf must not decide.
-DEFAULT_FEATURES = ("has_journal", "extent", "64bit", "flex_bg", "huge_file", "dir_nlink",
-                    "extra_isize", "metadata_csum", "^metadata_csum_seed", "^orphan_file")
+DEFAULT_FEATURES = (
+    "has_journal",
+    "extent",
+    "64bit",
+    "flex_bg",
+    "huge_file",
+    "dir_nlink",
+    "extra_isize",
+    "metadata_csum",
+    "^metadata_csum_seed",
+    "^orphan_file",
+)
 
 
 @dataclass(frozen=True)
@@ -46,13 +56,23 @@ class MkfsOptions:
         if self.hash_seed:
             extended.append(f"hash_seed={self.hash_seed}")
         argv = [
-            "mkfs.ext4", "-F", "-q", "-t", "ext4",
-            "-b", str(self.block_size),
-            "-I", str(self.inode_size),
-            "-i", str(self.bytes_per_inode),
-            "-m", f"{self.reserved_percent:g}",
-            "-O", ",".join(self.features),
-            "-E", ",".join(extended),
+            "mkfs.ext4",
+            "-F",
+            "-q",
+            "-t",
+            "ext4",
+            "-b",
+            str(self.block_size),
+            "-I",
+            str(self.inode_size),
+            "-i",
+            str(self.bytes_per_inode),
+            "-m",
+            f"{self.reserved_percent:g}",
+            "-O",
+            ",".join(self.features),
+            "-E",
+            ",".join(extended),
         ]
         if self.label:
             argv += ["-L", self.label]
@@ -106,8 +126,14 @@ def mkfs(
     if not path.is_file():
         raise InputError(f"{path} is not a file", hint="create it first with allocate()")
     options = MkfsOptions(
-        label=label, uuid=uuid, hash_seed=hash_seed, block_size=block_size, inode_size=inode_size,
-        bytes_per_inode=bytes_per_inode, reserved_percent=reserved_percent, features=tuple(features),
+        label=label,
+        uuid=uuid,
+        hash_seed=hash_seed,
+        block_size=block_size,
+        inode_size=inode_size,
+        bytes_per_inode=bytes_per_inode,
+        reserved_percent=reserved_percent,
+        features=tuple(features),
         populate_from=Path(populate_from) if populate_from is not None else None,
     )
     return make_filesystem(path, options, env=env)

@@ -119,7 +119,9 @@ def _loop_is_free(device: str, image: Path) -> bool:
     return device not in listing
 
 
-def mount(image: str | os.PathLike[str], mountpoint: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> Mount:
+def mount(
+    image: str | os.PathLike[str], mountpoint: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> Mount:
     """Loop-mount ``image`` read-write (or ``read_only``) and return the ``Mount``."""
     require_root("mounting an image")
     path = Path(image)
@@ -132,7 +134,9 @@ def mount(image: str | os.PathLike[str], mountpoint: str | os.PathLike[str] | No
         target.mkdir(parents=True, exist_ok=True)
     loop_device = ""
     try:
-        loop_device = run(["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)]).stdout.strip()
+        loop_device = run(
+            ["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)]
+        ).stdout.strip()
         options = "ro,noload" if read_only else "rw"
         run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)])
     except BaseException:

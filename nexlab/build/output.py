@@ -35,10 +35,13 @@ def staged_output(output: Path) -> Iterator[Path]:
         if output.suffix == ".gz":
             compressed = staged.with_suffix(".gz-tmp")
             try:
-                with staged.open("rb") as source, compressed.open("wb") as raw:
-                    # mtime=0 and no file name: the same image always gzips to the same bytes.
-                    with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as sink:
-                        shutil.copyfileobj(source, sink, 1024 * 1024)
+                # mtime=0 and no file name: the same image always gzips to the same bytes.
+                with (
+                    staged.open("rb") as source,
+                    compressed.open("wb") as raw,
+                    gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as sink,
+                ):
+                    shutil.copyfileobj(source, sink, 1024 * 1024)
                 os.replace(compressed, output)
             finally:
                 with contextlib.suppress(FileNotFoundError):

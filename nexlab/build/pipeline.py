@@ -58,8 +58,18 @@ def build_rootfs(
         with mount(staged) as mounted:
             report.step_finished("mount", mounted)
             report.step_started("populate", f"container from {image}")
-            steps.append(populate(mounted, agent=agent, image=image, script=script, service=service,
-                                  network=network, progress=report, client=client))
+            steps.append(
+                populate(
+                    mounted,
+                    agent=agent,
+                    image=image,
+                    script=script,
+                    service=service,
+                    network=network,
+                    progress=report,
+                    client=client,
+                )
+            )
             report.step_finished("populate", steps[-1])
             report.step_started("unmount", "umount + e2fsck -fn")
             unmounted = unmount(mounted)

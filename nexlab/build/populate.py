@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
 
 
-def setup_inputs(agent: str | os.PathLike[str], script: str | os.PathLike[str] | None, service: str | os.PathLike[str] | None) -> SetupInputs:
+def setup_inputs(
+    agent: str | os.PathLike[str], script: str | os.PathLike[str] | None, service: str | os.PathLike[str] | None
+) -> SetupInputs:
     return SetupInputs(
         agent=check_agent(agent),
         service=regular_file(service, "service") if service is not None else default_service(),

@@ -30,7 +30,4 @@ def step_html(result: StepResult) -> str:
             "<details><summary>log (last lines)</summary>"
             f"<pre style='font-size:85%;max-height:20em;overflow:auto'>{lines}</pre></details>"
         )
-    return (
-        f"<div class='nexlab-step'><b>✔ {html.escape(result.step)}</b>"
-        f"<table>{rows}</table>{tail}</div>"
-    )
+    return f"<div class='nexlab-step'><b>✔ {html.escape(result.step)}</b><table>{rows}</table>{tail}</div>"

@@ -1,0 +1,39 @@
+"""`nexlab base debian|alpine`: offline base images."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nexlab.cli.terminal import TerminalProgress
+from nexlab.cli.types import Subparsers
+
+
+def register(sub: Subparsers) -> None:
+    base = sub.add_parser("base", help="make an offline base image (debootstrap or an Alpine minirootfs)")
+    kinds = base.add_subparsers(dest="kind", required=True, metavar="KIND")
+    debian = kinds.add_parser("debian", help="Debian minbase + OpenRC + nex user, via debootstrap")
+    debian.add_argument("--tag", default="nexlab/debian:bookworm")
+    debian.add_argument("--suite", default="bookworm")
+    debian.add_argument("--mirror", default="http://deb.debian.org/debian")
+    debian.add_argument("--force", action="store_true", help="rebuild even if the tag or the cache exists")
+    debian.set_defaults(handler=run_base_debian)
+    alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (no OpenRC offline)")
+    alpine.add_argument("--rootfs", required=True, type=Path, help="alpine-minirootfs-*.tar.gz")
+    alpine.add_argument("--tag", help="default: nexlab/alpine:VERSION")
+    alpine.set_defaults(handler=run_base_alpine)
+
+
+def run_base_debian(args: argparse.Namespace) -> int:
+    from nexlab.build import base
+
+    spec = base.DebianSpec(suite=args.suite, mirror=args.mirror)
+    print(base.debian(args.tag, spec, force=args.force, progress=TerminalProgress()))
+    return 0
+
+
+def run_base_alpine(args: argparse.Namespace) -> int:
+    from nexlab.build import base
+
+    print(base.alpine(args.rootfs, args.tag, progress=TerminalProgress()))
+    return 0
