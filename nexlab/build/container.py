@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexlab.errors import ContainerFailedError, DockerError, ImageTooSmallError
+from nexlab.errors import ContainerFailedError, DockerError
 from nexlab.progress import Progress
 
 if TYPE_CHECKING:
@@ -29,8 +29,17 @@ if TYPE_CHECKING:
 
 ROOTFS_IN_CONTAINER = "/my-rootfs"
 _STEP = re.compile(r"^nexlab-step: (\d+)/(\d+) (.*)$")
-_NEEDS = re.compile(r"^nexlab-needs-kib: (\d+)$")
+_NEEDS = re.compile(r"^nexlab-needs: (\d+) (\d+)$")
 _EXIT_TOO_SMALL = 75
+
+
+class ContentTooLargeError(Exception):
+    """The copy ran out of space or inodes; the caller knows the filesystem and words the error."""
+
+    def __init__(self, *, content_bytes: int, content_files: int) -> None:
+        super().__init__(f"{content_bytes} bytes in {content_files} files do not fit")
+        self.content_bytes = content_bytes
+        self.content_files = content_files
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def run_setup(
     import docker.errors
 
     tail: deque[str] = deque(maxlen=40)
-    needs_kib: int | None = None
+    needs: tuple[int, int] | None = None
     with _script_dir(inputs.script) as scripts:
         volumes = {
             str(target): {"bind": ROOTFS_IN_CONTAINER, "mode": "rw"},
@@ -99,23 +108,20 @@ def run_setup(
             for line in _lines(container.logs(stream=True, follow=True)):
                 tail.append(line)
                 step = _STEP.match(line)
-                needs = _NEEDS.match(line)
+                needs_match = _NEEDS.match(line)
                 if step:
                     done, total, text = int(step.group(1)), int(step.group(2)), step.group(3)
                     progress.fraction((done - 1) / total, text)
-                elif needs:
-                    needs_kib = int(needs.group(1))
+                elif needs_match:
+                    needs = (int(needs_match.group(1)) * 1024, int(needs_match.group(2)))
                 progress.log_line(line)
             status = container.wait()
         finally:
             with contextlib.suppress(docker.errors.DockerException):
                 container.remove(force=True)
     exit_code = int(status.get("StatusCode", -1))
-    if exit_code == _EXIT_TOO_SMALL and needs_kib is not None:
-        raise ImageTooSmallError(
-            f"the content needs {needs_kib / 1024:.1f} MiB but the filesystem has less free space",
-            needed_bytes=needs_kib * 1024,
-        )
+    if exit_code == _EXIT_TOO_SMALL and needs is not None:
+        raise ContentTooLargeError(content_bytes=needs[0], content_files=needs[1])
     if exit_code != 0:
         last = next((line for line in reversed(tail) if line.strip()), "")
         raise ContainerFailedError(

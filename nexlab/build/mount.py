@@ -21,6 +21,9 @@ from nexlab.run import run
 
 log = logging.getLogger("nexlab.mount")
 
+#: Inodes 1-10 are reserved by ext4 and counted as used; 2 (the root) is a real directory.
+_EXT4_RESERVED_INODES = 9
+
 
 def require_root(action: str) -> None:
     if os.geteuid() != 0:
@@ -57,6 +60,16 @@ class Mount:
         """(used, free) bytes as the mounted filesystem reports them."""
         stats = os.statvfs(self.path)
         return (stats.f_blocks - stats.f_bfree) * stats.f_frsize, stats.f_bavail * stats.f_frsize
+
+    def overhead(self) -> int:
+        """Bytes the filesystem itself takes (journal, inode tables, bitmaps): never free for files."""
+        stats = os.statvfs(self.path)
+        return self.image.stat().st_size - stats.f_blocks * stats.f_frsize
+
+    def inodes_used(self) -> int:
+        """Files, directories and links in the filesystem (the inodes ext4 reserves excluded)."""
+        stats = os.statvfs(self.path)
+        return stats.f_files - stats.f_ffree - _EXT4_RESERVED_INODES
 
     def facts(self) -> list[tuple[str, str]]:
         facts = [("image", str(self.image)), ("loop device", self.loop_device), ("mount point", str(self.path))]

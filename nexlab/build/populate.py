@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.build import engine
-from nexlab.build.container import SetupInputs, default_service, run_setup
+from nexlab.build.container import ContentTooLargeError, SetupInputs, default_service, run_setup
 from nexlab.build.inputs import check_agent, regular_file
 from nexlab.build.mount import Mount
 from nexlab.build.results import PopulateResult
+from nexlab.build.sizing import size_for_content
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 
@@ -58,16 +58,8 @@ def populate(
     base = engine.ensure_image(client, image)
     try:
         tail = run_setup(client, base, mount.path, inputs, report, network=network)
-    except ImageTooSmallError as exc:
-        used, free = mount.usage()
-        overhead = mount.image.stat().st_size - used - free
-        needed = int((exc.needed_bytes or 0) * 1.1) + overhead + used
-        needed_mib = -(-needed // (1024 * 1024))
-        raise ImageTooSmallError(
-            f"{mount.image.stat().st_size // (1024 * 1024)} MiB is too small: the content needs "
-            f"{(exc.needed_bytes or 0) / 2**20:.1f} MiB; use --size {needed_mib}MiB or more",
-            needed_bytes=needed,
-        ) from None
+    except ContentTooLargeError as exc:
+        raise _too_small(mount, exc.content_bytes, exc.content_files) from None
     used, free = mount.usage()
     return PopulateResult(
         seconds=time.monotonic() - start,
@@ -78,10 +70,17 @@ def populate(
         service=inputs.service,
         used_bytes=used,
         free_bytes=free,
-        files=_count_entries(mount.path),
+        files=mount.inodes_used(),
         output_tail=tail,
     )
 
 
-def _count_entries(root: Path) -> int:
-    return sum(len(dirs) + len(files) for _, dirs, files in os.walk(root))
+def _too_small(mount: Mount, content_bytes: int, content_files: int) -> ImageTooSmallError:
+    """Say how large the image must be for content that did not fit."""
+    size = mount.image.stat().st_size
+    needed = size_for_content(content_bytes, content_files)
+    return ImageTooSmallError(
+        f"{size // 2**20} MiB is too small: the content is {content_bytes / 2**20:.1f} MiB "
+        f"in {content_files} files; use --size {needed // 2**20}MiB or more",
+        needed_bytes=needed,
+    )

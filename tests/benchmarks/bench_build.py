@@ -1,0 +1,66 @@
+"""Whole-process ``nexlab build`` of a 200 MiB image from the local Debian base
+against the seed's manual recipe (dd + mkfs.ext4 + mount + docker run + umount),
+both measured in the same run, alternating, median of N.
+
+    python -m tests.benchmarks.bench_build [--runs 5] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.benchmarks.record import record
+
+REPO = Path(__file__).resolve().parents[2]
+ASSETS = REPO / "nexlab" / "build" / "assets"
+RECIPE = Path(__file__).with_name("manual_recipe.sh")
+IMAGE = os.environ.get("NEXLAB_DEBIAN_TAG", "nexlab/debian:bookworm")
+NEXLAB = str(Path(sys.executable).with_name("nexlab"))
+
+
+def timed(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--record", action="store_true", help="write the result into reports/benchmarks.md")
+    args = parser.parse_args()
+    agent, service = ASSETS / "sample-agent.sh", ASSETS / "agent.openrc"
+    with tempfile.TemporaryDirectory(prefix="nexlab-bench-") as scratch:
+        manual_out, nexlab_out = Path(scratch, "manual.ext4"), Path(scratch, "nexlab.ext4")
+        manual = [str(RECIPE), IMAGE, str(manual_out), "200", str(agent), str(service)]
+        ours = [NEXLAB, "build", "-q", "--agent", str(agent), "--image", IMAGE, "--size", "200MiB",
+                "-o", str(nexlab_out)]
+        timed(manual), timed(ours)  # warm the page cache and Docker's image layers for both
+        manual_times, nexlab_times = [], []
+        for _ in range(args.runs):
+            manual_times.append(timed(manual))
+            nexlab_times.append(timed(ours))
+    m, n = statistics.median(manual_times), statistics.median(nexlab_times)
+    ratio = n / m
+    lines = [
+        "| method | median (s) | runs (s) |",
+        "|---|---|---|",
+        f"| seed's manual recipe (`manual_recipe.sh`) | {m:.2f} | {', '.join(f'{t:.2f}' for t in manual_times)} |",
+        f"| `nexlab build` (200 MiB, {IMAGE}) | {n:.2f} | {', '.join(f'{t:.2f}' for t in nexlab_times)} |",
+        "",
+        f"**ratio nexlab / manual: {ratio:.2f}** (target ≤ 1.2)",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        record("nexlab build (mount path)", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
