@@ -14,7 +14,7 @@ from nexlab.build.output import sha256_file, staged_output
 from nexlab.build.populate import DEFAULT_IMAGE, populate, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.unmount import unmount
-from nexlab.errors import CommandError
+from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.sizes import parse_size
 
@@ -29,6 +29,8 @@ def build_rootfs(
     size: int | str = DEFAULT_SIZE,
     network: str = "none",
     progress: Progress | None = None,
+    reproducible: bool = False,
+    source_date_epoch: int | None = None,
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -36,7 +38,28 @@ def build_rootfs(
     temporary name and renamed at the end; on any failure or Ctrl-C the mount and
     loop device are released and the partial file removed. An ``output`` ending
     in ``.gz`` is gzipped.
+
+    ``reproducible=True`` takes the no-mount path instead (``nexlab.build.reproducible``):
+    same inputs, same bytes, a manifest beside the image, and no root needed for a
+    loop device; ``source_date_epoch`` pins its clock (default: the base image's
+    creation time).
     """
+    if reproducible:
+        from nexlab.build.reproducible import build_reproducible
+
+        return build_reproducible(
+            output,
+            agent=agent,
+            image=image,
+            script=script,
+            service=service,
+            size=size,
+            network=network,
+            source_date_epoch=source_date_epoch,
+            progress=progress,
+        )
+    if source_date_epoch is not None:
+        raise InputError("source_date_epoch applies to reproducible builds only", hint="pass reproducible=True")
     start = time.monotonic()
     report = resolve(progress)
     target = Path(output)

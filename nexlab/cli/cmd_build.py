@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
@@ -42,6 +43,21 @@ def register(sub: Subparsers) -> None:
         default="none",
         help="Docker network of the setup container: none (default) or bridge when --script downloads",
     )
+    build.add_argument(
+        "--reproducible",
+        action="store_true",
+        help="bit-identical output for the same inputs: no mount and no loop device (so no mount "
+        "privileges), mkfs.ext4 -d from a scrubbed staging tree; still needs Docker. Writes "
+        "OUTPUT.manifest.json with the inputs",
+    )
+    build.add_argument(
+        "--source-date-epoch",
+        type=_epoch,
+        default=_epoch(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH") else None,
+        metavar="N",
+        help="with --reproducible: clamp every time to N seconds since 1970 (default: $SOURCE_DATE_EPOCH, "
+        "else the base image's creation time)",
+    )
     build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     build.set_defaults(handler=run_build)
 
@@ -59,6 +75,18 @@ def run_build(args: argparse.Namespace) -> int:
         size=args.size,
         network=args.network,
         progress=progress,
+        reproducible=args.reproducible,
+        source_date_epoch=args.source_date_epoch if args.reproducible else None,
     )
     print(result)
     return 0
+
+
+def _epoch(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is before 1970")
+    return value

@@ -1,0 +1,406 @@
+"""The reproducible build: no mount, no loop device, bit-identical images.
+
+A kernel mount writes random inode generations, nanosecond times and journal
+state, and a parallel writer places files differently each run
+(``notes/reproducible-ext4.md`` §2). So this path never mounts anything:
+
+1. the same setup script as the mount path runs in a container of the base
+   image, with a host **staging directory** at ``/my-rootfs`` and
+   ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it);
+2. the staging tree is scrubbed and every mtime clamped (``normalize``);
+3. ``mkfs.ext4 -d`` copies it into a fresh sparse file, with ``LC_ALL=C``, the
+   pinned config and layout, ``E2FSPROGS_FAKE_TIME``, and a UUID and hash seed
+   derived from the inputs;
+4. e2fsprogs 1.47.0 copies ctime and atime verbatim from the staging tree, so
+   debugfs sets both to the epoch on every inode in use;
+5. ``e2fsck -fn`` must find the result clean.
+
+The default epoch is the base image's creation time: it changes exactly when
+the base does, is the same on every machine that has that image, and is never
+in the future.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid as uuidlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nexlab.build import engine
+from nexlab.build.allocate import DEFAULT_SIZE, allocate
+from nexlab.build.container import SetupInputs, run_setup
+from nexlab.build.manifest import BuildManifest, manifest_path
+from nexlab.build.mkfs import mkfs, superblock_facts
+from nexlab.build.normalize import scrub
+from nexlab.build.output import sha256_file, staged_output
+from nexlab.build.populate import DEFAULT_IMAGE, setup_inputs
+from nexlab.build.results import BuildResult, StepResult
+from nexlab.errors import CommandError, ImageTooSmallError, InputError
+from nexlab.progress import Progress, resolve
+from nexlab.run import run
+from nexlab.sizes import format_size, parse_size
+
+if TYPE_CHECKING:
+    from docker.models.images import Image
+
+#: A fixed namespace for the UUIDs nexlab derives (uuid5 of the inputs' digest).
+NAMESPACE = uuidlib.UUID("6d1c2f0e-5b7a-4c2e-9f3d-6e657831ab00")
+#: The inodes mke2fs reserves (1, 3–10) hold no file; 2 is the root, 11 lost+found.
+_RESERVED = frozenset(range(1, 11)) - {2}
+
+
+@dataclass(frozen=True)
+class StagingResult(StepResult):
+    base_image: str
+    base_image_id: str
+    directory: Path
+    entries: int
+    bytes: int
+    output_tail: tuple[str, ...] = ()
+
+    step = "stage"
+
+    @property
+    def log_tail(self) -> tuple[str, ...]:
+        return self.output_tail
+
+    def facts(self) -> list[tuple[str, str]]:
+        return [
+            ("base image", f"{self.base_image} ({self.base_image_id[:19]})"),
+            ("staging tree", f"{self.entries} entries, {format_size(self.bytes)}"),
+            ("time", f"{self.seconds:.2f} s"),
+        ]
+
+
+@dataclass(frozen=True)
+class NormalizeResult(StepResult):
+    epoch: int
+    removed: tuple[str, ...]
+    emptied: tuple[str, ...]
+    shadow_lines: int
+    clamped: int
+    entries: int
+
+    step = "normalize"
+
+    def facts(self) -> list[tuple[str, str]]:
+        return [
+            ("epoch", f"{self.epoch} ({_iso(self.epoch)})"),
+            ("removed", ", ".join(self.removed) or "-"),
+            ("emptied", ", ".join(self.emptied) or "-"),
+            ("shadow days pinned", str(self.shadow_lines)),
+            ("mtimes clamped", f"{self.clamped} of {self.entries}"),
+            ("time", f"{self.seconds:.2f} s"),
+        ]
+
+
+@dataclass(frozen=True)
+class TimesResult(StepResult):
+    inodes: int
+    fsck_clean: bool
+
+    step = "times"
+
+    def facts(self) -> list[tuple[str, str]]:
+        return [
+            ("inodes pinned", f"{self.inodes} (ctime, atime)"),
+            ("e2fsck -fn", "clean" if self.fsck_clean else "ERRORS"),
+            ("time", f"{self.seconds:.2f} s"),
+        ]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything that decides the image's bytes; its digest seeds the UUID and hash seed."""
+
+    base_image: str
+    base_image_id: str
+    base_image_digest: str
+    agent_sha256: str
+    script_sha256: str | None
+    service_sha256: str
+    setup_sha256: str
+    e2fsprogs: str
+    epoch: int
+    epoch_source: str
+    size: int
+    network: str
+
+    def digest(self) -> str:
+        parts = [
+            self.base_image_id,
+            self.agent_sha256,
+            self.script_sha256 or "-",
+            self.service_sha256,
+            self.setup_sha256,
+            self.e2fsprogs,
+            str(self.epoch),
+            str(self.size),
+            self.network,
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    @property
+    def uuid(self) -> str:
+        return str(uuidlib.uuid5(NAMESPACE, "uuid:" + self.digest()))
+
+    @property
+    def hash_seed(self) -> str:
+        return str(uuidlib.uuid5(NAMESPACE, "hash_seed:" + self.digest()))
+
+
+def build_reproducible(
+    output: str | os.PathLike[str] = "rootfs.ext4",
+    *,
+    agent: str | os.PathLike[str],
+    image: str = DEFAULT_IMAGE,
+    script: str | os.PathLike[str] | None = None,
+    service: str | os.PathLike[str] | None = None,
+    size: int | str = DEFAULT_SIZE,
+    network: str = "none",
+    source_date_epoch: int | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build ``output`` so that the same inputs always give the same bytes.
+
+    Needs a Docker engine but no loop device and no mount. Writes
+    ``<output>.manifest.json`` with every input next to the image.
+    """
+    start = time.monotonic()
+    report = resolve(progress)
+    target = Path(output)
+    num_bytes = parse_size(size)
+    setup = setup_inputs(agent, script, service)
+    if source_date_epoch is not None and source_date_epoch < 0:
+        raise InputError(f"source date epoch {source_date_epoch} is negative")
+    if not target.parent.is_dir():
+        raise InputError(f"output directory {target.parent} does not exist")
+    client = engine.connect()
+    base = engine.ensure_image(client, image)
+    inputs = collect_inputs(image, base, setup, num_bytes, network, source_date_epoch)
+
+    steps: list[StepResult] = []
+    with staging_directory() as staging:
+        report.step_started("stage", f"setup container from {image} into a staging directory")
+        stage_start = time.monotonic()
+        tail = run_setup(
+            client,
+            base,
+            staging,
+            setup,
+            report,
+            environment={"SOURCE_DATE_EPOCH": str(inputs.epoch)},
+            network=network,
+        )
+        entries, used = _tree_usage(staging)
+        steps.append(
+            StagingResult(
+                seconds=time.monotonic() - stage_start,
+                base_image=image,
+                base_image_id=base.id,
+                directory=staging,
+                entries=entries,
+                bytes=used,
+                output_tail=tail,
+            )
+        )
+        report.step_finished("stage", steps[-1])
+
+        report.step_started("normalize", f"scrub volatile files, clamp times to {inputs.epoch}")
+        scrubbed = scrub(staging, inputs.epoch)
+        steps.append(
+            NormalizeResult(
+                seconds=scrubbed.seconds,
+                epoch=inputs.epoch,
+                removed=scrubbed.removed,
+                emptied=scrubbed.emptied,
+                shadow_lines=scrubbed.shadow_lines,
+                clamped=scrubbed.clamped,
+                entries=scrubbed.entries,
+            )
+        )
+        report.step_finished("normalize", steps[-1])
+
+        fake_time = {"E2FSPROGS_FAKE_TIME": str(inputs.epoch)}
+        with staged_output(target) as staged:
+            report.step_started("allocate", f"{num_bytes} bytes")
+            steps.append(allocate(staged, num_bytes))
+            report.step_finished("allocate", steps[-1])
+            report.step_started("mkfs", "mkfs.ext4 -d staging")
+            try:
+                steps.append(
+                    mkfs(staged, uuid=inputs.uuid, hash_seed=inputs.hash_seed, populate_from=staging, env=fake_time)
+                )
+            except CommandError as exc:
+                if "allocate" in exc.stderr or "space" in exc.stderr:
+                    need_mib = -(-int(used * 1.15 + 16 * 2**20) // 2**20)
+                    raise ImageTooSmallError(
+                        f"{format_size(num_bytes)} is too small for {format_size(used)} of content; "
+                        f"use --size {need_mib}MiB or more",
+                        needed_bytes=need_mib * 2**20,
+                    ) from None
+                raise
+            report.step_finished("mkfs", steps[-1])
+            report.step_started("times", "debugfs: ctime and atime := epoch; e2fsck -fn")
+            steps.append(pin_inode_times(staged, inputs.epoch))
+            report.step_finished("times", steps[-1])
+    digest = sha256_file(target)
+    manifest = BuildManifest(
+        base_image=image,
+        base_image_id=inputs.base_image_id,
+        base_image_digest=inputs.base_image_digest,
+        agent_sha256=inputs.agent_sha256,
+        script_sha256=inputs.script_sha256,
+        service_sha256=inputs.service_sha256,
+        setup_sha256=inputs.setup_sha256,
+        e2fsprogs=inputs.e2fsprogs,
+        source_date_epoch=inputs.epoch,
+        epoch_source=inputs.epoch_source,
+        size=num_bytes,
+        network=network,
+        uuid=inputs.uuid,
+        hash_seed=inputs.hash_seed,
+        image_sha256=digest,
+    ).write(manifest_path(target))
+    return BuildResult(
+        seconds=time.monotonic() - start,
+        output=target,
+        size=target.stat().st_size,
+        sha256=digest,
+        steps=tuple(steps),
+        reproducible=True,
+        manifest=manifest,
+    )
+
+
+def collect_inputs(
+    image: str, base: Image, setup: SetupInputs, size: int, network: str, source_date_epoch: int | None
+) -> Inputs:
+    if source_date_epoch is None:
+        epoch, source = default_epoch(base), "base image creation time"
+    else:
+        epoch, source = source_date_epoch, "given"
+    digests = base.attrs.get("RepoDigests") or []
+    return Inputs(
+        base_image=image,
+        base_image_id=base.id,
+        base_image_digest=digests[0] if digests else base.id,
+        agent_sha256=sha256_file(setup.agent),
+        script_sha256=sha256_file(setup.script) if setup.script else None,
+        service_sha256=sha256_file(setup.service),
+        setup_sha256=sha256_file(Path(str(resources.files("nexlab.build.assets") / "setup.sh"))),
+        e2fsprogs=e2fsprogs_version(),
+        epoch=epoch,
+        epoch_source=source,
+        size=size,
+        network=network,
+    )
+
+
+_CREATED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
+
+
+def default_epoch(base: Image) -> int:
+    """The base image's creation time (whole seconds), never later than now."""
+    created = str(base.attrs.get("Created") or "")
+    match = _CREATED.match(created)
+    if not match:
+        raise InputError(f"base image {base.id[:19]} has no creation time", hint="pass --source-date-epoch")
+    when = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.UTC)
+    return max(0, min(int(when.timestamp()), int(time.time())))
+
+
+_VERSION = re.compile(r"mke2fs (\S+)")
+
+
+def e2fsprogs_version() -> str:
+    """``1.47.0``: part of the inputs, because each release lays out the same tree differently."""
+    result = run(["mke2fs", "-V"])
+    match = _VERSION.search(result.stderr + result.stdout)
+    return match.group(1) if match else "unknown"
+
+
+@contextlib.contextmanager
+def staging_directory() -> Iterator[Path]:
+    """A fresh directory for the tree; its mode becomes the image root's, so it is pinned."""
+    directory = Path(tempfile.mkdtemp(prefix="nexlab-staging-"))
+    try:
+        os.chmod(directory, 0o755)
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _tree_usage(root: Path) -> tuple[int, int]:
+    entries = 0
+    used = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            entries += 1
+            used += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    return entries, used
+
+
+_GROUP = re.compile(r"^Group (\d+):")
+
+
+def in_use_inodes(image: Path) -> list[int]:
+    """Inode numbers marked in use in the bitmaps, without the reserved ones."""
+    per_group = int(superblock_facts(image)["Inodes per group"])
+    output = run(["dumpe2fs", str(image)]).stdout
+    used: list[int] = []
+    group = -1
+    for line in output.splitlines():
+        heading = _GROUP.match(line)
+        if heading:
+            group = int(heading.group(1))
+            continue
+        stripped = line.strip()
+        if group < 0 or not stripped.startswith("Free inodes:"):
+            continue
+        first, last = group * per_group + 1, (group + 1) * per_group
+        free: set[int] = set()
+        for part in stripped.removeprefix("Free inodes:").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            low, _, high = part.partition("-")
+            free.update(range(int(low), int(high or low) + 1))
+        used.extend(n for n in range(first, last + 1) if n not in free and n not in _RESERVED)
+    return used
+
+
+def pin_inode_times(image: Path, epoch: int) -> TimesResult:
+    """ctime and atime of every inode in use := ``epoch``; then ``e2fsck -fn`` must be clean."""
+    start = time.monotonic()
+    inodes = in_use_inodes(image)
+    fake_time = {"E2FSPROGS_FAKE_TIME": str(epoch)}
+    with tempfile.NamedTemporaryFile("w", prefix="nexlab-debugfs-", suffix=".cmds") as commands:
+        for inode in inodes:
+            commands.write(f"sif <{inode}> ctime @{epoch}\nsif <{inode}> atime @{epoch}\n")
+        commands.flush()
+        result = run(["debugfs", "-w", "-f", commands.name, str(image)], env=fake_time)
+    # debugfs exits 0 even when a command fails; its complaints are the stderr lines
+    # other than the version banner.
+    problems = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("debugfs ")]
+    if problems:
+        raise CommandError(["debugfs", "-w", "-f", commands.name, str(image)], 1, "\n".join(problems))
+    fsck = run(["e2fsck", "-fn", str(image)], check=False, env=fake_time)
+    if fsck.returncode != 0:
+        raise CommandError(["e2fsck", "-fn", str(image)], fsck.returncode, fsck.stdout + fsck.stderr)
+    return TimesResult(seconds=time.monotonic() - start, inodes=len(inodes), fsck_clean=True)
+
+
+def _iso(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
