@@ -23,6 +23,8 @@ _EXPORTS = {
     "unmount": "nexlab.build.unmount",
     "build_rootfs": "nexlab.build.pipeline",
     "NexlabError": "nexlab.errors",
+    "audit": "nexlab.audit.audit",
+    "Audit": "nexlab.audit.audit",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,179 @@
+"""``audit(path)``: read an ext2/3/4 image without mounting it and say what is in it.
+
+The steps read like a recipe: walk and hash the image, map paths to packages,
+size the budget, run the finding rules. ``e2fsck -fn`` runs in a thread next to
+the hashing: it is another process, so it uses the time the hashing leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nexlab.audit import findings as rules
+from nexlab.audit.budget import Budget, SpaceFacts, budget
+from nexlab.audit.fsck import FsckResult, fsck
+from nexlab.audit.inventory import FileRecord, record_from_entry, resolve, to_dataframe
+from nexlab.audit.packages import Package, attribute, read_databases
+from nexlab.errors import InputError
+from nexlab.progress import Progress
+from nexlab.progress import resolve as resolve_progress
+from nexlab.sizes import parse_size
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nexlab.image import FilesystemInfo
+
+#: Version of the JSON contract (``reports/README-audit-json.md``).
+JSON_VERSION = 1
+#: Package databases can be large (Debian's status is ~1 MB on a desktop); a
+#: hostile image still must not make us read gigabytes into memory.
+DATABASE_LIMIT = 64 << 20
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What ``audit()`` found. No rendering here: presenters live in ``nexlab.report``."""
+
+    image: Path
+    filesystem: FilesystemInfo
+    files: tuple[FileRecord, ...]
+    packages: tuple[Package, ...]
+    budget: Budget
+    findings: tuple[rules.Finding, ...]
+    warnings: tuple[str, ...]
+    fsck: FsckResult
+    hashed: bool
+    seconds: float
+
+    @functools.cached_property
+    def inventory(self) -> pd.DataFrame:
+        """One row per path (pandas is imported on first use)."""
+        return to_dataframe(self.files)
+
+    def worst(self) -> rules.Severity | None:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+    def filesystem_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self.filesystem)
+        data["features"] = sorted(self.filesystem.features)
+        return data
+
+    def to_json_dict(self) -> dict[str, Any]:
+        from nexlab.report.audit_json import audit_json_dict
+
+        return audit_json_dict(self)
+
+    def __str__(self) -> str:
+        from nexlab.report.audit_text import audit_text
+
+        return audit_text(self)
+
+    def _repr_html_(self) -> str:
+        from nexlab.report.audit_html import audit_html
+
+        return audit_html(self, standalone=False)
+
+
+def check_image_path(path: str | os.PathLike[str]) -> Path:
+    image = Path(path)
+    if not image.exists():
+        raise InputError(f"{image}: no such file")
+    if image.is_dir():
+        raise InputError(f"{image} is a directory, not an ext4 image")
+    if not os.access(image, os.R_OK):
+        raise InputError(f"{image}: permission denied")
+    return image
+
+
+def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int) -> Callable[[str], bytes | None]:
+    """Read a file of the image by path, following symlinks only inside the image."""
+
+    def read(path: str) -> bytes | None:
+        real = resolve(records, path)
+        if real is None or records[real].type != "file":
+            return None
+        data: bytes | None = fs.read_path(real, limit=limit)
+        return data
+
+    return read
+
+
+def audit(
+    path: str | os.PathLike[str],
+    *,
+    workload: int | str | None = None,
+    hash: bool = True,
+    fsck_check: bool = True,
+    progress: Progress | None = None,
+) -> Audit:
+    """Audit the ext2/3/4 image at ``path``: inventory, packages, budget and findings.
+
+    Nothing is mounted and nothing needs root. ``workload`` (bytes or "64MiB")
+    asks whether a binary that big fits. ``hash=False`` skips the sha256 of
+    every file (faster; no duplicate detection, ``sha256`` is null).
+    """
+    from nexlab.image import open_image
+
+    start = time.monotonic()
+    report = resolve_progress(progress)
+    image = check_image_path(path)
+    workload_bytes = parse_size(workload) if workload is not None else None
+    with ThreadPoolExecutor(max_workers=1) as pool, open_image(image) as fs:
+        checking = pool.submit(fsck, image) if fsck_check else None
+        report.step_started("read", f"walk {image.name}")
+        entries = list(fs.walk())
+        report.step_finished("read", None)
+        hashes: dict[int, str] = {}
+        if hash:
+            report.step_started("hash", "sha256 of every file")
+            hashes = fs.sha256_files([e for e in entries if e.type == "file"], workers=2)
+            report.step_finished("hash", None)
+        bare = {e.path: record_from_entry(e, hashes.get(e.inode), None) for e in entries}
+        report.step_started("packages", "apk and dpkg databases")
+        parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT))
+        packages, owner = attribute(parsed, bare)
+        records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
+        report.step_finished("packages", None)
+        info = fs.info
+        warnings = [*fs.warnings, *notes]
+        facts_read = _reader(fs, records, rules.READ_LIMIT)
+        fsck_result = checking.result() if checking else FsckResult(None, None, (), note="e2fsck not requested")
+        facts = rules.Facts(
+            records=records,
+            read=facts_read,
+            inode_size=info.inode_size,
+            fsck=fsck_result if fsck_check else None,
+            needs_recovery=info.needs_recovery,
+        )
+        findings = rules.evaluate(facts)
+    files = tuple(records[p] for p in sorted(records))
+    space = SpaceFacts(
+        image_bytes=info.image_bytes,
+        size_bytes=info.size_bytes,
+        block_size=info.block_size,
+        blocks_count=info.blocks_count,
+        free_blocks=info.free_blocks,
+        reserved_blocks=info.reserved_blocks,
+        overhead_bytes=info.overhead_bytes,
+    )
+    return Audit(
+        image=image,
+        filesystem=info,
+        files=files,
+        packages=tuple(packages),
+        budget=budget(space, files, packages, workload=workload_bytes),
+        findings=tuple(findings),
+        warnings=tuple(warnings),
+        fsck=fsck_result,
+        hashed=hash,
+        seconds=time.monotonic() - start,
+    )

@@ -1,0 +1,228 @@
+"""Where the bytes go, and how much a workload can still use.
+
+Every sum counts an inode once (hardlinks share their blocks); a hardlinked
+inode is attributed to its first path in sorted order.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from nexlab.audit.inventory import FileRecord
+from nexlab.audit.packages import Package
+
+MiB = 1024 * 1024
+#: Slack kept free beside a workload binary: the agent writes its logs
+#: (nex.log, err.log) into /home/nex when it starts, and a file that size needs
+#: extent index blocks of its own. 1 MiB covers both with room to spare.
+LOG_SLACK = MiB
+#: One ext4 extent maps at most 32768 blocks; one index block holds (block size - 12) / 12 extents.
+_EXTENT_BLOCKS = 32768
+TOP = 15
+
+#: Paths whose content is rebuilt at run time or only read by people, by category.
+RECLAIMABLE = {
+    "caches": ("/var/cache/", "/root/.cache/", "/home/nex/.cache/", "/var/lib/apt/lists/", "/tmp/", "/var/tmp/"),
+    "docs": ("/usr/share/doc/", "/usr/share/info/", "/usr/share/gtk-doc/", "/usr/share/common-licenses/"),
+    "man pages": ("/usr/share/man/",),
+    "locales": ("/usr/share/locale/", "/usr/lib/locale/", "/usr/share/i18n/"),
+    "logs": ("/var/log/",),
+}
+
+
+@dataclass(frozen=True)
+class SpaceFacts:
+    """The numbers from the superblock the budget needs (a subset of ``FilesystemInfo``)."""
+
+    image_bytes: int
+    size_bytes: int
+    block_size: int
+    blocks_count: int
+    free_blocks: int
+    reserved_blocks: int
+    overhead_bytes: int
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    sha256: str
+    size: int
+    paths: tuple[str, ...]
+    #: Allocated bytes of all copies but one.
+    reclaimable: int
+
+
+@dataclass(frozen=True)
+class WorkloadFit:
+    size: int
+    fits: bool
+    #: Bytes still missing (0 when it fits).
+    shortfall: int
+    #: The ``nexlab build --size`` that leaves room for it, rounded up to MiB.
+    needed_image_size: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    image_bytes: int
+    filesystem_bytes: int
+    block_size: int
+    used_bytes: int
+    free_bytes: int
+    reserved_bytes: int
+    overhead_bytes: int
+    apparent_bytes: int
+    allocated_bytes: int
+    #: What nex can write in /tmp: free blocks minus those only root may use.
+    nex_free_bytes: int
+    margin_bytes: int
+    largest_workload_bytes: int
+    top_directories: tuple[tuple[str, int], ...]
+    top_packages: tuple[tuple[str, int], ...]
+    unowned_files: int
+    unowned_bytes: int
+    duplicate_files: int
+    duplicate_bytes: int
+    duplicates: tuple[DuplicateGroup, ...]
+    reclaimable: tuple[tuple[str, int, int], ...]
+    workload: WorkloadFit | None
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["top_directories"] = [{"path": p, "bytes": b} for p, b in self.top_directories]
+        data["top_packages"] = [{"name": n, "bytes": b} for n, b in self.top_packages]
+        data["reclaimable"] = [{"category": c, "bytes": b, "files": n} for c, b, n in self.reclaimable]
+        data["duplicates"] = [{**asdict(g), "paths": list(g.paths)} for g in self.duplicates]
+        return data
+
+
+def unique_inodes(records: Iterable[FileRecord]) -> list[FileRecord]:
+    """Each inode once, at its first path in sorted order."""
+    seen: set[int] = set()
+    unique = []
+    for record in sorted(records, key=lambda r: r.path):
+        if record.inode not in seen:
+            seen.add(record.inode)
+            unique.append(record)
+    return unique
+
+
+def directory_sizes(records: Iterable[FileRecord]) -> dict[str, int]:
+    """Allocated bytes under each directory, the directory's own blocks included."""
+    sizes: dict[str, int] = defaultdict(int)
+    for record in unique_inodes(records):
+        path = record.path if record.type == "dir" else posixpath.dirname(record.path)
+        while True:
+            sizes[path] += record.allocated
+            if path == "/":
+                break
+            path = posixpath.dirname(path)
+    return dict(sizes)
+
+
+def top_directories(sizes: Mapping[str, int], *, depth: int = 3, count: int = TOP) -> list[tuple[str, int]]:
+    candidates = [(p, b) for p, b in sizes.items() if p != "/" and p.count("/") <= depth]
+    return sorted(candidates, key=lambda item: (-item[1], item[0]))[:count]
+
+
+def duplicates(records: Iterable[FileRecord]) -> list[DuplicateGroup]:
+    """Regular files with the same content in different inodes; hardlinks are already shared."""
+    by_hash: dict[str, list[FileRecord]] = defaultdict(list)
+    for record in unique_inodes(records):
+        if record.type == "file" and record.size > 0 and record.sha256:
+            by_hash[record.sha256].append(record)
+    groups = [
+        DuplicateGroup(
+            sha256=digest,
+            size=copies[0].size,
+            paths=tuple(r.path for r in copies),
+            reclaimable=sum(r.allocated for r in copies[1:]),
+        )
+        for digest, copies in by_hash.items()
+        if len(copies) > 1
+    ]
+    return sorted(groups, key=lambda g: (-g.reclaimable, g.paths))
+
+
+def reclaimable(records: Iterable[FileRecord]) -> list[tuple[str, int, int]]:
+    totals = {category: [0, 0] for category in RECLAIMABLE}
+    for record in unique_inodes(records):
+        if record.type == "dir":
+            continue
+        for category, prefixes in RECLAIMABLE.items():
+            if record.path.startswith(prefixes):
+                totals[category][0] += record.allocated
+                totals[category][1] += 1
+                break
+    return [(category, b, n) for category, (b, n) in totals.items()]
+
+
+def margin(space: int, block_size: int) -> int:
+    """Room kept beside the largest workload: ``LOG_SLACK`` plus its extent index blocks."""
+    blocks = max(1, space // block_size)
+    per_index = max(1, (block_size - 12) // 12)
+    index_blocks = math.ceil(math.ceil(blocks / _EXTENT_BLOCKS) / per_index) + 1
+    return LOG_SLACK + index_blocks * block_size
+
+
+def workload_fit(space: SpaceFacts, nex_free: int, size: int) -> WorkloadFit:
+    """Does a workload binary of ``size`` fit, and which ``--size`` would make it fit.
+
+    Growing a filesystem by D bytes gives nex less than D: mkfs reserves the
+    same share for root and adds inode tables and bitmaps in proportion, so the
+    shortfall is divided by what is left of each new byte.
+    """
+    need = size + margin(size, space.block_size)
+    shortfall = max(0, need - nex_free)
+    current = max(space.image_bytes, space.size_bytes)
+    if not shortfall:
+        return WorkloadFit(size, True, 0, current)
+    reserved_share = space.reserved_blocks / space.blocks_count if space.blocks_count else 0.05
+    overhead_share = space.overhead_bytes / space.size_bytes if space.size_bytes else 0.05
+    usable = max(0.5, 1 - reserved_share - overhead_share)
+    grow = math.ceil(shortfall / usable)
+    return WorkloadFit(size, False, shortfall, math.ceil((current + grow) / MiB) * MiB)
+
+
+def budget(
+    space: SpaceFacts,
+    records: Sequence[FileRecord],
+    packages: Sequence[Package],
+    *,
+    workload: int | None = None,
+) -> Budget:
+    unique = unique_inodes(records)
+    bs = space.block_size
+    free = space.free_blocks * bs
+    reserved = space.reserved_blocks * bs
+    nex_free = max(0, (space.free_blocks - space.reserved_blocks) * bs)
+    keep = margin(nex_free, bs)
+    groups = duplicates(unique)
+    unowned = [r for r in unique if r.type != "dir" and r.package is None] if packages else []
+    return Budget(
+        image_bytes=space.image_bytes,
+        filesystem_bytes=space.size_bytes,
+        block_size=bs,
+        used_bytes=(space.blocks_count - space.free_blocks) * bs,
+        free_bytes=free,
+        reserved_bytes=reserved,
+        overhead_bytes=space.overhead_bytes,
+        apparent_bytes=sum(r.size for r in unique),
+        allocated_bytes=sum(r.allocated for r in unique),
+        nex_free_bytes=nex_free,
+        margin_bytes=keep,
+        largest_workload_bytes=max(0, nex_free - keep),
+        top_directories=tuple(top_directories(directory_sizes(unique))),
+        top_packages=tuple((p.name, p.size) for p in sorted(packages, key=lambda p: (-p.size, p.name))[:TOP] if p.size),
+        unowned_files=len(unowned),
+        unowned_bytes=sum(r.allocated for r in unowned),
+        duplicate_files=sum(len(g.paths) - 1 for g in groups),
+        duplicate_bytes=sum(g.reclaimable for g in groups),
+        duplicates=tuple(groups[:TOP]),
+        reclaimable=tuple(reclaimable(unique)),
+        workload=workload_fit(space, nex_free, workload) if workload is not None else None,
+    )

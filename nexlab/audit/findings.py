@@ -1,0 +1,397 @@
+"""What is wrong with an image for Nex: each rule a small function returning ``Finding``s.
+
+Rules see the image only through ``Facts`` (the records, a bounded reader of
+small files, the filesystem's inode size and the fsck result), so each can be
+tested on a real image made to break it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from nexlab.audit.fsck import FsckResult
+from nexlab.audit.inventory import FileRecord, resolve
+from nexlab.audit.passwords import well_known_password
+
+NEX_UID = 1000
+NEX_GID = 1000
+AGENT = "/usr/local/bin/agent"
+AGENT_SERVICE = "/etc/init.d/agent"
+#: Config files are read with this cap: a hostile image must not make us read gigabytes.
+READ_LIMIT = 1 << 20
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def parse(cls, value: str) -> Severity:
+        try:
+            return cls(value.lower())
+        except ValueError:
+            from nexlab.errors import InputError
+
+            names = ", ".join(s.value for s in cls)
+            raise InputError(f"unknown severity {value!r}", hint=f"use one of {names}") from None
+
+
+_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    code: str
+    message: str
+    fix: str
+    paths: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "severity": self.severity.value,
+            "code": self.code,
+            "message": self.message,
+            "fix": self.fix,
+            "paths": list(self.paths),
+        }
+
+
+@dataclass(frozen=True)
+class Facts:
+    records: Mapping[str, FileRecord]
+    #: Reads a file of the image by its canonical path (None when absent or unreadable).
+    read: Callable[[str], bytes | None]
+    inode_size: int = 256
+    fsck: FsckResult | None = None
+    needs_recovery: bool = False
+    cache: dict[str, bytes | None] = field(default_factory=dict, compare=False)
+
+    def find(self, path: str) -> FileRecord | None:
+        """The record ``path`` leads to, symlinks followed inside the image."""
+        real = resolve(self.records, path)
+        return self.records.get(real) if real else None
+
+    def text(self, path: str) -> str | None:
+        if path not in self.cache:
+            record = self.find(path)
+            self.cache[path] = self.read(record.path) if record and record.type == "file" else None
+        data = self.cache[path]
+        return data.decode("utf-8", "surrogateescape") if data is not None else None
+
+    def passwd(self, name: str) -> list[str] | None:
+        return _colon_entry(self.text("/etc/passwd"), name)
+
+    def runlevel_links(self) -> list[FileRecord]:
+        return [
+            r
+            for path, r in self.records.items()
+            if path.startswith("/etc/runlevels/") and path.count("/") == 4 and r.type != "dir"
+        ]
+
+
+Rule = Callable[[Facts], Iterable[Finding]]
+
+
+def _colon_entry(text: str | None, name: str) -> list[str] | None:
+    for line in (text or "").splitlines():
+        fields = line.split(":")
+        if fields[0] == name:
+            return fields
+    return None
+
+
+def _finding(severity: Severity, code: str, message: str, fix: str, paths: Iterable[str] = ()) -> Finding:
+    return Finding(severity, code, message, fix, tuple(sorted(set(paths))))
+
+
+def agent(facts: Facts) -> Iterable[Finding]:
+    record = facts.find(AGENT)
+    if record is None:
+        yield _finding(
+            Severity.CRITICAL, "agent-missing", f"{AGENT} does not exist", "build with --agent PATH", [AGENT]
+        )
+    elif record.type != "file":
+        yield _finding(
+            Severity.CRITICAL,
+            "agent-missing",
+            f"{AGENT} is a {record.type}, not a file",
+            "rebuild with --agent",
+            [AGENT],
+        )
+    elif not record.mode & 0o111:
+        yield _finding(
+            Severity.CRITICAL,
+            "agent-not-executable",
+            f"{AGENT} has mode {record.mode:04o}: nobody can run it",
+            f"chmod 0755 {AGENT}",
+            [AGENT],
+        )
+
+
+def agent_service(facts: Facts) -> Iterable[Finding]:
+    service = facts.find(AGENT_SERVICE)
+    if service is None or service.type != "file":
+        yield _finding(
+            Severity.HIGH,
+            "service-missing",
+            f"no {AGENT_SERVICE}: OpenRC will not start the agent",
+            "install the agent's OpenRC service (nexlab build does)",
+            [AGENT_SERVICE],
+        )
+        return
+    enabled = [
+        link.path
+        for link in facts.runlevel_links()
+        if resolve(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
+    ]
+    if not enabled:
+        yield _finding(
+            Severity.HIGH,
+            "service-not-enabled",
+            "the agent service is in no runlevel: it will not start at boot",
+            "rc-update add agent boot (or ln -s /etc/init.d/agent /etc/runlevels/boot/agent)",
+            [AGENT_SERVICE],
+        )
+
+
+def nex_user(facts: Facts) -> Iterable[Finding]:
+    entry = facts.passwd("nex")
+    if entry is None or len(entry) < 4:
+        yield _finding(
+            Severity.HIGH,
+            "nex-user",
+            "there is no nex user in /etc/passwd",
+            "add it: useradd -u 1000 -U -d /home/nex nex",
+            ["/etc/passwd"],
+        )
+    elif (entry[2], entry[3]) != (str(NEX_UID), str(NEX_GID)):
+        yield _finding(
+            Severity.HIGH,
+            "nex-user",
+            f"user nex is {entry[2]}:{entry[3]}, the agent expects {NEX_UID}:{NEX_GID}",
+            "usermod -u 1000 nex && groupmod -g 1000 nex",
+            ["/etc/passwd"],
+        )
+
+
+def nex_home(facts: Facts) -> Iterable[Finding]:
+    home = facts.find("/home/nex")
+    if home is None or home.type != "dir":
+        yield _finding(
+            Severity.MEDIUM,
+            "nex-home",
+            "/home/nex does not exist: the agent's working directory and logs have nowhere to go",
+            "mkdir /home/nex && chown 1000:1000 /home/nex",
+            ["/home/nex"],
+        )
+    elif home.uid != NEX_UID:
+        yield _finding(
+            Severity.MEDIUM,
+            "nex-home",
+            f"/home/nex is owned by {home.uid}:{home.gid}, not nex",
+            "chown 1000:1000 /home/nex",
+            [home.path],
+        )
+
+
+def tmp_mode(facts: Facts) -> Iterable[Finding]:
+    tmp = facts.records.get("/tmp")
+    if tmp is None or tmp.type != "dir" or tmp.mode != 0o1777:
+        what = "missing" if tmp is None else f"a {tmp.type}" if tmp.type != "dir" else f"mode {tmp.mode:04o}"
+        yield _finding(
+            Severity.HIGH,
+            "tmp-mode",
+            f"/tmp is {what}, not a 1777 directory: workloads cannot write there as nex",
+            "mkdir -p /tmp && chmod 1777 /tmp",
+            ["/tmp"],
+        )
+
+
+def serial_getty(facts: Facts) -> Iterable[Finding]:
+    openrc = any(posixpath.basename(link.path) == "agetty.ttyS0" for link in facts.runlevel_links())
+    inittab = any(
+        "ttyS0" in line and "respawn" in line and not line.lstrip().startswith("#")
+        for line in (facts.text("/etc/inittab") or "").splitlines()
+    )
+    if not (openrc or inittab):
+        yield _finding(
+            Severity.MEDIUM,
+            "no-serial-getty",
+            "no getty on ttyS0: the Firecracker serial console gives no login for debugging",
+            "add 'T0:2345:respawn:/sbin/getty -L 115200 ttyS0 vt100' to /etc/inittab or enable agetty.ttyS0",
+            ["/etc/inittab"],
+        )
+
+
+def root_password(facts: Facts) -> Iterable[Finding]:
+    shadow = _colon_entry(facts.text("/etc/shadow"), "root")
+    passwd = facts.passwd("root")
+    where, hashed = "/etc/shadow", shadow[1] if shadow and len(shadow) > 1 else None
+    if hashed is None or (passwd and len(passwd) > 1 and passwd[1] not in ("x", "*", "!")):
+        # No shadow entry: the hash (or nothing) is in /etc/passwd itself.
+        where, hashed = "/etc/passwd", passwd[1] if passwd and len(passwd) > 1 else None
+    if hashed is None:
+        return
+    if hashed == "":
+        yield _finding(
+            Severity.CRITICAL,
+            "root-password-empty",
+            f"root has an empty password in {where}: anyone on the console is root",
+            "lock it: usermod -p '*' root",
+            [where],
+        )
+        return
+    match, _checked = well_known_password(hashed)
+    if match is not None:
+        yield _finding(
+            Severity.CRITICAL,
+            "root-password-known",
+            f"root's password is the well-known {match!r}",
+            "lock it: usermod -p '*' root",
+            [where],
+        )
+
+
+def setuid(facts: Facts) -> Iterable[Finding]:
+    for bit, name in ((0o4000, "setuid"), (0o2000, "setgid")):
+        paths = [r.path for r in facts.records.values() if r.type == "file" and r.mode & bit]
+        if paths:
+            yield _finding(
+                Severity.LOW,
+                name,
+                f"{len(paths)} {name} file(s): each is a way to gain privileges if it has a bug",
+                f"remove the {name} bit where the workload does not need it (chmod {'u' if bit == 0o4000 else 'g'}-s)",
+                paths,
+            )
+
+
+def world_writable(facts: Facts) -> Iterable[Finding]:
+    paths = [
+        r.path
+        for r in facts.records.values()
+        if r.type in ("file", "dir", "fifo") and r.mode & 0o002 and not (r.type == "dir" and r.mode & 0o1000)
+    ]
+    if paths:
+        yield _finding(
+            Severity.MEDIUM,
+            "world-writable",
+            f"{len(paths)} world-writable path(s) without the sticky bit",
+            "chmod o-w (or +t for shared directories)",
+            paths,
+        )
+
+
+def _boot_files(facts: Facts) -> set[str]:
+    """Canonical paths root runs (or reads as code) at boot."""
+    wanted = [AGENT, AGENT_SERVICE, "/etc/inittab", "/etc/rc.local", "/sbin/init"]
+    wanted += [link.path for link in facts.runlevel_links()]
+    wanted += [p for p in facts.records if p.startswith("/etc/local.d/") and p.count("/") == 3]
+    found = set()
+    for path in wanted:
+        real = resolve(facts.records, path)
+        if real is not None and real in facts.records:
+            found.add(real)
+    return found
+
+
+def _nex_can_write(record: FileRecord) -> bool:
+    if record.type == "symlink":
+        return False  # a link's own mode means nothing; its directory is checked
+    if record.uid == NEX_UID:
+        return True  # the owner can chmod it whatever the mode says
+    if record.gid == NEX_GID and record.mode & 0o020:
+        return True
+    # In a sticky directory nex cannot replace entries it does not own.
+    return bool(record.mode & 0o002) and not (record.type == "dir" and record.mode & 0o1000)
+
+
+def boot_writable(facts: Facts) -> Iterable[Finding]:
+    files = _boot_files(facts)
+    checked = set(files)
+    for path in files:
+        parent = posixpath.dirname(path)
+        while True:
+            checked.add(parent)
+            if parent == "/":
+                break
+            parent = posixpath.dirname(parent)
+    paths = [p for p in checked if p in facts.records and _nex_can_write(facts.records[p])]
+    if paths:
+        yield _finding(
+            Severity.CRITICAL,
+            "boot-writable",
+            f"{len(paths)} file(s) or directories that root runs at boot are writable by nex: "
+            "a workload can become root at the next boot",
+            "chown root:root and chmod go-w them",
+            paths,
+        )
+
+
+def small_inodes(facts: Facts) -> Iterable[Finding]:
+    if facts.inode_size < 256:
+        yield _finding(
+            Severity.LOW,
+            "small-inodes",
+            f"{facts.inode_size}-byte inodes cannot store dates after 2038-01-19 (nor nanoseconds, crtime)",
+            "mkfs.ext4 -I 256 (the default for ext4)",
+        )
+
+
+def fsck_errors(facts: Facts) -> Iterable[Finding]:
+    result = facts.fsck
+    if result is None:
+        return
+    if result.clean is False:
+        head = "; ".join(result.errors[:3]) or "see e2fsck -fn"
+        yield _finding(
+            Severity.HIGH,
+            "fsck-errors",
+            f"e2fsck -fn found errors: {head}",
+            "rebuild the image (or run e2fsck -fy on a copy)",
+        )
+    elif result.clean is None:
+        yield _finding(Severity.INFO, "fsck-skipped", result.note or "e2fsck did not run", "apt-get install e2fsprogs")
+
+
+def journal_recovery(facts: Facts) -> Iterable[Finding]:
+    if facts.needs_recovery:
+        yield _finding(
+            Severity.MEDIUM,
+            "needs-recovery",
+            "the journal needs recovery: the image was not cleanly unmounted, recent writes may be missing here",
+            "unmount cleanly before shipping (or e2fsck -fy on a copy)",
+        )
+
+
+RULES: tuple[Rule, ...] = (
+    agent,
+    agent_service,
+    nex_user,
+    nex_home,
+    tmp_mode,
+    serial_getty,
+    root_password,
+    setuid,
+    world_writable,
+    boot_writable,
+    small_inodes,
+    fsck_errors,
+    journal_recovery,
+)
+
+
+def evaluate(facts: Facts, rules: Iterable[Rule] = RULES) -> list[Finding]:
+    """Every rule's findings, worst first, then by code."""
+    findings = [finding for rule in rules for finding in rule(facts)]
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.code, f.paths))

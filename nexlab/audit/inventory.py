@@ -1,0 +1,142 @@
+"""One record per path in the image, and the DataFrame built from them.
+
+The records are plain frozen dataclasses so the ``--json`` path never imports
+pandas (about 0.4 s on its own); the DataFrame is made only when asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import astuple, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: ``system.data`` holds inline file content: it is the file, not an attribute of it.
+_SKIPPED_XATTRS = frozenset({"system.data"})
+
+#: Symlink hops allowed while resolving a path inside the image (the kernel's limit).
+MAX_HOPS = 40
+
+
+class EntryLike(Protocol):
+    """What the inventory needs from ``nexlab.image.Entry``."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def inode(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def uid(self) -> int: ...
+    @property
+    def gid(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def allocated(self) -> int: ...
+    @property
+    def nlink(self) -> int: ...
+    @property
+    def mtime(self) -> int | float: ...
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def xattrs(self) -> Mapping[str, bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One path of the image, as the JSON contract describes it."""
+
+    path: str
+    type: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    allocated: int
+    nlink: int
+    inode: int
+    mtime: int
+    sha256: str | None
+    target: str | None
+    xattrs: dict[str, str] = field(default_factory=dict)
+    package: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+COLUMNS = tuple(f.name for f in fields(FileRecord))
+
+
+def record_from_entry(entry: EntryLike, sha256: str | None, package: str | None) -> FileRecord:
+    xattrs = {
+        name: hashlib.sha256(value).hexdigest()
+        for name, value in sorted(entry.xattrs.items())
+        if name not in _SKIPPED_XATTRS
+    }
+    return FileRecord(
+        path=entry.path,
+        type=entry.type,
+        mode=entry.mode & 0o7777,
+        uid=entry.uid,
+        gid=entry.gid,
+        size=entry.size,
+        allocated=entry.allocated,
+        nlink=entry.nlink,
+        inode=entry.inode,
+        # ext4 keeps nanoseconds; the contract is whole seconds, floored so
+        # that times before 1970 round the same way as stat(1).
+        mtime=int(entry.mtime // 1),
+        sha256=sha256 if entry.type == "file" else None,
+        target=entry.target if entry.type == "symlink" else None,
+        xattrs=xattrs,
+        package=package,
+    )
+
+
+def to_dataframe(records: Iterable[FileRecord]) -> pd.DataFrame:
+    """The inventory as a DataFrame, one row per path (pandas imported here only)."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records([astuple(r) for r in records], columns=list(COLUMNS))
+    return frame.set_index("path", drop=False)
+
+
+def resolve(records: Mapping[str, FileRecord], path: str, *, follow_last: bool = True) -> str | None:
+    """The canonical path of ``path`` with symlinks followed *inside the image*.
+
+    Absolute targets are taken relative to the image's root, never the host's;
+    ``..`` stops at the root. Returns None for a dangling link or a loop.
+    """
+    parts = [p for p in path.split("/") if p and p != "."]
+    current = "/"
+    hops = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            current = posixpath.dirname(current) or "/"
+            continue
+        candidate = posixpath.join(current, name)
+        record = records.get(candidate)
+        if record is None:
+            return None
+        if record.type == "symlink" and (parts or follow_last):
+            hops += 1
+            if hops > MAX_HOPS or record.target is None:
+                return None
+            target = record.target
+            if target.startswith("/"):
+                current = "/"
+            parts = [p for p in target.split("/") if p and p != "."] + parts
+            continue
+        current = candidate
+    return current
