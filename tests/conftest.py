@@ -102,9 +102,17 @@ def mounts_containing(fragment: str) -> list[str]:
     return [line for line in Path("/proc/mounts").read_text().splitlines() if fragment in line]
 
 
-def nexlab_cli(*args: str, check: bool = False, timeout: float = 600, cwd: Path | None = None,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def nexlab_cli(
+    *args: str, check: bool = False, timeout: float = 600, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed ``nexlab`` command the way a user would."""
     exe = shutil.which("nexlab", path=str(Path(sys.executable).parent)) or "nexlab"
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout, check=check,
-                          cwd=cwd, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [exe, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )

@@ -40,8 +40,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nexlab-bench-") as scratch:
         manual_out, nexlab_out = Path(scratch, "manual.ext4"), Path(scratch, "nexlab.ext4")
         manual = [str(RECIPE), IMAGE, str(manual_out), "200", str(agent), str(service)]
-        ours = [NEXLAB, "build", "-q", "--agent", str(agent), "--image", IMAGE, "--size", "200MiB",
-                "-o", str(nexlab_out)]
+        ours = [
+            NEXLAB,
+            "build",
+            "-q",
+            "--agent",
+            str(agent),
+            "--image",
+            IMAGE,
+            "--size",
+            "200MiB",
+            "-o",
+            str(nexlab_out),
+        ]
         timed(manual), timed(ours)  # warm the page cache and Docker's image layers for both
         manual_times, nexlab_times = [], []
         for _ in range(args.runs):

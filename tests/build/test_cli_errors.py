@@ -1,0 +1,161 @@
+"""Bad input through the CLI: one clear line, a non-zero exit, no traceback, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SAMPLE_AGENT, loop_devices_for, nexlab_cli
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Anything a build could leave: files, loop devices backed by them, our mounts and containers."""
+    found = [f"file {p.name}" for p in directory.iterdir() if p.name != "keep"]
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    found += [f"loop {line}" for line in loops.splitlines() if str(directory) in line]
+    found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if str(directory) in line]
+    containers = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=org.nexlab.role=populate"], capture_output=True, text=True
+    ).stdout.split()
+    found += [f"container {c}" for c in containers]
+    return found
+
+
+def build(
+    out: Path, *extra: str, agent: Path = SAMPLE_AGENT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return nexlab_cli("build", "--agent", str(agent), "-o", str(out), *extra, env=env)
+
+
+def test_missing_agent(tmp_path: Path) -> None:
+    result = build(tmp_path / "rootfs.ext4", agent=tmp_path / "no-such-agent")
+    assert_one_line_error(result, "agent", "does not exist")
+    assert leftovers(tmp_path) == []
+
+
+def test_agent_is_a_directory(tmp_path: Path) -> None:
+    result = build(tmp_path / "rootfs.ext4", agent=tmp_path)
+    assert_one_line_error(result, "not a regular file")
+
+
+def test_agent_for_another_architecture(tmp_path: Path) -> None:
+    agent = tmp_path / "agent-arm64"
+    # A real ELF64 little-endian header with e_machine 183 (AArch64), as `go build GOARCH=arm64` writes.
+    header = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little") + (183).to_bytes(2, "little")
+    agent.write_bytes(header + b"\0" * 100)
+    result = build(tmp_path / "rootfs.ext4", agent=agent)
+    assert_one_line_error(result, "aarch64", "x86_64")
+
+
+def test_base_image_missing_and_not_pullable(tmp_path: Path, docker_client: object, is_root: bool) -> None:
+    result = build(tmp_path / "rootfs.ext4", "--image", "nexlab/does-not-exist:never")
+    assert_one_line_error(result, "nexlab/does-not-exist:never", "could not be pulled", "nexlab base debian")
+    assert leftovers(tmp_path) == []
+
+
+def test_docker_not_reachable(tmp_path: Path, is_root: bool) -> None:
+    result = build(tmp_path / "rootfs.ext4", env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(result, "cannot reach the Docker engine")
+    assert leftovers(tmp_path) == []
+
+
+def test_content_larger_than_size_says_what_is_needed(tmp_path: Path, debian_base: str) -> None:
+    result = build(tmp_path / "rootfs.ext4", "--image", debian_base, "--size", "64MiB")
+    assert_one_line_error(result, "64 MiB is too small", "use --size")
+    needed = result.stderr.split("use --size ")[1].split("MiB")[0]
+    assert leftovers(tmp_path) == []
+    retry = build(tmp_path / "rootfs.ext4", "--image", debian_base, "--size", f"{needed}MiB", "-q")
+    assert retry.returncode == 0, f"the advised --size {needed}MiB must be enough: {retry.stderr}"
+
+
+def test_not_root(tmp_path: Path) -> None:
+    require_setpriv = subprocess.run(["which", "setpriv"], capture_output=True).returncode == 0
+    from tests.conftest import require
+
+    require(require_setpriv, "setpriv (util-linux) to drop root")
+    os.chmod(tmp_path, 0o777)
+    exe = Path(sys.executable).with_name("nexlab")
+    result = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            str(exe),
+            "build",
+            "--agent",
+            str(SAMPLE_AGENT),
+            "-o",
+            str(tmp_path / "rootfs.ext4"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert_one_line_error(result, "needs root", "--reproducible")
+    assert leftovers(tmp_path) == []
+
+
+def test_bad_size_flag(tmp_path: Path) -> None:
+    assert_one_line_error(build(tmp_path / "rootfs.ext4", "--size", "lots"), "invalid size")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: signal.Signals) -> None:
+    script = tmp_path / "keep" / "slow.sh"
+    script.parent.mkdir()
+    script.write_text("echo NEXLAB-TEST-READY\nsleep 60\n")
+    out = tmp_path / "rootfs.ext4"
+    exe = Path(sys.executable).with_name("nexlab")
+    child = subprocess.Popen(
+        [
+            str(exe),
+            "build",
+            "--agent",
+            str(SAMPLE_AGENT),
+            "--image",
+            debian_base,
+            "--size",
+            "200MiB",
+            "--script",
+            str(script),
+            "-o",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+    )
+    assert child.stderr is not None
+    deadline = time.monotonic() + 60
+    seen_mounted = False
+    for line in child.stderr:
+        if "NEXLAB-TEST-READY" in line:
+            break
+        assert time.monotonic() < deadline, "the build never reached the user script"
+    # Half way: the image exists under its temporary name, mounted on a loop device, container running.
+    staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
+    assert staged, "a temporary image is being written"
+    seen_mounted = loop_devices_for(staged[0]) != ""
+    assert seen_mounted
+    child.send_signal(sig)
+    rest = child.stderr.read()
+    assert child.wait(timeout=60) == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    assert leftovers(tmp_path) == []
