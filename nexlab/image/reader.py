@@ -1,0 +1,675 @@
+"""A read-only ext2/3/4 reader that needs no mount and no root.
+
+Why hand-written: the readers on PyPI do not fit (see
+/work/shared/notes/image-auditors.md §5). ``dissect.extfs`` is AGPL, which an
+Apache-2.0 project cannot depend on; the MIT ``ext4`` package is 5–8× slower
+than a loop mount; ``ext2py`` is a one-author alpha that misses external xattr
+blocks. An audit hashes every file, so the design follows the data: the image
+is mmapped once, metadata is decoded with ``struct.unpack_from`` on a
+memoryview (no per-field objects), and file content is handed to hashlib as
+memoryview slices of the mapping, which hashlib hashes with the GIL released,
+so two threads use both cores.
+
+A hostile image must not crash, hang or exhaust memory: everything read from it
+is bounds-checked, corruption confined to one inode or directory becomes an
+entry in ``warnings`` (a partial answer), and only an image that cannot be read
+at all raises ``ImageFormatError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import mmap
+import os
+import struct
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+from nexlab.errors import ImageFormatError, InputError
+from nexlab.image import blockmap, dirents, xattrs
+from nexlab.image.model import TYPES, Entry, FilesystemInfo
+from nexlab.image.superblock import (
+    INCOMPAT_NEEDS_RECOVERY,
+    MAGIC_OFFSET,
+    SUPERBLOCK_OFFSET,
+    Geometry,
+    feature_names,
+    kind_of,
+    parse_superblock,
+)
+
+log = logging.getLogger("nexlab.image")
+
+ROOT_INODE = 2
+EXTENTS_FL = 0x80000
+INLINE_DATA_FL = 0x10000000
+HUGE_FILE_FL = 0x40000
+EA_INODE_FL = 0x200000
+S_IFMT = 0o170000
+S_IFDIR = 0o040000
+S_IFREG = 0o100000
+S_IFLNK = 0o120000
+S_IFCHR = 0o020000
+S_IFBLK = 0o060000
+
+MAX_SYMLINK = 4096  # PATH_MAX
+MAX_HOPS = 40  # the kernel's MAXSYMLINKS
+MAX_DIR_BYTES = 1 << 30
+MAX_WARNINGS = 1000
+#: Data handed out per chunk: big enough that hashlib releases the GIL for long stretches.
+CHUNK = 8 << 20
+
+_INODE = struct.Struct("<HHIIIIIHHII4x60sIII4xHHHH4x")
+_EXTRA = struct.Struct("<H")
+_DESC32 = struct.Struct("<III")  # block bitmap, inode bitmap, inode table (low 32 bits)
+_DESC_HI = struct.Struct("<III")  # at offset 0x20 of 64-byte descriptors
+_U32 = struct.Struct("<I")
+_S32 = struct.Struct("<i")
+_ZEROS = bytes(1 << 20)
+
+
+class _Inode:
+    """One decoded inode record; built per use, never kept across calls."""
+
+    __slots__ = (
+        "atime",
+        "blocks",
+        "crtime",
+        "ctime",
+        "extra_end",
+        "file_acl",
+        "flags",
+        "gid",
+        "i_block",
+        "ino",
+        "links",
+        "mode",
+        "mtime",
+        "raw",
+        "size",
+        "uid",
+    )
+
+    def __init__(self, ino: int, raw: memoryview, geometry: Geometry, warnings: list[str]) -> None:
+        (
+            mode,
+            uid_lo,
+            size_lo,
+            atime,
+            ctime,
+            mtime,
+            _dtime,
+            gid_lo,
+            links,
+            blocks_lo,
+            flags,
+            i_block,
+            _generation,
+            acl_lo,
+            size_hi,
+            blocks_hi,
+            acl_hi,
+            uid_hi,
+            gid_hi,
+        ) = _INODE.unpack_from(raw, 0)
+        self.ino = ino
+        self.raw = raw
+        self.mode = mode
+        self.uid = uid_lo | (uid_hi << 16)
+        self.gid = gid_lo | (gid_hi << 16)
+        kind = mode & S_IFMT
+        self.size = size_lo | (size_hi << 32) if kind == S_IFREG or geometry.incompat & 0x4000 else size_lo
+        self.links = links
+        self.flags = flags
+        self.i_block = i_block
+        self.file_acl = acl_lo | ((acl_hi << 32) if geometry.is_64bit else 0)
+        if geometry.huge_file:
+            blocks = blocks_lo | (blocks_hi << 32)
+            self.blocks = blocks * (geometry.block_size if flags & HUGE_FILE_FL else 512)
+        else:
+            self.blocks = blocks_lo * 512
+        extra = 0
+        if geometry.inode_size > 128:
+            extra = _EXTRA.unpack_from(raw, 128)[0]
+            if extra & 3 or 128 + extra > geometry.inode_size:
+                warnings.append(f"inode {ino}: bad i_extra_isize {extra}")
+                extra = 0
+        self.extra_end = 128 + extra
+        atime_s, ctime_s, mtime_s = _signed(atime), _signed(ctime), _signed(mtime)
+        self.crtime: int | None = None
+        # The _extra words add two epoch bits (dates past 2038) when i_extra_isize covers them.
+        if extra >= 8:
+            ctime_s += (_U32.unpack_from(raw, 0x84)[0] & 3) << 32
+        if extra >= 12:
+            mtime_s += (_U32.unpack_from(raw, 0x88)[0] & 3) << 32
+        if extra >= 16:
+            atime_s += (_U32.unpack_from(raw, 0x8C)[0] & 3) << 32
+        if extra >= 20:
+            self.crtime = _signed(_U32.unpack_from(raw, 0x90)[0])
+            if extra >= 24:
+                self.crtime += (_U32.unpack_from(raw, 0x94)[0] & 3) << 32
+        self.atime = atime_s
+        self.ctime = ctime_s
+        self.mtime = mtime_s
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+class Ext4Image:
+    """An open image: ``info``, ``warnings``, ``walk()``, ``lookup()`` and content readers.
+
+    Use it as a context manager (``open_image``); ``close()`` unmaps the file.
+    Memoryviews handed out by ``iter_chunks`` are valid until then.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, hole_budget: int | None = None) -> None:
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        self._lock = threading.Lock()
+        self._dir_cache: dict[int, dict[bytes, int]] = {}
+        self._ea_cache: dict[int, dict[str, bytes]] = {}
+        self._itable: dict[int, int] = {}
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise InputError(f"cannot open image {self.path}: {exc.strerror}") from exc
+        try:
+            self.image_bytes = os.fstat(fd).st_size
+            if self.image_bytes < SUPERBLOCK_OFFSET + 1024:
+                raise ImageFormatError(f"{self.path}: {self.image_bytes} bytes, too small for an ext filesystem")
+            magic = os.pread(fd, 2, MAGIC_OFFSET)
+            if magic != b"\x53\xef":
+                raise ImageFormatError(
+                    f"{self.path} is not an ext2/3/4 image (no 0xEF53 magic at offset {MAGIC_OFFSET})"
+                )
+            self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        self._view = memoryview(self._mm)
+        try:
+            self._open(hole_budget)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, hole_budget: int | None) -> None:
+        sb = parse_superblock(self._view[SUPERBLOCK_OFFSET : SUPERBLOCK_OFFSET + 1024])
+        g = self.geometry = sb.geometry
+        self.warnings.extend(sb.warnings)
+        self._filetype = bool(g.incompat & 0x2)
+        size_bytes = g.blocks_count * g.block_size
+        if self.image_bytes < size_bytes:
+            self._warn(f"image is {self.image_bytes} bytes but the filesystem spans {size_bytes}: truncated?")
+        # The first block of descriptors must be readable, or nothing is.
+        self._descriptor(0)
+        #: Zero bytes of holes the reader may hand out in total (a hostile size field
+        #: must not make us hash terabytes of zeros).
+        self.hole_budget = hole_budget if hole_budget is not None else max(1 << 32, 4 * size_bytes)
+        journal_bytes = 0
+        if g.journal_inode:
+            try:
+                journal_bytes = self._inode(g.journal_inode).size
+            except ImageFormatError as exc:
+                self._warn(f"journal inode: {exc}")
+        self.info = FilesystemInfo(
+            image_bytes=self.image_bytes,
+            size_bytes=size_bytes,
+            block_size=g.block_size,
+            blocks_count=g.blocks_count,
+            free_blocks=sb.free_blocks,
+            reserved_blocks=sb.reserved_blocks,
+            inodes_count=g.inodes_count,
+            free_inodes=sb.free_inodes,
+            inode_size=g.inode_size,
+            first_data_block=g.first_data_block,
+            groups=g.groups,
+            features=feature_names(g.compat, g.incompat, g.ro_compat),
+            uuid=sb.uuid,
+            label=sb.label,
+            state=sb.state,
+            created=sb.created,
+            last_mount=sb.last_mount,
+            last_write=sb.last_write,
+            last_check=sb.last_check,
+            mount_count=sb.mount_count,
+            last_mounted_path=sb.last_mounted_path,
+            hash_seed=sb.hash_seed,
+            journal_inode=g.journal_inode,
+            journal_bytes=journal_bytes,
+            needs_recovery=bool(g.incompat & INCOMPAT_NEEDS_RECOVERY),
+            overhead_bytes=g.overhead_blocks() * g.block_size + journal_bytes,
+            kind=kind_of(g),
+            blocks_per_group=g.blocks_per_group,
+            inodes_per_group=g.inodes_per_group,
+            desc_size=g.desc_size,
+            revision=g.revision,
+        )
+
+    # -- resources -------------------------------------------------------------------------
+
+    def __enter__(self) -> Ext4Image:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        view = getattr(self, "_view", None)
+        if view is not None:
+            view.release()
+            self._view = None  # type: ignore[assignment]
+        mm = getattr(self, "_mm", None)
+        if mm is not None:
+            # Slices a caller still holds keep the mapping alive; it goes with them.
+            with contextlib.suppress(BufferError):
+                mm.close()
+            self._mm = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Ext4Image {self.path}>"
+
+    def _warn(self, message: str) -> None:
+        with self._lock:
+            if len(self.warnings) < MAX_WARNINGS:
+                self.warnings.append(message)
+            elif len(self.warnings) == MAX_WARNINGS:
+                self.warnings.append("too many problems; further warnings dropped")
+
+    # -- low level -------------------------------------------------------------------------
+
+    def _bytes(self, offset: int, length: int) -> memoryview:
+        if offset < 0 or offset + length > self.image_bytes:
+            raise ImageFormatError(f"read of {length} bytes at {offset} past the end of the image file")
+        return self._view[offset : offset + length]
+
+    def _block(self, number: int) -> memoryview:
+        g = self.geometry
+        if number >= g.blocks_count:
+            raise ImageFormatError(f"block {number} outside the filesystem")
+        return self._bytes(number * g.block_size, g.block_size)
+
+    def _descriptor(self, group: int) -> int:
+        """Inode table block of ``group``."""
+        cached = self._itable.get(group)
+        if cached is not None:
+            return cached
+        g = self.geometry
+        index, slot = divmod(group, g.descs_per_block)
+        raw = self._block(g.descriptor_block(index))
+        offset = slot * g.desc_size
+        table = _DESC32.unpack_from(raw, offset)[2]
+        if g.is_64bit and g.desc_size >= 64:
+            table |= _DESC_HI.unpack_from(raw, offset + 0x20)[2] << 32
+        if table == 0 or table + g.inode_table_blocks > g.blocks_count:
+            raise ImageFormatError(f"group {group}: inode table at block {table} is outside the filesystem")
+        self._itable[group] = table
+        return table
+
+    def _inode(self, ino: int) -> _Inode:
+        g = self.geometry
+        if not 0 < ino <= g.inodes_count:
+            raise ImageFormatError(f"inode number {ino} out of range")
+        group, index = divmod(ino - 1, g.inodes_per_group)
+        table = self._descriptor(group)
+        raw = self._bytes(table * g.block_size + index * g.inode_size, g.inode_size)
+        local: list[str] = []
+        inode = _Inode(ino, raw, g, local)
+        for message in local:
+            self._warn(message)
+        return inode
+
+    def _runs(self, inode: _Inode) -> list[blockmap.Run]:
+        g = self.geometry
+        file_blocks = -(-inode.size // g.block_size)
+        if file_blocks == 0:
+            return []
+        if inode.flags & EXTENTS_FL:
+            return blockmap.extent_runs(inode.i_block, file_blocks, g.blocks_count, self._block)
+        return blockmap.indirect_runs(inode.i_block, file_blocks, g.blocks_count, g.block_size, self._block)
+
+    def _xattrs(self, inode: _Inode) -> dict[str, bytes]:
+        where = f"inode {inode.ino}"
+        local: list[str] = []
+        result = xattrs.in_inode(inode.raw, inode.extra_end, local, where, self._ea_inode_value)
+        if inode.file_acl:
+            block = self._ea_cache.get(inode.file_acl)
+            if block is None:
+                try:
+                    block = xattrs.in_block(self._block(inode.file_acl), local, where, self._ea_inode_value)
+                except ImageFormatError as exc:
+                    local.append(f"{where}: external xattr block: {exc}")
+                    block = {}
+                self._ea_cache[inode.file_acl] = block
+            for name, value in block.items():
+                result.setdefault(name, value)
+        for message in local:
+            self._warn(message)
+        return result
+
+    def _ea_inode_value(self, ino: int, size: int) -> bytes:
+        inode = self._inode(ino)
+        if not inode.flags & EA_INODE_FL:
+            raise ImageFormatError(f"xattr value inode {ino} is not an EA inode")
+        return b"".join(bytes(chunk) for chunk in self._chunks(inode, min(size, inode.size)))
+
+    def _inline_data(self, inode: _Inode) -> bytes:
+        """i_block followed by the ``system.data`` xattr, cut to the file size."""
+        local: list[str] = []
+        extra = xattrs.in_inode(inode.raw, inode.extra_end, local, f"inode {inode.ino}").get("system.data", b"")
+        for message in local:
+            self._warn(message)
+        data = inode.i_block + extra
+        if len(data) < inode.size:
+            raise ImageFormatError(f"inode {inode.ino}: inline data shorter ({len(data)}) than the size {inode.size}")
+        return data[: inode.size]
+
+    def _chunks(self, inode: _Inode, limit: int | None = None) -> Iterator[bytes | memoryview]:
+        size = inode.size if limit is None else min(limit, inode.size)
+        if inode.flags & INLINE_DATA_FL:
+            yield self._inline_data(inode)[:size]
+            return
+        bs = self.geometry.block_size
+        position = 0
+        for logical, physical, count, uninit in self._runs(inode):
+            start = logical * bs
+            if start >= size:
+                break
+            if start > position:
+                yield from self._zeros(start - position)
+                position = start
+            length = min(count * bs, size - start)
+            if uninit:
+                yield from self._zeros(length, charge=False)
+            else:
+                base = physical * bs
+                self._bytes(base, length)  # bounds check once for the whole run
+                for offset in range(0, length, CHUNK):
+                    yield self._view[base + offset : base + min(length, offset + CHUNK)]
+            position = start + length
+        if position < size:
+            yield from self._zeros(size - position)
+
+    def _zeros(self, length: int, charge: bool = True) -> Iterator[memoryview]:
+        if charge:
+            with self._lock:
+                if length > self.hole_budget:
+                    raise ImageFormatError(
+                        f"sparse holes beyond the reader's budget ({self.hole_budget} bytes): hostile file size?"
+                    )
+                self.hole_budget -= length
+        zeros = memoryview(_ZEROS)
+        while length > 0:
+            step = min(length, len(_ZEROS))
+            yield zeros[:step]
+            length -= step
+
+    # -- directories -----------------------------------------------------------------------
+
+    def _children(self, inode: _Inode) -> dict[bytes, int]:
+        cached = self._dir_cache.get(inode.ino)
+        if cached is not None:
+            return cached
+        g = self.geometry
+        where = f"directory inode {inode.ino}"
+        out: list[dirents.Child] = []
+        local: list[str] = []
+        if inode.flags & INLINE_DATA_FL:
+            # The first 4 bytes name the parent; entries follow, then continue in system.data.
+            data = memoryview(self._inline_data(inode))
+            dirents.parse_block(data[4:60], g.inodes_count, self._filetype, out, local, where)
+            if len(data) > 60:
+                dirents.parse_block(data[60:], g.inodes_count, self._filetype, out, local, where)
+        else:
+            if inode.size > MAX_DIR_BYTES:
+                raise ImageFormatError(f"{where}: {inode.size} bytes, too big for a directory")
+            for _logical, physical, count, uninit in self._runs(inode):
+                if uninit:
+                    continue
+                for n in range(count):
+                    dirents.parse_block(self._block(physical + n), g.inodes_count, self._filetype, out, local, where)
+        for message in local:
+            self._warn(message)
+        children: dict[bytes, int] = {}
+        for name, ino in out:
+            if name in children:
+                self._warn(f"{where}: duplicate name {name!r}, first one kept")
+                continue
+            children[name] = ino
+        if len(self._dir_cache) < 65536:
+            self._dir_cache[inode.ino] = children
+        return children
+
+    # -- entries ---------------------------------------------------------------------------
+
+    def _entry(self, inode: _Inode, path: str) -> Entry:
+        kind = inode.mode & S_IFMT
+        type_ = TYPES.get(kind)
+        if type_ is None:
+            raise ImageFormatError(f"inode {inode.ino} has no valid file type (mode 0o{inode.mode:o})")
+        target = None
+        rdev = None
+        if kind == S_IFLNK:
+            target = self._target(inode)
+        elif kind in (S_IFCHR, S_IFBLK):
+            old, new = struct.unpack_from("<II", inode.i_block)
+            if old:
+                rdev = ((old >> 8) & 0xFF, old & 0xFF)
+            else:
+                rdev = ((new & 0xFFF00) >> 8, (new & 0xFF) | ((new >> 12) & 0xFFF00))
+        return Entry(
+            path=path,
+            inode=inode.ino,
+            type=type_,
+            mode=inode.mode & 0o7777,
+            uid=inode.uid,
+            gid=inode.gid,
+            size=inode.size,
+            allocated=inode.blocks,
+            nlink=inode.links,
+            mtime=inode.mtime,
+            atime=inode.atime,
+            ctime=inode.ctime,
+            crtime=inode.crtime,
+            target=target,
+            xattrs=self._xattrs(inode),
+            rdev=rdev,
+            flags=inode.flags,
+            inline=bool(inode.flags & INLINE_DATA_FL),
+        )
+
+    def _target(self, inode: _Inode) -> str:
+        if inode.size > MAX_SYMLINK:
+            raise ImageFormatError(f"symlink inode {inode.ino}: target of {inode.size} bytes")
+        ea_bytes = self.geometry.block_size if inode.file_acl else 0
+        if inode.flags & INLINE_DATA_FL:
+            raw = self._inline_data(inode)
+        elif inode.size < 60 and inode.blocks - ea_bytes <= 0:
+            raw = inode.i_block[: inode.size]
+        else:
+            raw = b"".join(bytes(chunk) for chunk in self._chunks(inode))
+        return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+    def walk(self) -> Iterator[Entry]:
+        """Every path once: "/" first, then depth-first with children sorted by name bytes.
+
+        A directory reached a second time (a cycle or a hardlinked directory) is
+        listed but not entered again; an unreadable inode is left out with a warning.
+        """
+        try:
+            root_inode = self._inode(ROOT_INODE)
+            root = self._entry(root_inode, "/")
+        except ImageFormatError as exc:
+            raise ImageFormatError(f"{self.path}: root directory unreadable: {exc}") from exc
+        if root.type != "dir":
+            raise ImageFormatError(f"{self.path}: root inode is a {root.type}, not a directory")
+        yield root
+        seen = {ROOT_INODE}
+        stack: list[Iterator[tuple[bytes, int]]] = [iter(self._sorted_children(root_inode, "/"))]
+        prefixes = [""]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                prefixes.pop()
+                continue
+            name, ino = item
+            path = prefixes[-1] + "/" + name.decode("utf-8", "surrogateescape")
+            try:
+                inode = self._inode(ino)
+                entry = self._entry(inode, path)
+            except ImageFormatError as exc:
+                self._warn(f"{path}: skipped: {exc}")
+                continue
+            yield entry
+            if entry.type != "dir":
+                continue
+            if ino in seen:
+                self._warn(f"{path}: directory inode {ino} seen before (cycle or hardlinked directory), not entered")
+                continue
+            seen.add(ino)
+            stack.append(iter(self._sorted_children(inode, path)))
+            prefixes.append(path)
+
+    def _sorted_children(self, inode: _Inode, path: str) -> list[tuple[bytes, int]]:
+        try:
+            return sorted(self._children(inode).items())
+        except ImageFormatError as exc:
+            self._warn(f"{path}: directory unreadable: {exc}")
+            return []
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def lookup(self, path: str, follow: bool = False) -> Entry | None:
+        """The entry at ``path`` (absolute inside the image), or None.
+
+        Symlinks in the middle of the path are resolved inside the image (an
+        absolute target starts again at the image root, never the host's);
+        the last component only with ``follow``. The entry's ``path`` is the
+        resolved one. More than 40 symlinks, or a corrupt step, gives None.
+        """
+        try:
+            return self._lookup(path, follow)
+        except ImageFormatError as exc:
+            self._warn(f"lookup {path!r}: {exc}")
+            return None
+
+    def _lookup(self, path: str, follow: bool) -> Entry | None:
+        todo = _components(path)
+        names: list[bytes] = []
+        dirs = [ROOT_INODE]
+        hops = 0
+        current = self._inode(ROOT_INODE)
+        while todo:
+            part = todo.pop()
+            if part == b"..":
+                if names:
+                    names.pop()
+                    dirs.pop()
+                current = self._inode(dirs[-1])
+                continue
+            if current.mode & S_IFMT != S_IFDIR:
+                return None
+            ino = self._children(current).get(part)
+            if ino is None:
+                return None
+            child = self._inode(ino)
+            if child.mode & S_IFMT == S_IFLNK and (todo or follow):
+                hops += 1
+                if hops > MAX_HOPS:
+                    self._warn(f"lookup {path!r}: more than {MAX_HOPS} symlinks")
+                    return None
+                target = self._target(child).encode("utf-8", "surrogateescape")
+                if target.startswith(b"/"):
+                    names.clear()
+                    del dirs[1:]
+                current = self._inode(dirs[-1])
+                todo.extend(_components(target.decode("utf-8", "surrogateescape")))
+                continue
+            names.append(part)
+            dirs.append(ino)
+            current = child
+        resolved = "/" + "/".join(name.decode("utf-8", "surrogateescape") for name in names)
+        return self._entry(current, resolved)
+
+    # -- content ---------------------------------------------------------------------------
+
+    def _file_inode(self, entry: Entry) -> _Inode:
+        inode = self._inode(entry.inode)
+        if inode.mode & S_IFMT != S_IFREG:
+            raise InputError(f"{entry.path} is not a regular file")
+        return inode
+
+    def iter_chunks(self, entry: Entry) -> Iterator[bytes | memoryview]:
+        """The content of a regular file as a stream of chunks (holes as zeros)."""
+        return self._chunks(self._file_inode(entry))
+
+    def read_bytes(self, entry: Entry, limit: int | None = None) -> bytes:
+        """The content of a regular file, or its first ``limit`` bytes."""
+        inode = self._file_inode(entry)
+        return b"".join(self._chunks(inode, limit))
+
+    def read_path(self, path: str, limit: int | None = None) -> bytes | None:
+        """Content of the regular file at ``path`` (symlinks followed inside the image), else None."""
+        entry = self.lookup(path, follow=True)
+        if entry is None or entry.type != "file":
+            return None
+        return self.read_bytes(entry, limit)
+
+    def sha256_files(self, entries: Iterable[Entry], workers: int = 2) -> dict[int, str]:
+        """inode -> hex sha256 of the regular files among ``entries``, each inode hashed once.
+
+        A file whose content cannot be read is left out, with a warning.
+        """
+        todo: dict[int, Entry] = {}
+        for entry in entries:
+            if entry.type == "file" and entry.inode not in todo:
+                todo[entry.inode] = entry
+        # Biggest first, so the two workers finish together.
+        ordered = sorted(todo.values(), key=lambda e: (-e.size, e.inode))
+        results: dict[int, str] = {}
+
+        def one(entry: Entry) -> tuple[int, str | None]:
+            digest = hashlib.sha256()
+            try:
+                for chunk in self._chunks(self._file_inode(entry)):
+                    digest.update(chunk)
+            except (ImageFormatError, InputError) as exc:
+                self._warn(f"{entry.path}: content unreadable: {exc}")
+                return entry.inode, None
+            return entry.inode, digest.hexdigest()
+
+        if workers <= 1 or len(ordered) < 2:
+            pairs: Iterable[tuple[int, str | None]] = map(one, ordered)
+            for inode, hexdigest in pairs:
+                if hexdigest is not None:
+                    results[inode] = hexdigest
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nexlab-sha256") as pool:
+                for inode, hexdigest in pool.map(one, ordered):
+                    if hexdigest is not None:
+                        results[inode] = hexdigest
+        return dict(sorted(results.items()))
+
+
+def _components(path: str) -> list[bytes]:
+    """Path components, reversed (a stack), without empty and "." parts."""
+    parts = [p for p in path.encode("utf-8", "surrogateescape").split(b"/") if p and p != b"."]
+    parts.reverse()
+    return parts
+
+
+def open_image(path: str | os.PathLike[str], *, hole_budget: int | None = None) -> Ext4Image:
+    """Open an ext2/3/4 image for reading; ``ImageFormatError`` if it is not one.
+
+    ``hole_budget`` caps the zero bytes handed out for sparse holes over the
+    life of the image (default: the larger of 4 GiB and 4× the filesystem).
+    """
+    return Ext4Image(path, hole_budget=hole_budget)
