@@ -23,6 +23,7 @@ _EXPORTS = {
     "unmount": "nexlab.build.unmount",
     "build_rootfs": "nexlab.build.pipeline",
     "NexlabError": "nexlab.errors",
+    "diff": "nexlab.diff",
     "audit": "nexlab.audit.audit",
     "Audit": "nexlab.audit.audit",
 }

@@ -1,0 +1,107 @@
+"""``diff(a, b)``: compare two ext4 images at three levels and explain what differs."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from nexlab.diff.causes import CAUSES
+from nexlab.diff.compare import (
+    compare_content,
+    compare_filesystems,
+    files_to_hash,
+    image_file,
+    same_bytes,
+    size_rows,
+    usage_by_directory,
+)
+from nexlab.diff.model import Change, Diff, PackageChange, SizeRow
+from nexlab.progress import Progress, resolve
+
+if TYPE_CHECKING:
+    from nexlab.image import Entry
+
+
+def diff(
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    *,
+    deep: bool = False,
+    depth: int = 2,
+    packages: bool = True,
+    workers: int = 2,
+    progress: Progress | None = None,
+) -> Diff:
+    """Compare images ``a`` and ``b``: bytes, filesystem (superblock), content per path.
+
+    ``depth`` sets how deep the per-directory size table goes (2: ``/usr/lib``).
+    ``deep=True`` also runs diffoscope on the files whose content differs.
+    Raises ``InputError`` for a missing file and ``ImageFormatError`` for one
+    that is not ext2/3/4.
+    """
+    from nexlab.image import open_image
+
+    start = time.monotonic()
+    report = resolve(progress)
+    path_a, path_b = image_file(a, "image"), image_file(b, "image")
+    report.step_started("bytes", "compare the image files")
+    identical = same_bytes(path_a, path_b)
+    report.step_finished("bytes", identical)
+    notes: list[str] = []
+    with open_image(path_a) as fs_a, open_image(path_b) as fs_b:
+        notes += [f"A: {w}" for w in fs_a.warnings] + [f"B: {w}" for w in fs_b.warnings]
+        filesystem = compare_filesystems(fs_a.info, fs_b.info)
+        report.step_started("walk", "list both filesystems")
+        entries_a: dict[str, Entry] = {e.path: e for e in fs_a.walk()}
+        entries_b: dict[str, Entry] = {e.path: e for e in fs_b.walk()}
+        report.step_finished("walk", (len(entries_a), len(entries_b)))
+        if identical:
+            changes: tuple[Change, ...] = ()
+        else:
+            report.step_started("hash", "sha256 of the files in both images with equal sizes")
+            left, right = files_to_hash(entries_a, entries_b)
+            hashes_a = fs_a.sha256_files(left, workers=workers)
+            hashes_b = fs_b.sha256_files(right, workers=workers)
+            report.step_finished("hash", len(left))
+            changes = compare_content(entries_a, entries_b, hashes_a, hashes_b)
+        directories = size_rows(
+            usage_by_directory(entries_a.values(), depth), usage_by_directory(entries_b.values(), depth)
+        )
+        package_list: tuple[PackageChange, ...] = ()
+        package_sizes: tuple[SizeRow, ...] = ()
+        if packages:
+            from nexlab.diff.packages import compare_packages, packages_of
+
+            report.step_started("packages", "apk/dpkg databases")
+            pkgs_a, notes_a = packages_of(fs_a, entries_a)
+            pkgs_b, notes_b = packages_of(fs_b, entries_b)
+            notes += [f"A: {n}" for n in notes_a] + [f"B: {n}" for n in notes_b]
+            package_list, package_sizes = compare_packages(pkgs_a, pkgs_b)
+            report.step_finished("packages", len(package_list))
+        deep_result = None
+        if deep:
+            from nexlab.diff.deep import run_diffoscope
+
+            report.step_started("deep", "diffoscope on the changed files")
+            deep_result = run_diffoscope(fs_a, fs_b, entries_a, entries_b, changes)
+            report.step_finished("deep", deep_result)
+    used = {c.cause for c in changes if c.cause} | {f.cause for f in filesystem if f.cause}
+    if not identical and not changes:
+        used.add("hidden-metadata")
+    return Diff(
+        a=path_a,
+        b=path_b,
+        identical_bytes=identical,
+        filesystem=filesystem,
+        change_list=changes,
+        directories=directories,
+        package_sizes=package_sizes,
+        package_list=package_list,
+        causes={key: CAUSES[key] for key in sorted(used)},
+        entries_a=len(entries_a),
+        entries_b=len(entries_b),
+        notes=tuple(notes),
+        deep=deep_result,
+        seconds=time.monotonic() - start,
+    )

@@ -1,0 +1,186 @@
+"""The comparators: bytes, filesystem, content per path.
+
+Each level is cheaper than the next and answers first where it can: identical
+bytes need no walk of the content; file content is hashed only for regular
+files present in both images with the same size (a size change already proves
+the content changed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import fields as dataclass_fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nexlab.diff.causes import cause_for_field, cause_for_path
+from nexlab.diff.model import FIELDS, Change, FilesystemChange, SizeRow
+from nexlab.errors import InputError
+
+if TYPE_CHECKING:
+    from nexlab.image import Entry, FilesystemInfo
+
+_CHUNK = 4 * 1024 * 1024
+
+
+def image_file(path: str | os.PathLike[str], what: str) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{what} {file} does not exist")
+    if not file.is_file():
+        raise InputError(f"{what} {file} is not a regular file")
+    if not os.access(file, os.R_OK):
+        raise InputError(f"{what} {file} is not readable")
+    return file
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    """True when both files hold the same bytes; stops at the first differing chunk.
+
+    Two builds' superblocks (offset 1024) usually differ, so a differing pair
+    costs one read; only an identical pair is read to the end.
+    """
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    if a.samefile(b):
+        return True
+    with a.open("rb") as left, b.open("rb") as right:
+        while True:
+            chunk = left.read(_CHUNK)
+            if chunk != right.read(_CHUNK):
+                return False
+            if not chunk:
+                return True
+
+
+def compare_filesystems(a: FilesystemInfo, b: FilesystemInfo) -> tuple[FilesystemChange, ...]:
+    changes = []
+    for spec in dataclass_fields(a):
+        left, right = getattr(a, spec.name), getattr(b, spec.name)
+        if left != right:
+            changes.append(
+                FilesystemChange(spec.name, _show(spec.name, left), _show(spec.name, right), cause_for_field(spec.name))
+            )
+    return tuple(changes)
+
+
+def _show(name: str, value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):
+        return " ".join(str(v) for v in value)
+    if name in ("created", "last_mount", "last_write", "last_check") and isinstance(value, int):
+        return f"{value} ({iso(value)})"
+    return str(value)
+
+
+def iso(epoch: int) -> str:
+    try:
+        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(epoch)
+
+
+def files_to_hash(entries_a: Mapping[str, Entry], entries_b: Mapping[str, Entry]) -> tuple[list[Entry], list[Entry]]:
+    """Regular files in both images with equal sizes: the only ones whose hash can decide anything."""
+    left: list[Entry] = []
+    right: list[Entry] = []
+    for path, a in entries_a.items():
+        b = entries_b.get(path)
+        if b is not None and a.type == b.type == "file" and a.size == b.size:
+            left.append(a)
+            right.append(b)
+    return left, right
+
+
+def differing_fields(a: Entry, b: Entry, hash_a: str | None, hash_b: str | None) -> tuple[str, ...]:
+    differ: list[str] = []
+    for name in FIELDS:
+        if name == "sha256":
+            if a.type == b.type == "file" and (a.size != b.size or hash_a != hash_b):
+                differ.append(name)
+        elif name == "size":
+            # A directory's size is how many blocks its entries took: layout, not content.
+            if not (a.type == b.type == "dir") and a.size != b.size:
+                differ.append(name)
+        elif getattr(a, name) != getattr(b, name):
+            differ.append(name)
+    return tuple(differ)
+
+
+def detail(
+    a: Entry, b: Entry, fields: Iterable[str], hash_a: str | None, hash_b: str | None
+) -> tuple[tuple[str, str, str], ...]:
+    shown: list[tuple[str, str, str]] = []
+    for name in fields:
+        if name == "mode":
+            shown.append((name, f"{a.mode:04o}", f"{b.mode:04o}"))
+        elif name == "mtime":
+            shown.append((name, iso(a.mtime), iso(b.mtime)))
+        elif name == "sha256":
+            shown.append((name, (hash_a or "?")[:12], (hash_b or "?")[:12]))
+        elif name == "xattrs":
+            shown.append((name, ",".join(sorted(a.xattrs)) or "-", ",".join(sorted(b.xattrs)) or "-"))
+        else:
+            shown.append((name, str(getattr(a, name)), str(getattr(b, name))))
+    return tuple(shown)
+
+
+def compare_content(
+    entries_a: Mapping[str, Entry],
+    entries_b: Mapping[str, Entry],
+    hashes_a: Mapping[int, str],
+    hashes_b: Mapping[int, str],
+) -> tuple[Change, ...]:
+    changes: list[Change] = []
+    for path in sorted(entries_a.keys() | entries_b.keys()):
+        a, b = entries_a.get(path), entries_b.get(path)
+        if a is None and b is not None:
+            changes.append(Change(path, "added", cause=cause_for_path(path, ()), type=b.type, size_b=b.size))
+        elif b is None and a is not None:
+            changes.append(Change(path, "removed", cause=cause_for_path(path, ()), type=a.type, size_a=a.size))
+        elif a is not None and b is not None:
+            hash_a, hash_b = hashes_a.get(a.inode), hashes_b.get(b.inode)
+            differ = differing_fields(a, b, hash_a, hash_b)
+            if differ:
+                changes.append(
+                    Change(
+                        path,
+                        "modified",
+                        differ,
+                        cause=cause_for_path(path, differ),
+                        type=b.type if a.type == b.type else f"{a.type}→{b.type}",
+                        size_a=a.size,
+                        size_b=b.size,
+                        detail=detail(a, b, differ, hash_a, hash_b),
+                    )
+                )
+    return tuple(changes)
+
+
+def directory_of(path: str, depth: int) -> str:
+    """The directory a path is counted under: its parent, cut to ``depth`` levels."""
+    parent = path.rsplit("/", 1)[0] or "/"
+    parts = [p for p in parent.split("/") if p]
+    return "/" + "/".join(parts[:depth])
+
+
+def usage_by_directory(entries: Iterable[Entry], depth: int) -> dict[str, int]:
+    """Allocated bytes under each directory (hard links counted once)."""
+    totals: dict[str, int] = {}
+    seen: set[int] = set()
+    for entry in entries:
+        if entry.path == "/" or entry.inode in seen:
+            continue
+        seen.add(entry.inode)
+        key = directory_of(entry.path, depth)
+        totals[key] = totals.get(key, 0) + entry.allocated
+    return totals
+
+
+def size_rows(a: Mapping[str, int], b: Mapping[str, int]) -> tuple[SizeRow, ...]:
+    """One row per name on either side, biggest change first, then by name."""
+    rows = [SizeRow(name, a.get(name, 0), b.get(name, 0)) for name in a.keys() | b.keys()]
+    return tuple(sorted(rows, key=lambda r: (-abs(r.delta), r.name)))

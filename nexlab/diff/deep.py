@@ -1,0 +1,95 @@
+"""``--deep``: diffoscope on the files whose content differs.
+
+diffoscope is GPL, so it runs only as a program. It gets the changed files
+extracted from both images into one temporary directory (never the images
+themselves: without libguestfs it would hexdump gigabytes), with its report
+size, diff block and time limits set. A missing diffoscope is a note naming the
+Debian package, not an error.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nexlab.diff.model import Change, DeepResult
+from nexlab.errors import CommandError, ToolMissingError
+from nexlab.run import run
+
+if TYPE_CHECKING:
+    from nexlab.image import Entry
+
+#: At most this many files go to diffoscope: beyond that its report is unreadable anyway.
+MAX_FILES = 200
+MAX_REPORT_BYTES = 2 * 1024 * 1024
+MAX_DIFF_BLOCK_LINES = 200
+TIMEOUT_SECONDS = 120
+
+
+def content_changes(changes: Sequence[Change]) -> list[Change]:
+    """Modified regular files whose bytes differ (sha256 or size), in path order."""
+    return [c for c in changes if c.change == "modified" and "sha256" in c.fields]
+
+
+def run_diffoscope(
+    fs_a: Any,
+    fs_b: Any,
+    entries_a: dict[str, Entry],
+    entries_b: dict[str, Entry],
+    changes: Sequence[Change],
+    *,
+    max_files: int = MAX_FILES,
+    timeout: int = TIMEOUT_SECONDS,
+) -> DeepResult:
+    from nexlab.image.extract import extract
+
+    start = time.monotonic()
+    selected = content_changes(changes)
+    if not selected:
+        return DeepResult(files=0, note="no file content differs: nothing for diffoscope to compare")
+    note = ""
+    if len(selected) > max_files:
+        note = f"diffoscope compared the first {max_files} of {len(selected)} changed files"
+        selected = selected[:max_files]
+    with tempfile.TemporaryDirectory(prefix="nexlab-deep-") as workdir:
+        root = Path(workdir)
+        for side, fs, entries in (("a", fs_a, entries_a), ("b", fs_b, entries_b)):
+            (root / side).mkdir()
+            extract(fs, [entries[c.path] for c in selected], root / side)
+        text_out, html_out = root / "report.txt", root / "report.html"
+        argv = [
+            "diffoscope",
+            "--no-progress",
+            "--text",
+            str(text_out),
+            "--html",
+            str(html_out),
+            "--max-report-size",
+            str(MAX_REPORT_BYTES),
+            "--max-diff-block-lines",
+            str(MAX_DIFF_BLOCK_LINES),
+            "--timeout",
+            str(timeout),
+            "--exclude-directory-metadata",
+            "recursive",
+            str(root / "a"),
+            str(root / "b"),
+        ]
+        try:
+            # diffoscope exits 1 when it found differences, which is the expected case.
+            result = run(argv, check=False, timeout=timeout + 60, cwd=root)
+        except ToolMissingError as exc:
+            return DeepResult(
+                files=len(selected), note=f"diffoscope is not installed (apt-get install {exc.package or 'diffoscope'})"
+            )
+        except CommandError as exc:
+            return DeepResult(files=len(selected), note=f"diffoscope did not finish: {exc}")
+        if result.returncode not in (0, 1):
+            tail = " ".join(result.stderr.strip().splitlines()[-2:])
+            return DeepResult(files=len(selected), note=f"diffoscope failed with status {result.returncode}: {tail}")
+        text = text_out.read_text(encoding="utf-8", errors="replace") if text_out.exists() else ""
+        html = html_out.read_text(encoding="utf-8", errors="replace") if html_out.exists() else ""
+    return DeepResult(files=len(selected), text=text, html=html, note=note, seconds=time.monotonic() - start)
