@@ -1,0 +1,76 @@
+"""Offline base images: Alpine minirootfs import, the Debian cache, and architecture checks."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from nexlab.build import base, engine
+from nexlab.errors import ArchitectureError, InputError
+from tests.conftest import ALPINE_TARBALLS, SAMPLE_AGENT, nexlab_cli, require
+
+
+def test_alpine_import_from_the_official_minirootfs(docker_client: object) -> None:
+    tarball = ALPINE_TARBALLS["3.20"]
+    require(tarball.is_file(), f"the Alpine minirootfs {tarball}")
+    result = nexlab_cli("base", "alpine", "--rootfs", str(tarball), "--tag", "nexlab-test/alpine:3.20")
+    assert result.returncode == 0, result.stderr
+    assert "Alpine 3.20.3" in result.stdout and "no OpenRC" in result.stdout
+    image = engine.ensure_image(docker_client, "nexlab-test/alpine:3.20", pull=False)  # type: ignore[arg-type]
+    assert image.attrs["Architecture"] == "amd64"
+    assert base.alpine(tarball).tag == "nexlab/alpine:3.20.3", "the default tag carries the release"
+
+
+def test_alpine_import_rejects_what_is_not_a_minirootfs(tmp_path: Path, docker_client: object) -> None:
+    not_tar = tmp_path / "junk.tar.gz"
+    not_tar.write_bytes(b"\x1f\x8b garbage")
+    result = nexlab_cli("base", "alpine", "--rootfs", str(not_tar))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not a readable tarball" in result.stderr
+    other = tmp_path / "other.tar"
+    with tarfile.open(other, "w") as archive:
+        info = tarfile.TarInfo("etc/os-release")
+        data = b"ID=other\n"
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    with pytest.raises(InputError, match="not an Alpine minirootfs"):
+        base.alpine(other)
+
+
+def test_debian_base_is_reused_when_present(debian_base: str) -> None:
+    result = nexlab_cli("base", "debian", "--tag", debian_base)
+    assert result.returncode == 0, result.stderr
+    assert "already present" in result.stdout
+
+
+def test_debian_base_imports_from_the_cache_without_debootstrap(debian_base: str, docker_client: object) -> None:
+    spec = base.DebianSpec()
+    cached = base.cache_dir() / f"debian-{spec.suite}-{spec.cache_key()}.tar.gz"
+    require(cached.is_file(), f"the debootstrap cache {cached} (make base creates it)")
+    tag = "nexlab-test/debian:from-cache"
+    try:
+        result = base.debian(tag)
+        assert result.cached and result.seconds < 60
+        image = docker_client.images.get(tag)  # type: ignore[attr-defined]
+        assert image.attrs["Architecture"] == "amd64"
+    finally:
+        docker_client.images.remove(tag, force=True)  # type: ignore[attr-defined]
+
+
+def test_base_image_for_another_architecture_is_refused(tmp_path: Path, docker_client: object, is_root: bool) -> None:
+    (tmp_path / "hello").write_text("hi\n")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY hello /hello\n")
+    tag = "nexlab-test/arm64:latest"
+    docker_client.images.build(path=str(tmp_path), tag=tag, platform="linux/arm64")  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(ArchitectureError, match="arm64"):
+            engine.ensure_image(docker_client, tag)  # type: ignore[arg-type]
+        out = tmp_path / "rootfs.ext4"
+        result = nexlab_cli("build", "--agent", str(SAMPLE_AGENT), "--image", tag, "-o", str(out))
+        assert result.returncode == 2 and "is for arm64" in result.stderr and "Traceback" not in result.stderr
+        assert not out.exists()
+    finally:
+        docker_client.images.remove(tag, force=True)  # type: ignore[attr-defined]
