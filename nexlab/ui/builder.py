@@ -1,0 +1,252 @@
+"""``BuilderPanel``: the five build steps as buttons, one after the other.
+
+Each button runs one step of ``nexlab.build`` with the panel's inputs and shows
+the step's result below it. A button is enabled only when the step before it
+succeeded. Expected failures (``NexlabError``) are one red line in the panel,
+never a traceback. The panel owns the ``Mount`` between the mount and unmount
+steps and releases it when a step fails, when the panel is closed, and at the
+latest when the kernel exits.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from nexlab.build.allocate import allocate
+from nexlab.build.mkfs import mkfs
+from nexlab.build.mount import Mount, mount
+from nexlab.build.populate import populate, setup_inputs
+from nexlab.build.unmount import unmount
+from nexlab.errors import NexlabError
+from nexlab.ui.progress import WidgetProgress
+
+log = logging.getLogger("nexlab.ui")
+
+STEPS = ("allocate", "mkfs", "mount", "populate", "unmount")
+_DESCRIPTIONS = {
+    "allocate": "sparse file",
+    "mkfs": "mkfs.ext4",
+    "mount": "loop device",
+    "populate": "container",
+    "unmount": "umount + e2fsck -fn",
+}
+_MOUNT_INDEX = STEPS.index("mount")
+
+
+def _release_quietly(held: Mount) -> None:
+    # Runs from weakref.finalize, possibly at interpreter exit: never raise there.
+    try:
+        held.release()
+    except Exception:
+        log.warning("could not release %s", held, exc_info=True)
+
+
+class BuilderPanel(widgets.VBox):
+    """Inputs, one button per step, a progress bar, a live log and each step's result.
+
+    ``panel.close()`` (or leaving ``with BuilderPanel(...) as panel:``) releases
+    a mount the steps left open.
+    """
+
+    def __init__(
+        self,
+        *,
+        image: str = "nexlab/debian:bookworm",
+        agent: str | os.PathLike[str] = "",
+        script: str | os.PathLike[str] | None = None,
+        size: str = "150MiB",
+        output: str | os.PathLike[str] = "rootfs.ext4",
+        network: str = "none",
+        overwrite: bool = False,
+    ) -> None:
+        text = {"style": {"description_width": "7em"}, "layout": {"width": "40em"}}
+        self.image = widgets.Text(value=image, description="base image", **text)
+        self.agent = widgets.Text(value=str(agent), description="agent", placeholder="path to the agent", **text)
+        self.script = widgets.Text(
+            value=str(script or ""), description="script", placeholder="optional setup script", **text
+        )
+        self.size = widgets.Text(value=size, description="size", **text)
+        self.output = widgets.Text(value=str(output), description="output", **text)
+        self.network = widgets.Dropdown(
+            options=["none", "bridge"], value=network, description="network", style=text["style"]
+        )
+        self.overwrite = widgets.Checkbox(value=overwrite, description="replace an existing output", indent=False)
+
+        self.progress = WidgetProgress()
+        self.error = widgets.HTML(value="")
+        self.buttons = {step: widgets.Button(description=step, layout={"width": "8em"}) for step in STEPS}
+        self.results = {step: widgets.HTML(value="") for step in STEPS}
+        self.step_results: dict[str, Any] = {}
+        #: How many steps, in order, have succeeded since the last allocate.
+        self.completed = 0
+        self.mount: Mount | None = None
+        self._finalizer: weakref.finalize[..., Any] | None = None
+
+        actions: dict[str, Callable[[], Any]] = {
+            "allocate": self._allocate,
+            "mkfs": self._mkfs,
+            "mount": self._mount,
+            "populate": self._populate,
+            "unmount": self._unmount,
+        }
+        for step, button in self.buttons.items():
+            button.on_click(self._handler(step, actions[step]))
+        inputs = widgets.VBox(
+            [self.image, self.agent, self.script, self.size, self.output, self.network, self.overwrite]
+        )
+        steps = [widgets.VBox([self.buttons[step], self.results[step]]) for step in STEPS]
+        super().__init__(
+            [
+                widgets.HTML("<b>nexlab: build a rootfs step by step</b>"),
+                inputs,
+                self.error,
+                self.progress.widget,
+                *steps,
+            ]
+        )
+        self._refresh()
+
+    # -- state ----------------------------------------------------------------
+    @property
+    def image_path(self) -> Path:
+        return Path(self.output.value).expanduser()
+
+    @property
+    def error_text(self) -> str:
+        """The error line as plain text ("" when the last step succeeded)."""
+        return html.unescape(_strip_tags(self.error.value))
+
+    def enabled(self) -> dict[str, bool]:
+        return {step: not button.disabled for step, button in self.buttons.items()}
+
+    def _refresh(self) -> None:
+        holding = self.mount is not None and self.mount.mounted
+        for index, step in enumerate(STEPS):
+            allowed = index == self.completed or (index == 0 and not holding)
+            self.buttons[step].disabled = not allowed
+            self.buttons[step].button_style = "success" if index < self.completed else ""
+
+    def _handler(self, step: str, action: Callable[[], Any]) -> Callable[[widgets.Button], None]:
+        def on_click(_button: widgets.Button) -> None:
+            self.run_step(step, action)
+
+        return on_click
+
+    def run_step(self, step: str, action: Callable[[], Any]) -> None:
+        index = STEPS.index(step)
+        self.error.value = ""
+        for later in STEPS[index:]:
+            self.results[later].value = ""
+        for button in self.buttons.values():
+            button.disabled = True
+        self.progress.step_started(step, _DESCRIPTIONS[step])
+        try:
+            result = action()
+        except Exception as exc:
+            self.progress.failed(step)
+            self._release()
+            if isinstance(exc, NexlabError):
+                message = str(exc)
+            else:
+                # A bug, not a user error: keep the traceback in the log, not in the panel.
+                log.exception("%s failed", step)
+                message = f"internal error ({type(exc).__name__}): {exc}"
+            self.error.value = (
+                f"<div style='color:#b00020;font-family:monospace'>✘ {html.escape(step)}: {html.escape(message)}</div>"
+            )
+            # Retry the step that failed; a step after mount needs the mount again.
+            self.completed = min(index, _MOUNT_INDEX) if index > _MOUNT_INDEX else index
+        else:
+            self.step_results[step] = result
+            self.results[step].value = result._repr_html_()
+            self.progress.step_finished(step, result)
+            self.completed = index + 1
+        finally:
+            self._refresh()
+
+    # -- the steps ------------------------------------------------------------
+    def _allocate(self) -> Any:
+        # Check the inputs first, so a wrong agent path is reported before anything is created.
+        setup_inputs(self.agent.value, self.script.value or None, None)
+        self._release()
+        self.step_results.clear()
+        return allocate(self.image_path, self.size.value, overwrite=self.overwrite.value)
+
+    def _mkfs(self) -> Any:
+        return mkfs(self.image_path)
+
+    def _mount(self) -> Any:
+        self._release()
+        held = mount(self.image_path)
+        self.mount = held
+        self._finalizer = weakref.finalize(self, _release_quietly, held)
+        return held
+
+    def _populate(self) -> Any:
+        if self.mount is None:
+            raise NexlabError("nothing is mounted", hint="press mount first")
+        return populate(
+            self.mount,
+            agent=self.agent.value,
+            image=self.image.value,
+            script=self.script.value or None,
+            network=self.network.value,
+            progress=self.progress,
+        )
+
+    def _unmount(self) -> Any:
+        if self.mount is None:
+            raise NexlabError("nothing is mounted", hint="press mount first")
+        try:
+            return unmount(self.mount)
+        finally:
+            self._forget_mount()
+
+    # -- resources ------------------------------------------------------------
+    def _forget_mount(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._finalizer = None
+        self.mount = None
+
+    def _release(self) -> None:
+        held = self.mount
+        if held is None:
+            return
+        self._forget_mount()
+        _release_quietly(held)
+
+    def close(self) -> None:
+        """Release a mount the steps left open, then close the widgets."""
+        self._release()
+        for child in self._descendants():
+            child.close()
+        super().close()
+
+    def _descendants(self) -> list[widgets.Widget]:
+        found: list[widgets.Widget] = []
+        pending = list(self.children)
+        while pending:
+            widget = pending.pop()
+            found.append(widget)
+            pending.extend(getattr(widget, "children", ()))
+        return found
+
+    def __enter__(self) -> BuilderPanel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _strip_tags(text: str) -> str:
+    return re.sub(r"<[^>]+>", "", text)
