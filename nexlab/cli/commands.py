@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nexlab.cli import cmd_base, cmd_build, cmd_diff
+from nexlab.cli import cmd_audit, cmd_base, cmd_build, cmd_diff
 from nexlab.cli.types import Subparsers
 
 REGISTRY: list[Callable[[Subparsers], None]] = [
     cmd_build.register,
     cmd_base.register,
+    cmd_audit.register,
     cmd_diff.register,
 ]

@@ -1,0 +1,92 @@
+"""`nexlab audit IMAGE`: inventory, packages, size budget and findings, without mounting.
+
+Exit status: 0 the gate passed (or none was asked for), 1 a gate rule failed,
+2 the image could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nexlab.cli.types import Subparsers
+
+
+def register(sub: Subparsers) -> None:
+    audit = sub.add_parser(
+        "audit",
+        help="audit an ext2/3/4 image: inventory, packages, size budget, findings",
+        description="Read IMAGE without mounting it (no root needed) and report what is in it, where the "
+        "space goes, what a workload can still use, and what is wrong for Nex. With --max-size, "
+        "--min-free or --fail-on it is a CI gate: exit 1 when a rule fails.",
+    )
+    audit.add_argument("image", type=Path, metavar="IMAGE", help="the rootfs.ext4 (or any ext2/3/4 image)")
+    audit.add_argument("--json", action="store_true", help="print the JSON report to stdout instead of the summary")
+    audit.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON report to FILE")
+    audit.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report with treemaps")
+    audit.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary")
+    audit.add_argument("--mtree", type=Path, metavar="FILE", help="write a BSD mtree manifest (with sha256)")
+    audit.add_argument("--workload", metavar="SIZE", help="does a workload binary of SIZE fit? e.g. 64MiB")
+    audit.add_argument("--max-size", metavar="SIZE", help="gate: fail if the image is larger than SIZE")
+    audit.add_argument("--min-free", metavar="SIZE", help="gate: fail if nex can write less than SIZE")
+    audit.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        help="gate: fail on a finding of SEVERITY or worse (info, low, medium, high, critical)",
+    )
+    audit.add_argument("--no-hash", action="store_true", help="skip sha256 of file contents (faster)")
+    audit.add_argument("--no-fsck", action="store_true", help="skip e2fsck -fn")
+    audit.set_defaults(handler=run_audit)
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from nexlab.audit.audit import audit
+    from nexlab.audit.findings import Severity
+    from nexlab.audit.gate import Gate, check
+    from nexlab.sizes import parse_size
+
+    # Parse every option before the (slow) read, so a typo fails at once.
+    gate = Gate(
+        max_size=parse_size(args.max_size) if args.max_size else None,
+        min_free=parse_size(args.min_free) if args.min_free else None,
+        fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
+    )
+    workload = parse_size(args.workload) if args.workload else None
+    if args.mtree and args.no_hash:
+        print("nexlab audit: note: --mtree still hashes every file (mtree carries sha256)", file=sys.stderr)
+
+    result = audit(args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck)
+
+    if args.json:
+        from nexlab.report.audit_json import audit_json
+
+        sys.stdout.write(audit_json(result) + "\n")
+    else:
+        print(result)
+    written = []
+    if args.json_file:
+        from nexlab.report.audit_json import write_json
+
+        written.append(write_json(result, args.json_file))
+    if args.html:
+        from nexlab.report.audit_html import write_html
+
+        written.append(write_html(result, args.html))
+    if args.markdown:
+        from nexlab.report.audit_markdown import write_markdown
+
+        written.append(write_markdown(result, args.markdown))
+    if args.mtree:
+        from nexlab.report.mtree import write_mtree
+
+        written.append(write_mtree(result.image, args.mtree))
+    # Reports go to stderr when stdout carries the JSON.
+    notes = sys.stderr if args.json else sys.stdout
+    for path in written:
+        print(f"wrote {path}", file=notes)
+
+    results = check(result, gate)
+    for outcome in results:
+        print(f"gate: {outcome}", file=notes if outcome.passed else sys.stderr)
+    return 1 if any(not outcome.passed for outcome in results) else 0

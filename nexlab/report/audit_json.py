@@ -1,0 +1,44 @@
+"""The JSON contract of ``nexlab audit --json`` (documented in reports/README-audit-json.md).
+
+Keys are sorted and the output is ASCII: a path that is not valid UTF-8 keeps
+its bytes as surrogate escapes (``\\udcXX``), which a reader turns back into
+the exact bytes with ``os.fsencode``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nexlab.audit.audit import Audit
+
+
+def audit_json_dict(audit: Audit) -> dict[str, Any]:
+    from nexlab.audit.audit import JSON_VERSION
+
+    return {
+        "version": JSON_VERSION,
+        "image": str(audit.image),
+        "filesystem": audit.filesystem_json(),
+        "files": [record.to_json() for record in audit.files],
+        "packages": [package.to_json() for package in audit.packages],
+        "budget": audit.budget.to_json(),
+        "findings": [finding.to_json() for finding in audit.findings],
+        "fsck": audit.fsck.to_json(),
+        "warnings": list(audit.warnings),
+        "hashed": audit.hashed,
+    }
+
+
+def audit_json(audit: Audit, *, indent: int | None = None) -> str:
+    return json.dumps(audit_json_dict(audit), sort_keys=True, indent=indent, ensure_ascii=True)
+
+
+def write_json(audit: Audit, destination: str | os.PathLike[str]) -> Path:
+    path = Path(destination)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(audit_json(audit, indent=1) + "\n", encoding="ascii")
+    return path
