@@ -81,8 +81,9 @@ def extent_runs(i_block: bytes, file_blocks: int, blocks_count: int, read_block:
     return runs
 
 
-def indirect_runs(i_block: bytes, file_blocks: int, blocks_count: int, block_size: int,
-                  read_block: ReadBlock) -> list[Run]:
+def indirect_runs(
+    i_block: bytes, file_blocks: int, blocks_count: int, block_size: int, read_block: ReadBlock
+) -> list[Run]:
     """Runs of a block-mapped inode: 12 direct pointers, then single, double, triple indirect."""
     per_block = block_size // 4
     unpack_block = struct.Struct(f"<{per_block}I").unpack_from

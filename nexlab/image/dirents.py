@@ -16,8 +16,9 @@ _DIRENT_OLD = struct.Struct("<IHH")
 Child = tuple[bytes, int]
 
 
-def parse_block(block: memoryview, inodes_count: int, filetype: bool, out: list[Child],
-                warnings: list[str], where: str) -> None:
+def parse_block(
+    block: memoryview, inodes_count: int, filetype: bool, out: list[Child], warnings: list[str], where: str
+) -> None:
     """Append the live entries of one directory block (or inline area) to ``out``."""
     size = len(block)
     pos = 0

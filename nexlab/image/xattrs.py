@@ -88,8 +88,9 @@ def parse_entries(
     return result
 
 
-def in_inode(raw: memoryview, extra_end: int, warnings: list[str], where: str,
-             read_inode_value: InodeValueReader | None = None) -> dict[str, bytes]:
+def in_inode(
+    raw: memoryview, extra_end: int, warnings: list[str], where: str, read_inode_value: InodeValueReader | None = None
+) -> dict[str, bytes]:
     """The xattrs stored after ``i_extra_isize`` in an inode record ``raw``."""
     if extra_end + 4 > len(raw) or _U32.unpack_from(raw, extra_end)[0] != EA_MAGIC:
         return {}
@@ -97,8 +98,9 @@ def in_inode(raw: memoryview, extra_end: int, warnings: list[str], where: str,
     return parse_entries(area, 0, 0, warnings, where, read_inode_value)
 
 
-def in_block(block: memoryview, warnings: list[str], where: str,
-             read_inode_value: InodeValueReader | None = None) -> dict[str, bytes]:
+def in_block(
+    block: memoryview, warnings: list[str], where: str, read_inode_value: InodeValueReader | None = None
+) -> dict[str, bytes]:
     """The xattrs of an external EA block."""
     if len(block) < 32 or _U32.unpack_from(block, 0)[0] != EA_MAGIC:
         warnings.append(f"{where}: external xattr block has a bad magic number")
