@@ -1,4 +1,4 @@
-"""`nexlab build`: the five steps, nex rootfs's flags."""
+"""`nexlab build`: the five steps, nex rootfs's flags; or the reproducible no-mount path."""
 
 from __future__ import annotations
 
@@ -11,26 +11,15 @@ from nexlab.cli.types import Subparsers
 
 
 def register(sub: Subparsers) -> None:
-    from nexlab.build.allocate import DEFAULT_SIZE
-    from nexlab.build.populate import DEFAULT_IMAGE
-
     build = sub.add_parser(
         "build",
         help="build rootfs.ext4 (nex rootfs, done right)",
         description="Build a Firecracker root filesystem: allocate, mkfs.ext4, mount, populate from a "
-        "container of the base image, unmount. Needs root and a Docker engine.",
+        "container of the base image, unmount. Needs root and a Docker engine. With --reproducible: "
+        "no mount and no loop device (no mount privileges needed, still Docker), bit-identical output "
+        "for the same inputs.",
     )
-    build.add_argument("--agent", required=True, type=Path, help="the agent binary (installed as /usr/local/bin/agent)")
-    build.add_argument("--image", default=DEFAULT_IMAGE, help=f"base image (default: {DEFAULT_IMAGE})")
-    build.add_argument("--script", type=Path, help="extra setup script run in the container before the copy")
-    build.add_argument(
-        "--service", type=Path, help="OpenRC service for the agent (default: nexlab's, supervised, as nex)"
-    )
-    build.add_argument(
-        "--size",
-        default=str(DEFAULT_SIZE),
-        help=f"filesystem size in bytes or with a unit, e.g. 200MiB (default: {DEFAULT_SIZE})",
-    )
+    add_build_options(build)
     build.add_argument(
         "-o",
         "--output",
@@ -39,27 +28,46 @@ def register(sub: Subparsers) -> None:
         help="output image; a name ending in .gz is gzipped (default: rootfs.ext4)",
     )
     build.add_argument(
-        "--network",
-        default="none",
-        help="Docker network of the setup container: none (default) or bridge when --script downloads",
-    )
-    build.add_argument(
         "--reproducible",
         action="store_true",
         help="bit-identical output for the same inputs: no mount and no loop device (so no mount "
         "privileges), mkfs.ext4 -d from a scrubbed staging tree; still needs Docker. Writes "
         "OUTPUT.manifest.json with the inputs",
     )
-    build.add_argument(
+    build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+    build.set_defaults(handler=run_build)
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """The inputs of a build, shared by ``build`` and ``repro``."""
+    from nexlab.build.allocate import DEFAULT_SIZE
+    from nexlab.build.populate import DEFAULT_IMAGE
+
+    parser.add_argument(
+        "--agent", required=True, type=Path, help="the agent binary (installed as /usr/local/bin/agent)"
+    )
+    parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"base image (default: {DEFAULT_IMAGE})")
+    parser.add_argument("--script", type=Path, help="extra setup script run in the container before the copy")
+    parser.add_argument(
+        "--service", type=Path, help="OpenRC service for the agent (default: nexlab's, supervised, as nex)"
+    )
+    parser.add_argument(
+        "--size",
+        default=str(DEFAULT_SIZE),
+        help=f"filesystem size in bytes or with a unit, e.g. 200MiB (default: {DEFAULT_SIZE})",
+    )
+    parser.add_argument(
+        "--network",
+        default="none",
+        help="Docker network of the setup container: none (default) or bridge when --script downloads",
+    )
+    parser.add_argument(
         "--source-date-epoch",
-        type=_epoch,
-        default=_epoch(os.environ["SOURCE_DATE_EPOCH"]) if os.environ.get("SOURCE_DATE_EPOCH") else None,
+        type=epoch,
         metavar="N",
         help="with --reproducible: clamp every time to N seconds since 1970 (default: $SOURCE_DATE_EPOCH, "
         "else the base image's creation time)",
     )
-    build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
-    build.set_defaults(handler=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -76,13 +84,28 @@ def run_build(args: argparse.Namespace) -> int:
         network=args.network,
         progress=progress,
         reproducible=args.reproducible,
-        source_date_epoch=args.source_date_epoch if args.reproducible else None,
+        source_date_epoch=source_date_epoch(args) if args.reproducible else None,
     )
     print(result)
     return 0
 
 
-def _epoch(text: str) -> int:
+def source_date_epoch(args: argparse.Namespace) -> int | None:
+    """``--source-date-epoch``, else ``$SOURCE_DATE_EPOCH`` (the reproducible-builds convention)."""
+    from nexlab.errors import InputError
+
+    if args.source_date_epoch is not None:
+        return int(args.source_date_epoch)
+    text = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not text:
+        return None
+    try:
+        return epoch(text)
+    except argparse.ArgumentTypeError as exc:
+        raise InputError(f"SOURCE_DATE_EPOCH: {exc}") from None
+
+
+def epoch(text: str) -> int:
     try:
         value = int(text)
     except ValueError:

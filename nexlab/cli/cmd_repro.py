@@ -1,0 +1,75 @@
+"""`nexlab repro`: is the build reproducible, and if not, why?"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from nexlab.cli.terminal import TerminalProgress
+from nexlab.cli.types import Subparsers
+
+
+def register(sub: Subparsers) -> None:
+    from nexlab.cli.cmd_build import add_build_options
+
+    repro = sub.add_parser(
+        "repro",
+        help="build several times with varied surroundings and check the images are bit-identical",
+        description="Build N times (default 2) in the spirit of reprotest: each run with another build "
+        "directory, umask, TZ and locale, at least a second apart. Then compare the images and explain "
+        "every difference with its cause. Uses the reproducible path (no mount) unless --plain. "
+        "Exit status: 0 when all runs are bit-identical, 1 otherwise, 2 on error.",
+    )
+    add_build_options(repro)
+    repro.add_argument("--runs", type=int, default=2, help="number of builds (default: 2)")
+    repro.add_argument(
+        "--plain", action="store_true", help="check the plain (mount) build instead, to see why it is not reproducible"
+    )
+    repro.add_argument("--report", type=Path, metavar="DIR", help="write DIR/repro-NAME.html, .json and .md")
+    repro.add_argument("--name", help="the report's name (default: the base image and the mode)")
+    repro.add_argument("--keep", type=Path, metavar="DIR", help="leave the runs' images in DIR")
+    repro.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+    repro.set_defaults(handler=run_repro)
+
+
+def default_name(image: str, plain: bool) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-") or "rootfs"
+    return f"{slug}-{'plain' if plain else 'reproducible'}"
+
+
+def run_repro(args: argparse.Namespace) -> int:
+    from nexlab.cli.cmd_build import source_date_epoch
+    from nexlab.errors import InputError
+    from nexlab.repro import repro
+
+    if args.report is not None and not args.report.is_dir():
+        raise InputError(f"report directory {args.report} does not exist")
+    name = args.name or default_name(args.image, args.plain)
+    if "/" in name or name in (".", ".."):
+        raise InputError(f"--name {name!r} must be a plain file name")
+    result = repro(
+        agent=args.agent,
+        image=args.image,
+        script=args.script,
+        service=args.service,
+        size=args.size,
+        network=args.network,
+        source_date_epoch=None if args.plain else source_date_epoch(args),
+        plain=args.plain,
+        runs=args.runs,
+        name=name,
+        keep=args.keep,
+        progress=TerminalProgress(quiet=args.quiet, show_log=False),
+    )
+    if args.report is not None:
+        from nexlab.report.repro_html import repro_html
+        from nexlab.report.repro_json import repro_json
+        from nexlab.report.repro_markdown import repro_markdown
+
+        stem = args.report / f"repro-{name}"
+        stem.with_suffix(".html").write_text(repro_html(result), encoding="utf-8")
+        stem.with_suffix(".json").write_text(repro_json(result), encoding="utf-8")
+        stem.with_suffix(".md").write_text(repro_markdown(result), encoding="utf-8")
+    print(result)
+    return 0 if result.identical else 1

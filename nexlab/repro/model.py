@@ -1,0 +1,70 @@
+"""What a reproducibility check found: the runs, their hashes and the diffs. No rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nexlab.diff.model import Diff
+
+
+@dataclass(frozen=True)
+class Variation:
+    """How one run's surroundings differ from the others' (in the spirit of reprotest)."""
+
+    build_path: str
+    umask: int
+    tz: str
+    locale: str
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "build_path": self.build_path,
+            "umask": f"{self.umask:04o}",
+            "tz": self.tz,
+            "locale": self.locale,
+        }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    index: int
+    variation: Variation
+    output: Path
+    sha256: str
+    seconds: float
+    started: float
+
+
+@dataclass(frozen=True)
+class ReproResult:
+    name: str
+    #: ``reproducible`` (mkfs.ext4 -d, no mount) or ``plain`` (through a loop mount).
+    mode: str
+    runs: tuple[RunResult, ...]
+    #: (run index, diff of run 0 against it) for every run whose bytes differ from run 0.
+    diffs: tuple[tuple[int, Diff], ...] = ()
+    inputs: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def identical(self) -> bool:
+        return len({run.sha256 for run in self.runs}) == 1
+
+    @property
+    def verdict(self) -> str:
+        if self.identical:
+            return "reproducible: all runs are bit-identical"
+        if all(d.identical_content for _, d in self.diffs):
+            return "not reproducible: same content, different bytes"
+        return "not reproducible: the content differs"
+
+    def __str__(self) -> str:
+        from nexlab.report.repro_text import repro_text
+
+        return repro_text(self)
+
+    def _repr_html_(self) -> str:
+        from nexlab.report.repro_html import repro_html
+
+        return repro_html(self, standalone=False)

@@ -1,0 +1,136 @@
+"""``repro()``: build N times with variations, compare the images, explain the differences."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nexlab.build.allocate import DEFAULT_SIZE
+from nexlab.build.populate import DEFAULT_IMAGE
+from nexlab.diff.model import Diff
+from nexlab.errors import InputError
+from nexlab.progress import Progress, resolve
+from nexlab.repro.model import ReproResult, RunResult
+from nexlab.repro.variations import applied, variation
+
+#: The pause between runs, so anything derived from the clock (in seconds) differs.
+MIN_GAP_SECONDS = 1.1
+
+
+def repro(
+    *,
+    agent: str | os.PathLike[str],
+    image: str = DEFAULT_IMAGE,
+    script: str | os.PathLike[str] | None = None,
+    service: str | os.PathLike[str] | None = None,
+    size: int | str = DEFAULT_SIZE,
+    network: str = "none",
+    source_date_epoch: int | None = None,
+    plain: bool = False,
+    runs: int = 2,
+    name: str = "rootfs",
+    keep: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> ReproResult:
+    """Build ``runs`` times (reproducible path, or the mount path with ``plain``), each with
+    another build directory, umask, TZ and locale and at another time; diff every run
+    whose bytes differ from the first. The images are deleted unless ``keep`` names a
+    directory to leave them in.
+    """
+    from nexlab.build.pipeline import build_rootfs
+    from nexlab.diff import diff
+
+    if runs < 2:
+        raise InputError(f"--runs {runs}: comparing needs at least 2 runs")
+    if keep is not None and not Path(keep).is_dir():
+        raise InputError(f"directory {keep} does not exist")
+    start = time.monotonic()
+    report = resolve(progress)
+    # Resolved before any run changes the working directory.
+    agent_path = Path(agent).resolve()
+    script_path = Path(script).resolve() if script else None
+    service_path = Path(service).resolve() if service else None
+    results: list[RunResult] = []
+    with _workdir(keep) as workdir:
+        for index in range(runs):
+            if results:
+                time.sleep(MIN_GAP_SECONDS)
+            v = variation(index, workdir)
+            report.step_started(
+                f"run {index + 1}/{runs}", f"umask {v.umask:04o}, TZ={v.tz}, {v.locale}, {v.build_path}"
+            )
+            started = time.time()
+            with applied(v) as directory:
+                built = build_rootfs(
+                    directory / f"{name}.ext4",
+                    agent=agent_path,
+                    image=image,
+                    script=script_path,
+                    service=service_path,
+                    size=size,
+                    network=network,
+                    reproducible=not plain,
+                    source_date_epoch=None if plain else source_date_epoch,
+                    progress=_Prefixed(report, f"run {index + 1}"),
+                )
+            results.append(RunResult(index, v, built.output, built.sha256, built.seconds, started))
+            report.step_finished(f"run {index + 1}/{runs}", built)
+        diffs: list[tuple[int, Diff]] = []
+        for run in results[1:]:
+            if run.sha256 != results[0].sha256:
+                report.step_started("diff", f"run 1 against run {run.index + 1}")
+                diffs.append((run.index, diff(results[0].output, run.output, packages=False)))
+                report.step_finished("diff", diffs[-1][1])
+    inputs = {"image": image, "agent": str(agent), "size": str(size), "network": network}
+    if script:
+        inputs["script"] = str(script)
+    if service:
+        inputs["service"] = str(service)
+    if source_date_epoch is not None and not plain:
+        inputs["source_date_epoch"] = str(source_date_epoch)
+    return ReproResult(
+        name=name,
+        mode="plain" if plain else "reproducible",
+        runs=tuple(results),
+        diffs=tuple(diffs),
+        inputs=inputs,
+        seconds=time.monotonic() - start,
+    )
+
+
+@contextlib.contextmanager
+def _workdir(keep: str | os.PathLike[str] | None) -> Iterator[Path]:
+    if keep is not None:
+        yield Path(keep).resolve()
+        return
+    directory = Path(tempfile.mkdtemp(prefix="nexlab-repro-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class _Prefixed:
+    """Forwards a build's progress with the run's name in front of each step."""
+
+    def __init__(self, inner: Progress, prefix: str) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    def step_started(self, step: str, description: str) -> None:
+        self.inner.step_started(f"{self.prefix}: {step}", description)
+
+    def step_finished(self, step: str, result: Any) -> None:
+        self.inner.step_finished(f"{self.prefix}: {step}", result)
+
+    def log_line(self, line: str) -> None:
+        self.inner.log_line(line)
+
+    def fraction(self, done: float, text: str = "") -> None:
+        self.inner.fraction(done, text)
