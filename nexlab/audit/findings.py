@@ -219,7 +219,10 @@ def tmp_mode(facts: Facts) -> Iterable[Finding]:
 
 
 def serial_getty(facts: Facts) -> Iterable[Finding]:
-    openrc = any(posixpath.basename(link.path) == "agetty.ttyS0" for link in facts.runlevel_links())
+    openrc = any(
+        posixpath.basename(link.path) == "agetty.ttyS0" and facts.find(link.path) is not None
+        for link in facts.runlevel_links()
+    )
     inittab = any(
         "ttyS0" in line and "respawn" in line and not line.lstrip().startswith("#")
         for line in (facts.text("/etc/inittab") or "").splitlines()
