@@ -164,6 +164,7 @@ def audit(
         free_blocks=info.free_blocks,
         reserved_blocks=info.reserved_blocks,
         overhead_bytes=info.overhead_bytes,
+        extents="extent" in info.features,
     )
     return Audit(
         image=image,

@@ -45,6 +45,18 @@ class SpaceFacts:
     free_blocks: int
     reserved_blocks: int
     overhead_bytes: int
+    #: Extent-mapped filesystems: the kernel keeps some clusters back (below).
+    extents: bool = True
+
+    @property
+    def kernel_reserved_blocks(self) -> int:
+        """Blocks ext4 holds back for delayed allocation: 2 % or 4096 clusters, whichever is smaller.
+
+        The kernel (``ext4_calculate_resv_clusters``) takes them out of
+        ``statfs``'s available count for everyone, root included, so they are
+        not space a workload can use. Assumes clusters are blocks (no bigalloc).
+        """
+        return min(self.blocks_count // 50, 4096) if self.extents else 0
 
 
 @dataclass(frozen=True)
@@ -74,10 +86,13 @@ class Budget:
     used_bytes: int
     free_bytes: int
     reserved_bytes: int
+    #: Held back by the kernel for delayed allocation (see ``SpaceFacts.kernel_reserved_blocks``).
+    kernel_reserved_bytes: int
     overhead_bytes: int
     apparent_bytes: int
     allocated_bytes: int
-    #: What nex can write in /tmp: free blocks minus those only root may use.
+    #: What nex can write in /tmp: free blocks minus those only root may use and
+    #: those the kernel holds back; statvfs's f_bavail on the mounted image.
     nex_free_bytes: int
     margin_bytes: int
     largest_workload_bytes: int
@@ -181,7 +196,8 @@ def workload_fit(space: SpaceFacts, nex_free: int, size: int) -> WorkloadFit:
     current = max(space.image_bytes, space.size_bytes)
     if not shortfall:
         return WorkloadFit(size, True, 0, current)
-    reserved_share = space.reserved_blocks / space.blocks_count if space.blocks_count else 0.05
+    held_back = space.reserved_blocks + space.kernel_reserved_blocks
+    reserved_share = held_back / space.blocks_count if space.blocks_count else 0.07
     overhead_share = space.overhead_bytes / space.size_bytes if space.size_bytes else 0.05
     usable = max(0.5, 1 - reserved_share - overhead_share)
     grow = math.ceil(shortfall / usable)
@@ -199,7 +215,7 @@ def budget(
     bs = space.block_size
     free = space.free_blocks * bs
     reserved = space.reserved_blocks * bs
-    nex_free = max(0, (space.free_blocks - space.reserved_blocks) * bs)
+    nex_free = max(0, (space.free_blocks - space.reserved_blocks - space.kernel_reserved_blocks) * bs)
     keep = margin(nex_free, bs)
     groups = duplicates(unique)
     unowned = [r for r in unique if r.type != "dir" and r.package is None] if packages else []
@@ -210,6 +226,7 @@ def budget(
         used_bytes=(space.blocks_count - space.free_blocks) * bs,
         free_bytes=free,
         reserved_bytes=reserved,
+        kernel_reserved_bytes=space.kernel_reserved_blocks * bs,
         overhead_bytes=space.overhead_bytes,
         apparent_bytes=sum(r.size for r in unique),
         allocated_bytes=sum(r.allocated for r in unique),

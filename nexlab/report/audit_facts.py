@@ -58,7 +58,8 @@ def budget_facts(audit: Audit) -> list[tuple[str, str]]:
         (
             "used / free",
             f"{format_size(b.used_bytes)} used, {format_size(b.free_bytes)} free "
-            f"({format_size(b.reserved_bytes)} reserved for root)",
+            f"({format_size(b.reserved_bytes)} reserved for root, "
+            f"{format_size(b.kernel_reserved_bytes)} held back by the kernel)",
         ),
         ("filesystem overhead", format_size(b.overhead_bytes)),
         ("nex can write (/tmp)", size(b.nex_free_bytes)),

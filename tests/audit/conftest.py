@@ -30,8 +30,8 @@ mkdir -p /usr/local/share/dup
 head -c 1048576 /dev/urandom > /usr/local/share/dup/a
 cp /usr/local/share/dup/a /usr/local/share/dup/b
 ln /usr/local/share/dup/a /usr/local/share/dup/a-hardlink
-touch '/usr/local/share/<img src=x onerror=alert(1)>'
-touch "$(printf '/usr/local/share/bad-\377-name')"
+touch '/usr/local/share/<img src=x onerror=alert(1)>' && chmod 0666 '/usr/local/share/<img src=x onerror=alert(1)>'
+bad="$(printf '/usr/local/share/bad-\377-name')" && touch "$bad" && chmod 0666 "$bad"
 """
 
 #: debugfs -w requests applied to the built image: each breaks one rule.
