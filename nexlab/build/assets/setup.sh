@@ -59,7 +59,9 @@ step 4 "console and services"
 if [ -f /etc/init.d/agetty ]; then
     ln -sf agetty /etc/init.d/agetty.ttyS0
 fi
-if [ -f /etc/inittab ] && ! grep -q 'ttyS0' /etc/inittab; then
+# Only without OpenRC's agetty.ttyS0: two gettys on one line fight over it.
+# Commented-out examples (Debian's "#T0:...ttyS0") do not count.
+if [ -f /etc/inittab ] && [ ! -f /etc/init.d/agetty.ttyS0 ] && ! grep -q '^[^#]*ttyS0' /etc/inittab; then
     if have agetty; then getty=agetty; else getty=getty; fi
     if grep -q '^tty1::' /etc/inittab; then   # busybox init
         echo "ttyS0::respawn:/sbin/$getty -L 115200 ttyS0 vt100" >>/etc/inittab
@@ -79,6 +81,18 @@ enable() {
 for service in devfs procfs sysfs; do enable "$service" sysinit; done
 [ -f /etc/init.d/agetty.ttyS0 ] && enable agetty.ttyS0 default
 enable agent boot
+# Debian's OpenRC runs "openrc sysinit" from rcS and "openrc default" for
+# runlevels 2-5 but never "openrc boot", so the agent in the boot runlevel would
+# never start. Gentoo's inittab runs it between the two; do the same.
+if [ -f /etc/inittab ] && ! grep -q '^[^#]*openrc boot' /etc/inittab \
+    && { [ -x /sbin/openrc ] || [ -x /usr/sbin/openrc ]; }; then
+    case "$(readlink -f /sbin/init)" in
+    */busybox)   # busybox init: sysinit entries run in order, before "wait" ones
+        echo "::sysinit:/sbin/openrc boot" >>/etc/inittab ;;
+    *)           # sysvinit: bootwait runs after sysinit, before the runlevel
+        echo "rb::bootwait:/sbin/openrc boot" >>/etc/inittab ;;
+    esac
+fi
 
 step 5 "copy"
 # One cp -a for everything: faster than a tar pipe per directory, and GNU cp
