@@ -200,7 +200,7 @@ class Ext4Image:
             raise
 
     def _open(self, hole_budget: int | None) -> None:
-        sb = parse_superblock(self._view[SUPERBLOCK_OFFSET : SUPERBLOCK_OFFSET + 1024])
+        sb = parse_superblock(self._view[SUPERBLOCK_OFFSET : SUPERBLOCK_OFFSET + 1024], self.image_bytes)
         g = self.geometry = sb.geometry
         self.warnings.extend(sb.warnings)
         self._filetype = bool(g.incompat & 0x2)

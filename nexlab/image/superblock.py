@@ -179,27 +179,43 @@ class Geometry:
         group = index * self.descs_per_block
         return self.group_first_block(group) + (1 if self.has_super(group) else 0)
 
-    def group_base_blocks(self, group: int) -> int:
-        """Superblock, descriptor and reserved-GDT blocks at the start of ``group``."""
-        blocks = 1 if self.has_super(group) else 0
-        meta_bg = bool(self.incompat & INCOMPAT_META_BG)
-        if not meta_bg or group // self.descs_per_block < self.first_meta_bg:
-            if blocks:
-                normal = self.first_meta_bg if meta_bg else self.gdt_blocks
-                blocks += normal + self.reserved_gdt_blocks
+    def count_super(self, start: int, stop: int) -> int:
+        """How many groups in [start, stop) carry a superblock backup, without visiting each."""
+        if stop <= start:
+            return 0
+        if self.compat & COMPAT_SPARSE_SUPER2:
+            holders = {0, *(g for g in self.backup_bgs if g)}
+        elif not self.ro_compat & RO_COMPAT_SPARSE_SUPER:
+            return stop - start
         else:
-            position = group % self.descs_per_block
-            if position in (0, 1, self.descs_per_block - 1):
-                blocks += 1
-        return blocks
+            holders = {0, 1}
+            for base in (3, 5, 7):
+                power = base
+                while power < stop:
+                    holders.add(power)
+                    power *= base
+        return sum(1 for g in holders if start <= g < stop)
 
     @property
     def inode_table_blocks(self) -> int:
         return -(-self.inodes_per_group * self.inode_size // self.block_size)
 
     def overhead_blocks(self) -> int:
-        """Blocks the filesystem's own structures take, as the kernel's statfs counts them (journal apart)."""
-        base = sum(self.group_base_blocks(group) for group in range(self.groups))
+        """Blocks the filesystem's own structures take, counted as the kernel's statfs does.
+
+        Superblock copies, descriptor blocks (meta_bg aware) and reserved GDT
+        blocks, two bitmaps and an inode table per group; not the journal.
+        """
+        per_super = 1 + self.reserved_gdt_blocks
+        if not self.incompat & INCOMPAT_META_BG:
+            base = self.count_super(0, self.groups) * (per_super + self.gdt_blocks)
+        else:
+            dpb = self.descs_per_block
+            cut = min(self.groups, self.first_meta_bg * dpb)
+            base = self.count_super(0, cut) * (per_super + self.first_meta_bg) + self.count_super(cut, self.groups)
+            for metagroup in range(self.first_meta_bg, -(-self.groups // dpb)):
+                first = metagroup * dpb
+                base += len({g for g in (first, first + 1, first + dpb - 1) if g < self.groups})
         return self.first_data_block + base + self.groups * (2 + self.inode_table_blocks)
 
 
@@ -258,7 +274,7 @@ class Superblock:
     warnings: tuple[str, ...]
 
 
-def parse_superblock(raw: bytes | memoryview) -> Superblock:
+def parse_superblock(raw: bytes | memoryview, image_bytes: int) -> Superblock:
     """Decode and validate the 1 KiB primary superblock (``raw`` starts at image offset 1024)."""
     if len(raw) < 1024:
         raise ImageFormatError("image too small to hold an ext superblock")
@@ -381,8 +397,8 @@ def parse_superblock(raw: bytes | memoryview) -> Superblock:
         stored_overhead=overhead,
         revision=rev_level,
     )
-    if geometry.gdt_blocks > blocks_count:
-        raise ImageFormatError("corrupt superblock: more group descriptors than blocks")
+    if geometry.gdt_blocks > blocks_count or groups * desc_size > image_bytes:
+        raise ImageFormatError(f"corrupt superblock: {groups} block groups cannot fit in the image")
     if incompat & INCOMPAT_NEEDS_RECOVERY:
         warnings.append("journal needs recovery: reading the on-disk state, recent changes may be missing")
     return Superblock(

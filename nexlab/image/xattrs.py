@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from nexlab.errors import ImageFormatError
+
 EA_MAGIC = 0xEA020000
 #: The kernel's XATTR_SIZE_MAX: no value may be larger.
 MAX_VALUE = 65536
@@ -74,7 +76,11 @@ def parse_entries(
             if read_inode_value is None:
                 warnings.append(f"{where}: xattr {name} lives in inode {value_inum}, not read")
                 continue
-            value = read_inode_value(value_inum, value_size)
+            try:
+                value = read_inode_value(value_inum, value_size)
+            except ImageFormatError as exc:
+                warnings.append(f"{where}: xattr {name} value unreadable: {exc}")
+                continue
         else:
             start = value_base + value_offs
             if start + value_size > end or start < 0:

@@ -180,3 +180,59 @@ def make_image(case: Case, workdir: Path) -> Path:
         run(["e2fsck", "-fyD", str(image)], check=False)
     run(["e2fsck", "-fn", str(image)])
     return image
+
+
+@dataclass(frozen=True)
+class SmallCase:
+    """A small image made with ``mke2fs -d`` alone (no root), for fuzzing and hostile edits."""
+
+    name: str
+    mkfs: tuple[str, ...]
+    size_mib: int = 4
+
+
+SMALL_CASES = (
+    SmallCase("ext4", ("-t", "ext4", "-b", "4096", "-O", "^has_journal", "-N", "512")),
+    SmallCase("ext4-inline-1k", ("-t", "ext4", "-b", "1024", "-I", "256", "-O", "inline_data", "-J", "size=1")),
+    SmallCase("ext3-1k", ("-t", "ext3", "-b", "1024", "-I", "128", "-J", "size=1")),
+)
+
+
+def small_tree(root: Path, block_size: int) -> None:
+    """What the small images hold: a bit of everything the reader parses, no root needed."""
+    (root / "etc").mkdir()
+    (root / "etc" / "os-release").write_text("ID=small\n")
+    (root / "tiny").write_bytes(b"inline me\n")
+    (root / "medium").write_bytes(bytes(range(256)) * 40)
+    # Past the 12 direct blocks and the single indirect block on 1 KiB blocks.
+    (root / "big").write_bytes(bytes(i % 253 for i in range(300_000)))
+    os.link(root / "big", root / "big.link")
+    with open(root / "fragmented", "wb") as f:
+        for i in range(40):
+            f.seek(2 * i * block_size)
+            f.write(bytes([i + 1]) * block_size)
+    os.symlink("etc/os-release", root / "short-link")
+    os.symlink("y" * 120, root / "long-link")
+    os.setxattr(root / "medium", "user.small", b"1")
+    os.setxattr(root / "medium", "user.big", b"x" * (block_size // 2))
+    many = root / "many"
+    many.mkdir()
+    for i in range(300):
+        (many / f"f{i:04d}-{'z' * (i % 30)}").write_bytes(b"%d" % i)
+    (root / "a" / "b" / "c").mkdir(parents=True)
+    (root / "a" / "b" / "c" / "leaf").write_text("leaf\n")
+
+
+def make_small_image(case: SmallCase, workdir: Path) -> Path:
+    staging = workdir / f"{case.name}-tree"
+    image = workdir / f"{case.name}.img"
+    block_size = int(case.mkfs[case.mkfs.index("-b") + 1])
+    staging.mkdir()
+    small_tree(staging, block_size)
+    run(
+        ["mke2fs", "-q", "-F", *case.mkfs, "-d", str(staging), str(image), f"{case.size_mib}M"],
+        env={"E2FSPROGS_FAKE_TIME": FAKE_TIME},
+    )
+    # Rebuilds the directories as htrees, so the fuzzer also hits index blocks.
+    run(["e2fsck", "-fyD", str(image)], check=False)
+    return image
