@@ -128,3 +128,32 @@ def test_01_build_step_by_step(kernel_path: Path, workdir: Path, debian_base: st
 
 def outputs_types(nb: Any) -> set[str]:
     return {mime for cell in nb.cells for out in cell.get("outputs", []) for mime in out.get("data", {})}
+
+
+@pytest.mark.docker
+@pytest.mark.root
+def test_02_audit_and_budget(kernel_path: Path, workdir: Path, debian_base: str) -> None:
+    nb, seconds = execute(NOTEBOOKS / "02-audit-and-budget.ipynb", workdir, BASE_IMAGE=debian_base)
+    html = outputs(nb, "text/html")
+    text = outputs(nb, "text/plain")
+    assert html.count("<svg") >= 3  # the report's treemaps and the two drawn in the notebook
+    assert "allocated bytes by package" in html
+    assert "/usr/lib" in html and "setuid" in html
+    assert "workload MiB" in html and "image size needed MiB" in html
+    assert "packages," in text and "findings" in text
+    assert "application/vnd.jupyter.widget-view+json" in outputs_types(nb)
+    assert seconds < MAX_SECONDS
+
+
+@pytest.mark.docker
+@pytest.mark.root
+def test_03_reproducibility(kernel_path: Path, workdir: Path, debian_base: str) -> None:
+    nb, seconds = execute(NOTEBOOKS / "03-reproducibility.ipynb", workdir, BASE_IMAGE=debian_base)
+    html = outputs(nb, "text/html")
+    text = outputs(nb, "text/plain")
+    assert "fs-uuid" in html and "fs-hash-seed" in html  # why the plain builds differ
+    assert "/etc/nex-build-info" in html
+    assert "bit-identical: True" in text
+    assert "diffoscope compared 1 file(s)" in text
+    assert "nex-build-info" in text and "built " in text  # the excerpt shows the two stamps
+    assert seconds < MAX_SECONDS
