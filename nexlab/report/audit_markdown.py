@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.report.audit_facts import budget_facts, filesystem_facts
+from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -17,13 +18,12 @@ SHOWN_PATHS = 5
 
 def cell(value: object) -> str:
     """A table cell: pipes and newlines would break the row."""
-    text = str(value).encode("utf-8", "replace").decode("utf-8")
-    return text.replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    return printable(value).replace("|", "\\|")
 
 
 def code(value: object) -> str:
     """A code span; a backtick inside would end it early, so it is replaced."""
-    return "`" + str(value).replace("`", "'") + "`"
+    return "`" + printable(value).replace("`", "'") + "`"
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nexlab.report.audit_facts import budget_facts, filesystem_facts
+from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -50,4 +51,5 @@ def audit_text(audit: Audit) -> str:
         lines.append("warnings:")
         lines += [f"  {warning}" for warning in audit.warnings]
     lines.append(f"audited in {audit.seconds:.2f} s")
-    return "\n".join(lines)
+    # Paths and messages come from the image: nothing in them may reach the terminal raw.
+    return printable("\n".join(lines), keep_newlines=True)

@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
 CSS = """
@@ -57,9 +58,8 @@ PALETTE = (
 
 
 def esc(value: object) -> str:
-    """Escape anything for HTML text or a quoted attribute; undecodable bytes show as U+FFFD."""
-    text = str(value).encode("utf-8", "replace").decode("utf-8")
-    return html.escape(text, quote=True)
+    """Escape anything for HTML text or a quoted attribute; undecodable bytes show as ``\\xff``."""
+    return html.escape(printable(value, keep_newlines=True), quote=True)
 
 
 def page(title: str, body: str) -> str:

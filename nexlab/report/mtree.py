@@ -64,7 +64,10 @@ def write_mtree(image: str | os.PathLike[str], destination: str | os.PathLike[st
         pointer = archive._pointer
         for entry in sorted(fs.walk(), key=lambda e: e.path):
             is_file = entry.type == "file"
+            # A non-UTF-8 header codec makes libarchive-c copy the name's bytes as
+            # they are; with "utf-8" it converts, and drops names that are not UTF-8.
             header = ArchiveEntry(
+                header_codec="latin-1",
                 pathname=_name(entry.path),
                 filetype=_FILETYPES[entry.type],
                 perm=entry.mode & 0o7777,
