@@ -1,0 +1,260 @@
+"""``nexlab build --reproducible``: real Docker builds, twice, compared byte for byte."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from nexlab.build.manifest import BuildManifest, manifest_path
+from nexlab.build.normalize import clamp_times, scrub
+from nexlab.build.reproducible import build_reproducible
+from nexlab.errors import InputError
+from tests.conftest import nexlab_cli
+
+EPOCH = 1_700_000_000  # 2023-11-14, day 19675
+
+
+def _build_in(directory: Path, agent: Path, image: str, *, umask: int, tz: str, epoch: int | None = None) -> Path:
+    """One build with this process's umask and TZ changed, the way a user's shell would."""
+    directory.mkdir(parents=True)
+    saved_umask, saved_tz, saved_cwd = os.umask(umask), os.environ.get("TZ"), os.getcwd()
+    os.environ["TZ"] = tz
+    time.tzset()
+    os.chdir(directory)
+    try:
+        result = build_reproducible(
+            directory / "rootfs.ext4", agent=agent, image=image, size="200MiB", source_date_epoch=epoch
+        )
+    finally:
+        os.chdir(saved_cwd)
+        os.umask(saved_umask)
+        if saved_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = saved_tz
+        time.tzset()
+    assert result.reproducible and result.manifest == manifest_path(result.output)
+    return result.output
+
+
+@pytest.fixture(scope="session")
+def pinned_base(docker_client, debian_base) -> str:  # type: ignore[no-untyped-def]
+    """The base by image ID: other tests may re-import the tag while these builds run."""
+    return str(docker_client.images.get(debian_base).id)
+
+
+@pytest.fixture(scope="session")
+def two_builds(tmp_path_factory, pinned_base, sample_agent) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    """The same inputs built twice: other directory, umask, TZ, and at least a second later."""
+    root = tmp_path_factory.mktemp("repro")
+    first = _build_in(root / "one", sample_agent, pinned_base, umask=0o022, tz="UTC")
+    time.sleep(1.1)
+    second = _build_in(root / "a" / "much" / "deeper" / "two", sample_agent, pinned_base, umask=0o077, tz="Asia/Tokyo")
+    return first, second
+
+
+@pytest.mark.docker
+def test_two_builds_are_bit_identical(two_builds: tuple[Path, Path]) -> None:
+    first, second = two_builds
+    assert first.read_bytes() == second.read_bytes()
+    one = BuildManifest.read(manifest_path(first))
+    two = BuildManifest.read(manifest_path(second))
+    assert one == two
+    assert one.image_sha256 == __import__("hashlib").sha256(first.read_bytes()).hexdigest()
+    assert one.e2fsprogs.startswith("1.")
+    assert one.epoch_source == "base image creation time"
+
+
+@pytest.mark.docker
+def test_image_is_clean_and_scrubbed(two_builds: tuple[Path, Path]) -> None:
+    from nexlab.image import open_image
+    from nexlab.run import run
+
+    image, _ = two_builds
+    assert run(["e2fsck", "-fn", str(image)], check=False).returncode == 0
+    manifest = BuildManifest.read(manifest_path(image))
+    epoch = manifest.source_date_epoch
+    with open_image(image) as fs:
+        assert fs.info.uuid == manifest.uuid
+        assert fs.info.hash_seed == manifest.hash_seed
+        assert fs.info.created == epoch and fs.info.last_write == epoch
+        entries = list(fs.walk())
+        assert len(entries) > 5000
+        assert max(e.mtime for e in entries) <= epoch
+        assert {e.ctime for e in entries} == {epoch}
+        assert {e.atime for e in entries} == {epoch}
+        paths = {e.path for e in entries}
+        for gone in ("/.dockerenv", "/var/log/dpkg.log", "/var/cache/ldconfig/aux-cache", "/var/lib/dpkg/status-old"):
+            assert gone not in paths
+        shadow = fs.read_path("/etc/shadow")
+        assert shadow is not None
+        days = {int(line.split(b":")[2]) for line in shadow.splitlines() if line.split(b":")[2]}
+        assert max(days) <= epoch // 86400
+        agent = fs.lookup("/usr/local/bin/agent")
+        assert agent is not None and (agent.uid, agent.gid, agent.mode) == (0, 0, 0o755)
+        root = fs.lookup("/")
+        assert root is not None and root.mode == 0o755  # not the staging dir's 0700 under umask 077
+
+
+@pytest.mark.docker
+def test_another_epoch_gives_another_image(tmp_path: Path, pinned_base: str, sample_agent: Path, two_builds) -> None:  # type: ignore[no-untyped-def]
+    other = _build_in(tmp_path / "epoch", sample_agent, pinned_base, umask=0o022, tz="UTC", epoch=EPOCH)
+    manifest = BuildManifest.read(manifest_path(other))
+    assert manifest.source_date_epoch == EPOCH and manifest.epoch_source == "given"
+    assert manifest.uuid != BuildManifest.read(manifest_path(two_builds[0])).uuid
+    assert other.read_bytes() != two_builds[0].read_bytes()
+
+
+@pytest.mark.docker
+def test_cli_reproducible_twice(tmp_path: Path, pinned_base: str, sample_agent: Path) -> None:
+    outputs = []
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        out = tmp_path / name / "rootfs.ext4"
+        result = nexlab_cli(
+            "build", "--reproducible", "--source-date-epoch", str(EPOCH), "--agent", str(sample_agent),
+            "--image", pinned_base, "--size", "200MiB", "-o", str(out), "-q",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "reproducible (mkfs.ext4 -d)" in result.stdout
+        outputs.append(out)
+    assert outputs[0].read_bytes() == outputs[1].read_bytes()
+    manifest = json.loads(manifest_path(outputs[0]).read_text())
+    assert manifest["source_date_epoch"] == EPOCH
+    assert list(manifest) == sorted(manifest)
+
+
+def test_cli_rejects_bad_epoch(tmp_path: Path, sample_agent: Path) -> None:
+    result = nexlab_cli(
+        "build", "--reproducible", "--source-date-epoch", "yesterday", "--agent", str(sample_agent),
+        "-o", str(tmp_path / "x.ext4"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "yesterday" in result.stderr
+    env_result = nexlab_cli(
+        "build", "--reproducible", "--agent", str(sample_agent), "-o", str(tmp_path / "x.ext4"),
+        env={"SOURCE_DATE_EPOCH": "-5"},
+    )  # fmt: skip
+    assert env_result.returncode == 2
+    assert len(env_result.stderr.strip().splitlines()) == 1
+    assert "SOURCE_DATE_EPOCH" in env_result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_help_says_no_mount_privileges() -> None:
+    result = nexlab_cli("build", "--help")
+    text = " ".join(result.stdout.split())
+    assert "--reproducible" in text and "no mount privileges" in text and "Docker" in text
+
+
+def test_library_rejects_negative_epoch(tmp_path: Path, sample_agent: Path) -> None:
+    with pytest.raises(InputError, match="negative"):
+        build_reproducible(tmp_path / "x.ext4", agent=sample_agent, source_date_epoch=-1)
+
+
+# -- normalize, on real trees --------------------------------------------------------------
+
+
+def _tree(root: Path) -> None:
+    for relative, content in {
+        ".dockerenv": b"",
+        "etc/ssh/ssh_host_ed25519_key": b"secret",
+        "etc/ssh/ssh_host_ed25519_key.pub": b"public",
+        "etc/ssh/sshd_config": b"keep me",
+        "etc/machine-id": b"0123456789abcdef0123456789abcdef\n",
+        "etc/shadow": b"root:*:20782:0:99999:7:::\nnex:!:19000:0:99999:7:::\nbad-line\n",
+        "etc/passwd-": b"old",
+        "var/log/dpkg.log": b"log",
+        "var/log/apt/history.log": b"log",
+        "var/cache/ldconfig/aux-cache": b"cache",
+        "var/lib/dpkg/status-old": b"old",
+        "var/lib/dpkg/status": b"keep",
+        "usr/lib/python3/x.pyc": b"pyc",
+    }.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    os.chmod(root / "etc/shadow", 0o640)
+
+
+def test_scrub_removes_volatile_files_and_pins_times(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _tree(root)
+    result = scrub(root, EPOCH)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, ""]:
+            assert os.lstat(os.path.join(dirpath, name) if name else dirpath).st_mtime == EPOCH
+        # Listing a directory moves its atime again (relatime), which is why the build
+        # pins atimes in the image with debugfs; files are not read here.
+        for name in filenames:
+            assert os.lstat(os.path.join(dirpath, name)).st_atime == EPOCH
+    assert set(result.removed) == {
+        ".dockerenv",
+        "etc/ssh/ssh_host_ed25519_key",
+        "etc/ssh/ssh_host_ed25519_key.pub",
+        "etc/passwd-",
+        "var/log/dpkg.log",
+        "var/log/apt/history.log",
+        "var/cache/ldconfig/aux-cache",
+        "var/lib/dpkg/status-old",
+    }
+    for gone in result.removed:
+        assert not (root / gone).exists()
+    assert (root / "etc/ssh/sshd_config").read_bytes() == b"keep me"
+    assert (root / "var/lib/dpkg/status").read_bytes() == b"keep"
+    assert (root / "usr/lib/python3/x.pyc").exists()  # .pyc are kept, their mtimes clamped
+    assert (root / "etc/machine-id").read_bytes() == b""
+    shadow = (root / "etc/shadow").read_text().splitlines()
+    assert shadow == ["root:*:19675:0:99999:7:::", "nex:!:19000:0:99999:7:::", "bad-line"]
+    assert (root / "etc/shadow").stat().st_mode & 0o7777 == 0o640
+    assert result.shadow_lines == 1
+
+
+def test_scrub_never_follows_a_symlink_to_the_host(tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    (host / "ssh").mkdir(parents=True)
+    precious = host / "ssh" / "ssh_host_rsa_key"
+    precious.write_bytes(b"the host's key")
+    (host / "machine-id").write_bytes(b"host-id\n")
+    old = 1_000_000_000
+    os.utime(precious, (old, old))
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "ssh").symlink_to(host / "ssh")  # an image's absolute link is the host's path here
+    (root / "etc" / "machine-id").symlink_to(host / "machine-id")
+    (root / "var" / "log").mkdir(parents=True)
+    (root / "var" / "log" / "dpkg.log").symlink_to(host / "ssh" / "ssh_host_rsa_key")
+    result = scrub(root, EPOCH + 10**9)
+    assert precious.read_bytes() == b"the host's key" and precious.stat().st_mtime == old
+    assert (host / "machine-id").read_bytes() == b"host-id\n"
+    assert "var/log/dpkg.log" in result.removed  # the link itself goes
+    assert (root / "etc" / "ssh").is_symlink()
+
+
+def test_clamp_keeps_older_times(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(b"")
+    new.write_bytes(b"")
+    os.utime(old, (5, 1000))
+    clamped, seen = clamp_times(tmp_path, 2000)
+    assert (os.lstat(old).st_mtime, os.lstat(old).st_atime) == (1000, 1000)
+    assert os.lstat(new).st_mtime == 2000
+    assert seen == 3 and clamped == 2  # new and the directory itself
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    manifest = BuildManifest(
+        base_image="b", base_image_id="sha256:1", base_image_digest="sha256:1", agent_sha256="a",
+        script_sha256=None, service_sha256="s", setup_sha256="u", e2fsprogs="1.47.0",
+        source_date_epoch=EPOCH, epoch_source="given", size=1, network="none", uuid="u", hash_seed="h",
+        image_sha256="i",
+    )  # fmt: skip
+    path = manifest.write(tmp_path / "m.json")
+    assert BuildManifest.read(path) == manifest
+    assert list(json.loads(path.read_text())) == sorted(json.loads(path.read_text()))
+    with pytest.raises(InputError):
+        BuildManifest.from_json('{"version": 1}')
