@@ -1,0 +1,174 @@
+"""The benchmark images: ~1.2 GB ext4, ~4,000 files, ~600 MB of data, cached.
+
+``bench_image("a")`` is the base; ``bench_image("b")`` is the same tree with the
+handful of known changes in ``CHANGES_B`` (content, mode, owner, mtime, one
+added, one removed, one xattr value), for the diff benchmarks. Both are made
+with ``mke2fs -d`` from a deterministic staging tree (seeded content, fixed
+times, fixed UUID and hash seed), so the same VERSION gives the same bytes.
+They are cached under /var/tmp/nexlab-bench/<VERSION>/; bump VERSION when the
+recipe changes. A lock file keeps concurrent benchmarks from building twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+from nexlab.run import run
+
+VERSION = "v1"
+CACHE = Path(os.environ.get("NEXLAB_BENCH_CACHE", "/var/tmp/nexlab-bench"))
+SIZE = "1200M"
+EPOCH = 1_700_000_000
+UUID = "4e65784c-6162-4265-6e63-680000000001"
+HASH_SEED = "4e65784c-6162-4265-6e63-680000000002"
+
+#: What variant "b" changes, by kind: the differ's benchmark checks it finds exactly these.
+CHANGES_B = {
+    "content": "/etc/app/config.toml",
+    "mode": "/usr/bin/tool-0007",
+    "owner": "/srv/data/d02/blob-0042.bin",
+    "mtime": "/usr/lib/lib-0100.so",
+    "added": "/etc/app/added.txt",
+    "removed": "/usr/share/doc/removed.txt",
+    "xattr": "/srv/data/d00/blob-0000.bin",
+}
+
+_DIRS = (
+    "usr/bin",
+    "usr/lib",
+    "usr/lib/modules",
+    "usr/share/doc",
+    "usr/share/locale",
+    "etc/app",
+    "var/cache/app",
+    "var/log",
+    "srv/data/d00",
+    "srv/data/d01",
+    "srv/data/d02",
+    "srv/data/d03",
+    "opt/workload",
+)
+
+
+def _tree(root: Path, variant: str) -> int:
+    """Write the staging tree; returns the bytes of file data written."""
+    rng = random.Random(20261125)
+    pool = rng.randbytes(96 << 20)
+
+    def content(size: int) -> bytes:
+        start = rng.randrange(len(pool) - size) if size < len(pool) else 0
+        return pool[start : start + size]
+
+    for name in _DIRS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    total = 0
+    written: list[Path] = []
+
+    def put(relative: str, data: bytes, mode: int = 0o644) -> None:
+        nonlocal total
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+        written.append(path)
+        total += len(data)
+
+    # Like a rootfs: many small files (binaries, libraries, docs, locale), a few big ones.
+    for i in range(600):
+        put(f"usr/bin/tool-{i:04d}", content(rng.randint(4 << 10, 160 << 10)), 0o755)
+    for i in range(800):
+        put(f"usr/lib/lib-{i:04d}.so", content(rng.randint(16 << 10, 400 << 10)))
+    for i in range(1300):
+        put(f"usr/share/doc/pkg-{i % 260:03d}/file-{i:04d}.txt", content(rng.randint(200, 12 << 10)))
+    for i in range(700):
+        put(f"usr/share/locale/l{i % 35:02d}/messages-{i:04d}.mo", content(rng.randint(1 << 10, 40 << 10)))
+    for i in range(300):
+        put(f"usr/lib/modules/mod-{i:04d}.ko", content(rng.randint(20 << 10, 300 << 10)))
+    for i in range(80):
+        put(f"srv/data/d{i % 4:02d}/blob-{i:04d}.bin", content(rng.randint(1 << 20, 4 << 20)))
+    for i in range(6):
+        put(f"opt/workload/model-{i}.bin", content(rng.randint(12 << 20, 20 << 20)))
+    put("etc/app/config.toml", b'[server]\nport = 4222\nname = "bench"\n')
+    put("usr/share/doc/removed.txt", b"present in a only\n")
+    # Duplicates that are not hardlinks (what the auditor's duplicate report finds) and a few hardlinks.
+    for i in range(60):
+        source = written[rng.randrange(len(written) - 1)]
+        put(f"var/cache/app/copy-{i:03d}", source.read_bytes())
+    for i in range(5):
+        os.link(root / f"usr/bin/tool-{i:04d}", root / f"usr/bin/alias-{i}")
+    for i in range(20):
+        os.symlink(f"tool-{i:04d}", root / f"usr/bin/link-{i:02d}")
+    os.setxattr(root / CHANGES_B["xattr"].lstrip("/"), "user.checksum", b"sha256:aaaa")
+    (root / "usr/bin/tool-0001").chmod(0o4755)
+    if variant == "b":
+        (root / CHANGES_B["content"].lstrip("/")).write_bytes(b'[server]\nport = 4223\nname = "bench"\n')
+        (root / CHANGES_B["mode"].lstrip("/")).chmod(0o700)
+        os.chown(root / CHANGES_B["owner"].lstrip("/"), 1000, 1000)
+        (root / CHANGES_B["removed"].lstrip("/")).unlink()
+        (root / CHANGES_B["added"].lstrip("/")).write_bytes(b"only in b\n")
+        os.setxattr(root / CHANGES_B["xattr"].lstrip("/"), "user.checksum", b"sha256:bbbb")
+    # Fixed times everywhere (mke2fs -d copies them), then the one mtime change.
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.utime(os.path.join(directory, name), (EPOCH, EPOCH), follow_symlinks=False)
+    if variant == "b":
+        os.utime(root / CHANGES_B["mtime"].lstrip("/"), (EPOCH + 3600, EPOCH + 3600))
+    return total
+
+
+def bench_image(variant: str = "a") -> Path:
+    """Path of the cached benchmark image ``variant`` ("a" or "b"), built on first use."""
+    if variant not in ("a", "b"):
+        raise ValueError(f"unknown benchmark image variant {variant!r}")
+    directory = CACHE / VERSION
+    directory.mkdir(parents=True, exist_ok=True)
+    image = directory / f"{variant}.ext4"
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image.exists():
+            return image
+        with tempfile.TemporaryDirectory(prefix=f"staging-{variant}-", dir=directory) as scratch:
+            staging = Path(scratch) / "root"
+            staging.mkdir()
+            _tree(staging, variant)
+            partial = directory / f".{variant}.ext4.partial"
+            partial.unlink(missing_ok=True)
+            run(
+                [
+                    "mke2fs",
+                    "-q",
+                    "-F",
+                    "-t",
+                    "ext4",
+                    "-b",
+                    "4096",
+                    "-I",
+                    "256",
+                    "-i",
+                    "65536",
+                    "-m",
+                    "0",
+                    "-O",
+                    "^metadata_csum_seed,^orphan_file",
+                    "-U",
+                    UUID,
+                    "-E",
+                    f"hash_seed={HASH_SEED},root_owner=0:0,lazy_itable_init=0,nodiscard",
+                    "-d",
+                    str(staging),
+                    str(partial),
+                    SIZE,
+                ],
+                env={"E2FSPROGS_FAKE_TIME": str(EPOCH)},
+            )
+        partial.rename(image)
+    return image
+
+
+def remove_cache() -> None:
+    shutil.rmtree(CACHE / VERSION, ignore_errors=True)
