@@ -6,22 +6,19 @@ median of N. The goal is a ratio of at most 0.7.
     python -m tests.benchmarks.bench_audit [--runs 5] [--record] [--image IMAGE]
 
 The image is ``tests/benchmarks/images.py:bench_image()`` (~1.2 GB, ~4,000
-files, ~600 MB of data) when that generator exists, else an equivalent one made
-here with ``mkfs.ext4 -d``. Needs root (the kernel path mounts).
+files, ~600 MB of data, cached). Needs root (the kernel path mounts).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from tests.benchmarks.images import bench_image
 from tests.benchmarks.record import record
 
 NEXLAB = str(Path(sys.executable).with_name("nexlab"))
@@ -46,41 +43,6 @@ print(count)
 """
 
 
-def fallback_image(path: Path) -> Path:
-    """~1.2 GB ext4, ~4,000 files, ~600 MB of incompressible data, a few hardlinks and symlinks."""
-    rng = random.Random(20260101)
-    with tempfile.TemporaryDirectory(prefix="nexlab-bench-staging-", dir=path.parent) as scratch:
-        root = Path(scratch)
-        total = 0
-        for index in range(4000):
-            directory = root / f"d{index % 40:02d}" / f"s{index % 7}"
-            directory.mkdir(parents=True, exist_ok=True)
-            # Mostly small files, a few large ones: like a rootfs plus a workload.
-            size = rng.randint(8 << 20, 20 << 20) if index % 100 == 0 else rng.randint(1 << 10, 96 << 10)
-            (directory / f"f{index:05d}.bin").write_bytes(os.urandom(size))
-            total += size
-        for index in range(14):  # d00/s0 holds every 280th file
-            os.link(root / "d00" / "s0" / f"f{index * 280:05d}.bin", root / f"hardlink{index}")
-            os.symlink(f"d00/s0/f{index * 280:05d}.bin", root / f"link{index}")
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(root), str(path), "1200M"], check=True)
-    return path
-
-
-def bench_image(path: Path) -> Path:
-    try:
-        from tests.benchmarks import images
-    except ImportError:
-        return fallback_image(path)
-    made: Path = images.bench_image(path) if _takes_path(images.bench_image) else images.bench_image()
-    return made
-
-
-def _takes_path(function: object) -> bool:
-    import inspect
-
-    return bool(inspect.signature(function).parameters)  # type: ignore[arg-type]
-
-
 def timed(argv: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -93,23 +55,22 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="write the result into reports/benchmarks.md")
     parser.add_argument("--image", type=Path, help="audit this image instead of generating one")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="nexlab-bench-", dir=os.environ.get("TMPDIR", "/var/tmp")) as scratch:
-        image = args.image or bench_image(Path(scratch) / "bench.ext4")
-        ours = [NEXLAB, "audit", str(image), "--json"]
-        kernel = [sys.executable, "-c", KERNEL_PATH, str(image)]
-        timed(ours), timed(kernel)  # warm the page cache for both
-        ours_times, kernel_times = [], []
-        for _ in range(args.runs):
-            kernel_times.append(timed(kernel))
-            ours_times.append(timed(ours))
-        size = image.stat().st_size
-        files = subprocess.run(
-            [NEXLAB, "audit", str(image), "--json", "--no-fsck"], check=True, capture_output=True, text=True
-        ).stdout.count('"type": "file"')
+    image = args.image or bench_image()
+    ours = [NEXLAB, "audit", str(image), "--json"]
+    kernel = [sys.executable, "-c", KERNEL_PATH, str(image)]
+    timed(ours), timed(kernel)  # warm the page cache for both
+    ours_times, kernel_times = [], []
+    for _ in range(args.runs):
+        kernel_times.append(timed(kernel))
+        ours_times.append(timed(ours))
+    size = image.stat().st_size
+    files = subprocess.run(
+        [NEXLAB, "audit", str(image), "--json", "--no-fsck"], check=True, capture_output=True, text=True
+    ).stdout.count('"type": "file"')
     ours_median, kernel_median = statistics.median(ours_times), statistics.median(kernel_times)
     ratio = ours_median / kernel_median
     lines = [
-        f"image: {size / 1e9:.2f} GB, {files} regular files ({'given' if args.image else 'generated'})",
+        f"image: {size / 1e9:.2f} GB, {files} regular files ({'given' if args.image else 'images.py bench_image()'})",
         f"nexlab audit --json (whole process, e2fsck -fn included): median {ours_median:.2f} s "
         f"({', '.join(f'{t:.2f}' for t in ours_times)})",
         f"kernel path (mount + os.walk + sha256 + umount, subprocess): median {kernel_median:.2f} s "
