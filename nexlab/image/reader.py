@@ -59,7 +59,8 @@ S_IFBLK = 0o060000
 
 MAX_SYMLINK = 4096  # PATH_MAX
 MAX_HOPS = 40  # the kernel's MAXSYMLINKS
-MAX_DIR_BYTES = 1 << 30
+MAX_DIR_BYTES = 256 << 20
+MAX_DIR_ENTRIES = 2_000_000
 MAX_WARNINGS = 1000
 #: Data handed out per chunk: big enough that hashlib releases the GIL for long stretches.
 CHUNK = 8 << 20
@@ -412,6 +413,12 @@ class Ext4Image:
 
     # -- directories -----------------------------------------------------------------------
 
+    def _dir_blocks(self, inode: _Inode) -> Iterator[memoryview]:
+        for _logical, physical, count, uninit in self._runs(inode):
+            if not uninit:
+                for n in range(count):
+                    yield self._block(physical + n)
+
     def _children(self, inode: _Inode) -> dict[bytes, int]:
         cached = self._dir_cache.get(inode.ino)
         if cached is not None:
@@ -429,11 +436,11 @@ class Ext4Image:
         else:
             if inode.size > MAX_DIR_BYTES:
                 raise ImageFormatError(f"{where}: {inode.size} bytes, too big for a directory")
-            for _logical, physical, count, uninit in self._runs(inode):
-                if uninit:
-                    continue
-                for n in range(count):
-                    dirents.parse_block(self._block(physical + n), g.inodes_count, self._filetype, out, local, where)
+            for block in self._dir_blocks(inode):
+                dirents.parse_block(block, g.inodes_count, self._filetype, out, local, where)
+                if len(out) > MAX_DIR_ENTRIES:
+                    local.append(f"{where}: more than {MAX_DIR_ENTRIES} entries, the rest skipped")
+                    break
         for message in local:
             self._warn(message)
         children: dict[bytes, int] = {}
@@ -510,6 +517,8 @@ class Ext4Image:
         if root.type != "dir":
             raise ImageFormatError(f"{self.path}: root inode is a {root.type}, not a directory")
         yield root
+        # Paths can outnumber inodes only through hardlinks; far more means shared directory blocks.
+        budget = 4 * self.geometry.inodes_count + 1000
         seen = {ROOT_INODE}
         stack: list[Iterator[tuple[bytes, int]]] = [iter(self._sorted_children(root_inode, "/"))]
         prefixes = [""]
@@ -528,6 +537,10 @@ class Ext4Image:
                 self._warn(f"{path}: skipped: {exc}")
                 continue
             yield entry
+            budget -= 1
+            if budget <= 0:
+                self._warn(f"more than {4 * self.geometry.inodes_count + 1000} paths: walk stopped")
+                return
             if entry.type != "dir":
                 continue
             if ino in seen:

@@ -48,6 +48,8 @@ CASES = (
     Case("ext4-inline", ("-t", "ext4", "-O", "inline_data")),
     Case("ext4-mkfs-d", ("-t", "ext4"), via="mkfs-d"),
     Case("ext4-inline-mkfs-d", ("-t", "ext4", "-O", "inline_data"), via="mkfs-d"),
+    # Descriptors spread over metagroups (96 groups of 1 MiB, 16 descriptors a block).
+    Case("ext4-meta_bg", ("-t", "ext4", "-O", "meta_bg,^resize_inode", "-g", "1024"), block_size=1024),
     Case("ext4-no-extent", ("-t", "ext4", "-O", "^extent,^64bit"), block_size=1024),
     Case(
         "ext3-1k",
@@ -99,9 +101,9 @@ def populate(root: Path, case: Case, *, kernel: bool) -> None:
         f.seek(1 << 20)
         f.write(b"middle" * 100)
         f.truncate(3 << 20)
-    # Fragmented: every other block, so the extent tree needs depth 1.
+    # Fragmented: every other block, so the extent tree needs depth 1 (4 KiB) or 2 (1 KiB blocks).
     with open(root / "fragmented", "wb") as f:
-        for i in range(200):
+        for i in range(400 if bs == 1024 else 200):
             f.seek(2 * i * bs)
             f.write(bytes([i % 251 + 1]) * bs)
     if kernel and "^extent" not in ",".join(case.mkfs) and "ext2" not in case.mkfs and "ext3" not in case.mkfs:

@@ -168,3 +168,17 @@ def test_journal_needing_recovery(is_root: bool, tmp_path: Path) -> None:
         fs.sha256_files(entries)
     with open_image(image) as fs:
         assert not fs.info.needs_recovery and fs.read_path("/written") == b"committed\n"
+
+
+def test_casefold_image_is_readable(tmp_path: Path) -> None:
+    # This kernel cannot mount casefold filesystems; the reader must still read one.
+    staging = tmp_path / "tree"
+    (staging / "Dir").mkdir(parents=True)
+    (staging / "Dir" / "File.TXT").write_bytes(b"case\n")
+    image = tmp_path / "casefold.img"
+    run(["mke2fs", "-q", "-F", "-t", "ext4", "-O", "casefold", "-d", str(staging), str(image), "8M"])
+    with open_image(image) as fs:
+        assert "casefold" in fs.info.features
+        assert [e.path for e in fs.walk()] == ["/", "/Dir", "/Dir/File.TXT", "/lost+found"]
+        assert fs.read_path("/Dir/File.TXT") == b"case\n"
+        assert fs.warnings == []

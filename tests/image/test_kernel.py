@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,20 @@ def test_info_matches_dumpe2fs_and_statfs(case: tuple[Case, Path], views: dict[s
     if info.journal_inode:
         number, unit = fields["Total journal size"][:-1], fields["Total journal size"][-1]
         assert info.journal_bytes == int(number) << {"k": 10, "M": 20, "G": 30}[unit]
+
+
+def test_crtime_matches_debugfs(case: tuple[Case, Path]) -> None:
+    # Python 3.11 has no statx, so the creation time is checked against debugfs instead.
+    spec, image = case
+    with open_image(image) as fs:
+        entries = [e for e in fs.walk() if e.path in ("/", "/data", "/etc", "/link-long", "/fifo")]
+    for entry in entries:
+        out = run(["debugfs", "-R", f"stat <{entry.inode}>", str(image)]).stdout
+        match = re.search(r"crtime: 0x([0-9a-f]{8}):([0-9a-f]{8})", out)
+        if spec.inode_size == 128:
+            assert match is None and entry.crtime is None
+            continue
+        assert match is not None, out
+        low, extra = int(match.group(1), 16), int(match.group(2), 16)
+        expected = (low - (1 << 32) if low & 0x80000000 else low) + ((extra & 3) << 32)
+        assert entry.crtime == expected, entry.path
