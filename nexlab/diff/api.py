@@ -87,7 +87,7 @@ def diff(
             deep_result = run_diffoscope(fs_a, fs_b, entries_a, entries_b, changes)
             report.step_finished("deep", deep_result)
     used = {c.cause for c in changes if c.cause} | {f.cause for f in filesystem if f.cause}
-    if not identical and not changes:
+    if not identical and not changes and not any(f.cause for f in filesystem):
         used.add("hidden-metadata")
     return Diff(
         a=path_a,

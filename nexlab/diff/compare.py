@@ -102,8 +102,9 @@ def differing_fields(a: Entry, b: Entry, hash_a: str | None, hash_b: str | None)
             if a.type == b.type == "file" and (a.size != b.size or hash_a != hash_b):
                 differ.append(name)
         elif name == "size":
-            # A directory's size is how many blocks its entries took: layout, not content.
-            if not (a.type == b.type == "dir") and a.size != b.size:
+            # A directory's size is how many blocks its entries took: layout, not content;
+            # a symlink's is the length of its target, which ``target`` already compares.
+            if a.size != b.size and not (a.type == b.type and a.type in ("dir", "symlink")):
                 differ.append(name)
         elif getattr(a, name) != getattr(b, name):
             differ.append(name)
@@ -120,12 +121,19 @@ def detail(
         elif name == "mtime":
             shown.append((name, iso(a.mtime), iso(b.mtime)))
         elif name == "sha256":
-            shown.append((name, (hash_a or "?")[:12], (hash_b or "?")[:12]))
+            # Files of different sizes are not hashed: the size already proves the change.
+            shown.append((name, (hash_a or "…")[:12], (hash_b or "…")[:12]))
         elif name == "xattrs":
-            shown.append((name, ",".join(sorted(a.xattrs)) or "-", ",".join(sorted(b.xattrs)) or "-"))
+            shown.append((name, _xattrs(a.xattrs), _xattrs(b.xattrs)))
         else:
             shown.append((name, str(getattr(a, name)), str(getattr(b, name))))
     return tuple(shown)
+
+
+def _xattrs(xattrs: Mapping[str, bytes]) -> str:
+    if not xattrs:
+        return "-"
+    return " ".join(f"{key}={value[:24]!r}" for key, value in sorted(xattrs.items()))
 
 
 def compare_content(
