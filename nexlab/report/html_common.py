@@ -128,7 +128,8 @@ def treemap_svg(
         rest = ranked[max_boxes - 1 :]
         ranked = [*ranked[: max_boxes - 1], Node(f"{len(rest)} others", sum(n.size for n in rest))]
     parts = [
-        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' aria-label='{esc(title)}'>"
+        f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+        f"style='max-width:100%;height:auto' role='img' aria-label='{esc(title)}'>"
     ]
     if not ranked:
         parts.append(f"<text x='10' y='20'>{esc('nothing to show')}</text></svg>")
