@@ -1,0 +1,301 @@
+"""``boot()``: start an image in a throwaway VM and watch it reach the agent.
+
+The recipe: check the inputs, make a copy-on-write overlay, start QEMU with KVM
+if ``/dev/kvm`` is usable, and read the serial console until a line decides
+the boot or the time is up. Nested or broken KVM often hangs without a word
+instead of failing, so a KVM VM whose kernel prints nothing within a few
+seconds (or that exits at once) is killed and the boot restarts with TCG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from nexlab.boot import kernel as kernels
+from nexlab.boot.console import ConsoleWatcher, Outcome, Verdict, clean
+from nexlab.boot.qemu import Accel, Machine, VmSpec, create_overlay, running
+from nexlab.boot.result import BootResult
+from nexlab.errors import BootError, ImageFormatError, InputError
+from nexlab.progress import Progress, resolve
+
+DEFAULT_TIMEOUT = 180.0
+DEFAULT_MEMORY_MIB = 512
+#: Seconds a KVM guest gets to print its first kernel line before we fall back to TCG.
+KVM_START_DEADLINE = 5.0
+#: Seconds of console kept after a failure line: the panic's details follow it.
+FAILURE_GRACE = 1.0
+TAIL_LINES = 25
+BASE_CMDLINE = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
+_EXT_MAGIC_OFFSET = 1080
+_EXT_MAGIC = b"\x53\xef"
+_POLL_SECONDS = 0.5
+
+
+@dataclass
+class _Attempt:
+    verdict: Verdict | None
+    #: Why the attempt ended without a verdict (timeout, QEMU gone, KVM silent).
+    why: str
+    kvm_gave_up: bool
+    seconds_to_agent: float | None
+    tail: deque[str]
+
+
+def boot(
+    image: Path | str,
+    *,
+    kernel: Path | str | None = None,
+    initrd: Path | str | None = None,
+    expect: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    memory: int = DEFAULT_MEMORY_MIB,
+    log: Path | str | None = None,
+    accel: str = "auto",
+    machine: str = "auto",
+    append: str = "",
+    network: bool = False,
+    progress: Progress | None = None,
+) -> BootResult:
+    """Boot ``image`` and return how far it got; the image is never written.
+
+    Success is OpenRC starting the ``agent`` service (and it staying up), or a
+    console line matching ``expect``. ``timeout`` counts from the start of the
+    VM that boots (a failed KVM attempt is not charged). ``log`` keeps the
+    console. ``accel`` is ``auto``, ``kvm`` or ``tcg``; ``machine`` is
+    ``auto`` (microvm with KVM or a bare kernel, else q35), ``microvm`` or
+    ``q35``.
+    """
+    started = time.monotonic()
+    image = check_image(Path(image))
+    chosen = kernels.resolve(Path(kernel) if kernel else None, Path(initrd) if initrd else None)
+    accels = _accels(accel)
+    if expect is not None:
+        try:
+            re.compile(expect)
+        except re.error as exc:
+            raise InputError(f"--expect {expect!r} is not a regular expression: {exc}") from exc
+    if timeout <= 0 or memory < 64:
+        raise InputError("the timeout must be positive and the memory at least 64 MiB")
+    cmdline = f"{BASE_CMDLINE} {append}".strip()
+    report = resolve(progress)
+    report.step_started("boot", f"{image} with {chosen.path.name}")
+    kvm_fallback = None if accel != "auto" or Accel.KVM in accels else "no read-write access to /dev/kvm"
+    with tempfile.TemporaryDirectory(prefix="nexlab-boot-") as tmp, _console_sink(log) as sink:
+        workdir = Path(tmp)
+        for index, current in enumerate(accels):
+            spec = VmSpec(
+                kernel=chosen,
+                disk=create_overlay(image, workdir),
+                cmdline=cmdline,
+                memory_mib=memory,
+                accel=current,
+                machine=_machine(machine, current, chosen),
+                network=network,
+            )
+            probing = current is Accel.KVM and index + 1 < len(accels)
+            attempt = _attempt(spec, workdir, expect, timeout, probing, sink, report)
+            if attempt.kvm_gave_up:
+                kvm_fallback = attempt.why
+                sink(f"--- nexlab: {attempt.why}; booting again with TCG ---\n")
+                report.log_line(f"KVM: {attempt.why}; falling back to TCG")
+                continue
+            break
+    result = _result(image, spec, attempt, log, time.monotonic() - started, kvm_fallback)
+    report.step_finished("boot", result)
+    return result
+
+
+def verify_boot(image: Path | str, **options: Any) -> BootResult:
+    """``boot()`` that raises ``BootError`` (reason and last console lines) unless the agent started."""
+    result = boot(image, **options)
+    if not result.ok:
+        raise BootError(f"{result.image} did not boot to the agent: {result.reason}", reason=str(result.outcome),
+                        console_tail=list(result.last_lines))  # fmt: skip
+    return result
+
+
+def check_image(image: Path) -> Path:
+    """``image`` as an absolute path, if it is a readable ext2/3/4 filesystem image."""
+    image = image.absolute()
+    if not image.is_file():
+        raise InputError(f"image {image} does not exist or is not a file")
+    try:
+        with image.open("rb") as file:
+            file.seek(_EXT_MAGIC_OFFSET)
+            magic = file.read(2)
+    except OSError as exc:
+        raise InputError(f"cannot read image {image}: {exc.strerror}") from exc
+    if magic != _EXT_MAGIC:
+        hint = "decompress it first" if image.suffix in (".gz", ".xz", ".zst") else None
+        raise ImageFormatError(f"{image} is not an ext2/3/4 image (no superblock magic)", hint=hint)
+    return image
+
+
+def _accels(accel: str) -> list[Accel]:
+    try:
+        wanted = None if accel == "auto" else Accel(accel)
+    except ValueError:
+        raise InputError(f"unknown accelerator {accel!r}: use auto, kvm or tcg") from None
+    if wanted is not None:
+        return [wanted]
+    kvm_usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
+    return [Accel.KVM, Accel.TCG] if kvm_usable else [Accel.TCG]
+
+
+def _machine(machine: str, accel: Accel, kernel: kernels.Kernel) -> Machine:
+    if machine != "auto":
+        try:
+            return Machine(machine)
+        except ValueError:
+            raise InputError(f"unknown machine {machine!r}: use auto, microvm or q35") from None
+    # microvm is Firecracker's shape, and a bare kernel (no initrd) finds its
+    # disk only there. Under TCG on a busy host, though, its missing HPET and
+    # PM timer make the kernel's clock calibration hang now and then (seen
+    # here); q35 has both.
+    if accel is Accel.KVM or kernel.initrd is None:
+        return Machine.MICROVM
+    return Machine.Q35
+
+
+def _attempt(
+    spec: VmSpec,
+    workdir: Path,
+    expect: str | None,
+    timeout: float,
+    probing: bool,
+    sink: Callable[[str], None],
+    report: Progress,
+) -> _Attempt:
+    watcher = ConsoleWatcher(expect=expect)
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    with running(spec, workdir) as vm:
+        start = time.monotonic()
+        end = start + timeout
+        probe_end = start + KVM_START_DEADLINE
+
+        def ended(why: str, *, kvm_gave_up: bool = False) -> _Attempt:
+            return _Attempt(None, why, kvm_gave_up, None, tail)
+
+        while True:
+            now = time.monotonic()
+            verdict = watcher.poll(now)
+            if verdict is not None:
+                break
+            if probing and not watcher.kernel_started and now >= probe_end:
+                return ended(f"KVM started no kernel within {KVM_START_DEADLINE:.0f} s", kvm_gave_up=True)
+            if now >= end:
+                silent = "" if watcher.kernel_started else " (the kernel printed nothing)"
+                return ended(f"no agent start within {timeout:.0f} s{silent}")
+            try:
+                line = vm.next_line(min(_POLL_SECONDS, end - now))
+            except queue.Empty:
+                continue
+            if line is None:
+                vm.process.wait()
+                status = vm.process.returncode
+                errors = _first_error(vm.stderr())
+                if probing and not watcher.kernel_started:
+                    return ended(f"QEMU with KVM exited ({status}) before the kernel started: {errors}",
+                                 kvm_gave_up=True)  # fmt: skip
+                if status != 0 and errors:
+                    return ended(f"QEMU exited with status {status}: {errors}")
+                return ended("the VM stopped (the guest rebooted or powered off) before the agent started")
+            _keep(line, sink, tail, report)
+            verdict = watcher.feed(line, time.monotonic())
+            if verdict is not None:
+                break
+        if not verdict.outcome.ok:
+            _drain(vm.next_line, FAILURE_GRACE, sink, tail, report)
+    seconds = watcher.started_at - start if watcher.started_at is not None else None
+    return _Attempt(verdict, "", False, seconds, tail)
+
+
+def _first_error(stderr: str) -> str:
+    """QEMU's own error line ("...: error: ..."), else its last line; warnings are noise."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()] or lines[-1:]
+    return errors[0][:200] if errors else ""
+
+
+def _keep(line: str, sink: Callable[[str], None], tail: deque[str], report: Progress) -> None:
+    text = clean(line)
+    sink(text + "\n")
+    if text.strip():
+        tail.append(text)
+        report.log_line(text)
+
+
+def _drain(
+    next_line: Callable[[float], str | None],
+    seconds: float,
+    sink: Callable[[str], None],
+    tail: deque[str],
+    report: Progress,
+) -> None:
+    """Keep the console lines that follow a failure for a moment: the panic's details."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            line = next_line(left)
+        except queue.Empty:
+            return
+        if line is None:
+            return
+        _keep(line, sink, tail, report)
+
+
+@contextlib.contextmanager
+def _console_sink(log: Path | str | None) -> Iterator[Callable[[str], None]]:
+    if log is None:
+        yield lambda text: None
+        return
+    path = Path(log)
+    try:
+        file: IO[str] = path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the console log {path}: {exc.strerror}") from exc
+    with file:
+
+        def write(text: str) -> None:
+            file.write(text)
+            file.flush()
+
+        yield write
+
+
+def _result(
+    image: Path, spec: VmSpec, attempt: _Attempt, log: Path | str | None, seconds: float, kvm_fallback: str | None
+) -> BootResult:
+    if attempt.verdict is not None:
+        outcome = attempt.verdict.outcome
+        reason = f"{outcome}: {attempt.verdict.line.strip()}"
+    elif attempt.why.startswith("no agent start"):
+        outcome, reason = Outcome.TIMEOUT, attempt.why
+    else:
+        outcome, reason = Outcome.VM_STOPPED, attempt.why
+    return BootResult(
+        image=image,
+        outcome=outcome,
+        reason=reason,
+        seconds_to_agent=attempt.seconds_to_agent if outcome.ok else None,
+        seconds=seconds,
+        accel=str(spec.accel),
+        machine=spec.machine.qemu_machine(spec.kernel),
+        kernel=spec.kernel.path,
+        initrd=spec.kernel.initrd,
+        cmdline=spec.cmdline,
+        memory_mib=spec.memory_mib,
+        console_log=Path(log).absolute() if log is not None else None,
+        last_lines=tuple(attempt.tail),
+        kvm_fallback=kvm_fallback,
+    )

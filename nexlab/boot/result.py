@@ -1,0 +1,44 @@
+"""What a boot check found: plain data; ``nexlab.report.boot`` renders it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from nexlab.boot.console import Outcome
+
+
+@dataclass(frozen=True)
+class BootResult:
+    image: Path
+    outcome: Outcome
+    #: One line a person can act on: what happened, with the deciding console line.
+    reason: str
+    #: Seconds from starting the VM that booted (not a failed KVM attempt) to the agent's start.
+    seconds_to_agent: float | None
+    #: Seconds the whole check took, KVM probe included.
+    seconds: float
+    accel: str
+    machine: str
+    kernel: Path
+    initrd: Path | None
+    cmdline: str
+    memory_mib: int
+    console_log: Path | None
+    last_lines: tuple[str, ...] = ()
+    #: Why KVM was not used, when it was tried and given up.
+    kvm_fallback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+    def __str__(self) -> str:
+        from nexlab.report.boot import boot_text
+
+        return boot_text(self)
+
+    def _repr_html_(self) -> str:
+        from nexlab.report.boot import boot_html
+
+        return boot_html(self)
