@@ -43,7 +43,7 @@ class Entry:
     ctime: int
     crtime: int | None
     target: str | None = None
-    xattrs: dict[str, bytes] = field(default_factory=dict, compare=False, hash=False)
+    xattrs: dict[str, bytes] = field(default_factory=dict, hash=False)
     rdev: tuple[int, int] | None = None
     flags: int = 0
     inline: bool = False
