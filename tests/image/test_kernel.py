@@ -223,3 +223,28 @@ def test_crtime_matches_debugfs(case: tuple[Case, Path]) -> None:
         low, extra = int(match.group(1), 16), int(match.group(2), 16)
         expected = (low - (1 << 32) if low & 0x80000000 else low) + ((extra & 3) << 32)
         assert entry.crtime == expected, entry.path
+
+
+@pytest.mark.docker
+def test_real_rootfs_matches_kernel(debian_base: str, tmp_path: Path) -> None:
+    # A real nex rootfs as `nexlab build` makes it: thousands of paths the cases above do not think of.
+    from nexlab.build.pipeline import build_rootfs
+    from tests.conftest import SAMPLE_AGENT
+
+    image = tmp_path / "debian.ext4"
+    build_rootfs(image, agent=SAMPLE_AGENT, image=debian_base, size="200MiB")
+    with mount(image, read_only=True) as m:
+        order, kernel = kernel_view(m.path)
+    with open_image(image) as fs:
+        entries = list(fs.walk())
+        hashes = fs.sha256_files(entries)
+        assert fs.warnings == []
+    assert [e.path for e in entries] == order
+    assert len(entries) > 1000
+    mismatches = [
+        f"{e.path}: {field}: reader {value!r} kernel {kernel[e.path][field]!r}"
+        for e in entries
+        for field, value in reader_record(e, hashes).items()
+        if kernel[e.path][field] != value
+    ]
+    assert "\n".join(mismatches) == ""
