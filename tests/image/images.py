@@ -50,6 +50,8 @@ CASES = (
     Case("ext4-inline-mkfs-d", ("-t", "ext4", "-O", "inline_data"), via="mkfs-d"),
     # Descriptors spread over metagroups (96 groups of 1 MiB, 16 descriptors a block).
     Case("ext4-meta_bg", ("-t", "ext4", "-O", "meta_bg,^resize_inode", "-g", "1024"), block_size=1024),
+    # Xattr values too big for a block live in their own inode.
+    Case("ext4-ea_inode", ("-t", "ext4", "-O", "ea_inode")),
     Case("ext4-no-extent", ("-t", "ext4", "-O", "^extent,^64bit"), block_size=1024),
     Case(
         "ext3-1k",
@@ -151,6 +153,8 @@ def populate(root: Path, case: Case, *, kernel: bool) -> None:
     os.setxattr(root / "owned", "user.empty", b"")
     if kernel:
         os.setxattr(root / "owned", "system.posix_acl_access", ACL)
+    if "ea_inode" in ",".join(case.mkfs):
+        os.setxattr(root / "owned", "user.huge", bytes(range(250)) * 80)
     # Times: past 2038 and before 1970 need 256-byte inodes.
     if case.inode_size >= 256:
         os.utime(root / "tiny", (2**32 + 1000, 2**32 + 5000))
