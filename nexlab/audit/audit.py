@@ -94,13 +94,19 @@ def check_image_path(path: str | os.PathLike[str]) -> Path:
     return image
 
 
-def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int) -> Callable[[str], bytes | None]:
-    """Read a file of the image by path, following symlinks only inside the image."""
+def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int, notes: list[str]) -> Callable[[str], bytes | None]:
+    """Read a file of the image by path, following symlinks only inside the image.
+
+    Reads stop at ``limit`` bytes (a hostile image must not fill our memory);
+    a file cut short is noted, since what we parse from it is then partial.
+    """
 
     def read(path: str) -> bytes | None:
         real = resolve(records, path)
         if real is None or records[real].type != "file":
             return None
+        if records[real].size > limit:
+            notes.append(f"{real}: only the first {limit} of {records[real].size} bytes were read")
         data: bytes | None = fs.read_path(real, limit=limit)
         return data
 
@@ -139,13 +145,13 @@ def audit(
             report.step_finished("hash", None)
         bare = {e.path: record_from_entry(e, hashes.get(e.inode), None) for e in entries}
         report.step_started("packages", "apk and dpkg databases")
-        parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT))
+        cut: list[str] = []
+        parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT, cut))
         packages, owner = attribute(parsed, bare)
         records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
         report.step_finished("packages", None)
         info = fs.info
-        warnings = [*fs.warnings, *notes]
-        facts_read = _reader(fs, records, rules.READ_LIMIT)
+        facts_read = _reader(fs, records, rules.READ_LIMIT, cut)
         fsck_result = checking.result() if checking else FsckResult(None, None, (), note="e2fsck not requested")
         facts = rules.Facts(
             records=records,
@@ -155,6 +161,7 @@ def audit(
             needs_recovery=info.needs_recovery,
         )
         findings = rules.evaluate(facts)
+        warnings = [*fs.warnings, *notes, *sorted(set(cut))]
     files = tuple(records[p] for p in sorted(records))
     space = SpaceFacts(
         image_bytes=info.image_bytes,

@@ -102,3 +102,17 @@ def test_mutated_images_give_an_answer_or_a_clear_error(bare_image: Path, tmp_pa
             outcomes["error"] += 1
         assert time.monotonic() - start < 10, f"case {case} took too long"
     assert sum(outcomes.values()) == 60
+
+
+def test_oversized_account_file_is_read_partly_with_a_warning(tmp_path: Path) -> None:
+    from nexlab.run import run
+
+    staging = tmp_path / "root"
+    (staging / "etc").mkdir(parents=True)
+    # A valid nex line at the start, then 2 MiB of junk: we read 1 MiB and say so.
+    (staging / "etc" / "passwd").write_bytes(b"nex:x:1000:1000::/home/nex:/bin/sh\n" + b"x" * (2 << 20))
+    image = tmp_path / "big.ext4"
+    run(["mkfs.ext4", "-q", "-F", "-d", str(staging), str(image), "16M"])
+    result = audit(image, fsck_check=False)
+    assert any(w.startswith("/etc/passwd: only the first 1048576 of") for w in result.warnings)
+    assert "nex-user" not in {f.code for f in result.findings}
