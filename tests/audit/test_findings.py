@@ -25,9 +25,8 @@ def test_good_debian_build_has_nothing_above_low(debian_audit) -> None:  # type:
 def test_good_alpine_build_has_nothing_above_low(alpine_rootfs: Path) -> None:
     result = audit(alpine_rootfs)
     above_low = {f.code for f in result.findings if f.severity.rank > Severity.LOW.rank}
-    # setup.sh's `grep -q ttyS0 /etc/inittab` matches Alpine's *commented-out*
-    # ttyS0 line, so no getty is added: the auditor is right to say so.
-    assert above_low <= {"no-serial-getty"}
+    # setup.sh adds a busybox getty line for ttyS0 (Alpine's own is commented out).
+    assert above_low == set()
 
 
 @pytest.mark.parametrize(
