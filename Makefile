@@ -37,10 +37,22 @@ venv: $(BIN)/nexlab
 base: setup
 	$(BIN)/nexlab base debian --tag $(DEBIAN_TAG)
 
+DEMO_AGENT := nexlab/build/assets/sample-agent.sh
+DEMO_SIZE ?= 200MiB
+
+# The example reports in reports/ (see reports/README.md): an audit of a sample
+# rootfs, a diff against a second build slimmed by reports/demo-slim.sh, and a
+# reproducibility check. diff and repro exit 1 when they find differences: expected.
 demo: base
-	$(BIN)/nexlab build --agent nexlab/build/assets/sample-agent.sh --image $(DEBIAN_TAG) -o demo/rootfs.ext4
+	@mkdir -p demo reports
+	$(BIN)/nexlab build --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) -o demo/rootfs.ext4
 	$(BIN)/nexlab audit demo/rootfs.ext4 --html reports/audit-demo.html --json-file reports/audit-demo.json --markdown reports/audit-demo.md || true
-	@echo "sample rootfs: $$(pwd)/demo/rootfs.ext4"
+	$(BIN)/nexlab build --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) --script reports/demo-slim.sh -o demo/rootfs-slim.ext4
+	$(BIN)/nexlab diff demo/rootfs.ext4 demo/rootfs-slim.ext4 --json --html reports/diff-demo.html --markdown reports/diff-demo.md > reports/diff-demo.json || [ $$? -eq 1 ]
+	$(BIN)/nexlab repro --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) --report reports --name demo || [ $$? -eq 1 ]
+	$(BIN)/nexlab repro --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) --report reports --name demo-plain --plain || [ $$? -eq 1 ]
+	$(BIN)/python -m tests.make_screenshots reports
+	@echo "sample rootfs: $$(pwd)/demo/rootfs.ext4; reports: $$(pwd)/reports/"
 
 lint: venv
 	$(BIN)/ruff check nexlab tests
