@@ -34,6 +34,8 @@ from nexlab.errors import ImageFormatError, InputError
 from nexlab.image import blockmap, dirents, xattrs
 from nexlab.image.model import TYPES, Entry, FilesystemInfo
 from nexlab.image.superblock import (
+    INCOMPAT_FILETYPE,
+    INCOMPAT_LARGE_DIR,
     INCOMPAT_NEEDS_RECOVERY,
     MAGIC_OFFSET,
     SUPERBLOCK_OFFSET,
@@ -70,7 +72,6 @@ _EXTRA = struct.Struct("<H")
 _DESC32 = struct.Struct("<III")  # block bitmap, inode bitmap, inode table (low 32 bits)
 _DESC_HI = struct.Struct("<III")  # at offset 0x20 of 64-byte descriptors
 _U32 = struct.Struct("<I")
-_S32 = struct.Struct("<i")
 _ZEROS = bytes(1 << 20)
 
 
@@ -124,7 +125,7 @@ class _Inode:
         self.uid = uid_lo | (uid_hi << 16)
         self.gid = gid_lo | (gid_hi << 16)
         kind = mode & S_IFMT
-        self.size = size_lo | (size_hi << 32) if kind == S_IFREG or geometry.incompat & 0x4000 else size_lo
+        self.size = size_lo | (size_hi << 32) if kind == S_IFREG or geometry.incompat & INCOMPAT_LARGE_DIR else size_lo
         self.links = links
         self.flags = flags
         self.i_block = i_block
@@ -204,7 +205,7 @@ class Ext4Image:
         sb = parse_superblock(self._view[SUPERBLOCK_OFFSET : SUPERBLOCK_OFFSET + 1024], self.image_bytes)
         g = self.geometry = sb.geometry
         self.warnings.extend(sb.warnings)
-        self._filetype = bool(g.incompat & 0x2)
+        self._filetype = bool(g.incompat & INCOMPAT_FILETYPE)
         size_bytes = g.blocks_count * g.block_size
         if self.image_bytes < size_bytes:
             self._warn(f"image is {self.image_bytes} bytes but the filesystem spans {size_bytes}: truncated?")
