@@ -155,6 +155,7 @@ def agent_service(facts: Facts) -> Iterable[Finding]:
         for link in facts.runlevel_links()
         if resolve(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
     ]
+    yield from _service_interpreter(facts, service)
     if not enabled:
         yield _finding(
             Severity.HIGH,
@@ -162,6 +163,24 @@ def agent_service(facts: Facts) -> Iterable[Finding]:
             "the agent service is in no runlevel: it will not start at boot",
             "rc-update add agent boot (or ln -s /etc/init.d/agent /etc/runlevels/boot/agent)",
             [AGENT_SERVICE],
+        )
+
+
+def _service_interpreter(facts: Facts, service: FileRecord) -> Iterable[Finding]:
+    """An init script whose ``#!`` interpreter is absent (no OpenRC in the image) never runs."""
+    first_line = (facts.text(service.path) or "").partition("\n")[0]
+    if not first_line.startswith("#!"):
+        return
+    interpreter = first_line[2:].strip().split(" ")[0]
+    found = facts.find(interpreter) if interpreter.startswith("/") else None
+    if found is None or found.type != "file":
+        yield _finding(
+            Severity.HIGH,
+            "service-interpreter-missing",
+            f"{AGENT_SERVICE} runs with {interpreter}, which is not in the image: the agent will not start",
+            "use a base image with OpenRC (nexlab base debian, synadia/nex-rootfs:alpine), "
+            "or build with --network bridge so the setup can install it",
+            [AGENT_SERVICE, interpreter],
         )
 
 
