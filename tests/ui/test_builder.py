@@ -33,6 +33,11 @@ def test_steps_enable_one_after_another(tmp_path: Path, debian_base: str, sample
             "populate": only("unmount"),
             "unmount": only("allocate"),
         }
+        # Record every state change the kernel would send to the page while populate runs.
+        log_updates: list[str] = []
+        fractions: list[float] = []
+        panel.progress.log.observe(lambda change: log_updates.append(change["new"]), names="value")
+        panel.progress.bar.observe(lambda change: fractions.append(change["new"]), names="value")
         for step in STEPS:
             panel.buttons[step].click()
             assert panel.error_text == "", f"{step}: {panel.error_text}"
@@ -41,9 +46,13 @@ def test_steps_enable_one_after_another(tmp_path: Path, debian_base: str, sample
             assert panel.progress.bar.value == 1.0
             assert panel.progress.bar.bar_style == "success"
             assert step in panel.progress.status.value
-        # The container's output streamed into the live log as it ran.
+        # The container's output streamed into the live log line by line as it ran, not at the end.
         log = panel.progress.log.value
         assert "nexlab-step: 1/" in log and "rootfs ready" in log
+        assert len(log_updates) >= len(log.splitlines()) > 5
+        assert [u.count("\n") for u in log_updates] == sorted(u.count("\n") for u in log_updates)
+        partial = [f for f in fractions if 0 < f < 1]
+        assert len(partial) >= 3 and partial == sorted(partial)  # the setup's steps moved the bar
         assert panel.step_results["allocate"].size == 200 * 2**20
         assert panel.step_results["populate"].files > 100
         assert panel.step_results["unmount"].fsck_clean
