@@ -191,7 +191,7 @@ def build_reproducible(
     inputs = collect_inputs(image, base, setup, num_bytes, network, source_date_epoch)
 
     steps: list[StepResult] = []
-    with staging_directory() as staging:
+    with staging_directory(num_bytes) as staging:
         report.step_started("stage", f"setup container from {image} into a staging directory")
         stage_start = time.monotonic()
         tail = run_setup(
@@ -331,15 +331,45 @@ def e2fsprogs_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-@contextlib.contextmanager
-def staging_directory() -> Iterator[Path]:
-    """A fresh directory for the tree; its mode becomes the image root's, so it is pinned."""
-    directory = Path(tempfile.mkdtemp(prefix="nexlab-staging-"))
+#: Where the staging tree goes when it fits: a tmpfs. On the build hosts measured, the
+#: setup container's copy of a 190 MB Debian tree took 7.5 s into a directory on the
+#: disk (and 5.9 s to delete) but 1.8 s into /dev/shm (0.15 s to delete).
+SHARED_MEMORY = Path("/dev/shm")
+
+
+def staging_parent(content_limit: int) -> Path | None:
+    """``$NEXLAB_STAGING_DIR``, else /dev/shm if the whole image would fit there twice over,
+    else None (the system's temporary directory)."""
+    configured = os.environ.get("NEXLAB_STAGING_DIR")
+    if configured:
+        return Path(configured)
     try:
-        os.chmod(directory, 0o755)
-        yield directory
+        usable = SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK)
+        if usable and shutil.disk_usage(SHARED_MEMORY).free >= 2 * content_limit:
+            return SHARED_MEMORY
+    except OSError:
+        pass
+    return None
+
+
+@contextlib.contextmanager
+def staging_directory(content_limit: int) -> Iterator[Path]:
+    """A fresh directory for the tree, inside a private (0700) one.
+
+    The tree's own mode becomes the image root's, so it is pinned to 0755 whatever
+    the umask; the private parent keeps other users out meanwhile.
+    """
+    parent = staging_parent(content_limit)
+    if parent is not None and not parent.is_dir():
+        raise InputError(f"staging directory {parent} does not exist")
+    private = Path(tempfile.mkdtemp(prefix="nexlab-staging-", dir=parent))
+    try:
+        tree = private / "root"
+        tree.mkdir()
+        os.chmod(tree, 0o755)
+        yield tree
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def _tree_usage(root: Path) -> tuple[int, int]:

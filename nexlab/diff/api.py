@@ -10,7 +10,8 @@ from nexlab.diff.causes import CAUSES
 from nexlab.diff.compare import (
     compare_content,
     compare_filesystems,
-    files_to_hash,
+    differing_files,
+    files_to_compare,
     image_file,
     same_bytes,
     size_rows,
@@ -59,12 +60,15 @@ def diff(
         if identical:
             changes: tuple[Change, ...] = ()
         else:
-            report.step_started("hash", "sha256 of the files in both images with equal sizes")
-            left, right = files_to_hash(entries_a, entries_b)
-            hashes_a = fs_a.sha256_files(left, workers=workers)
-            hashes_b = fs_b.sha256_files(right, workers=workers)
-            report.step_finished("hash", len(left))
-            changes = compare_content(entries_a, entries_b, hashes_a, hashes_b)
+            report.step_started("content", "compare the bytes of files in both images with equal sizes")
+            pairs = files_to_compare(entries_a, entries_b)
+            differ, unreadable = differing_files(fs_a, fs_b, pairs, workers=workers)
+            notes += unreadable
+            report.step_finished("content", len(pairs))
+            # Hashes only for what differs, to show; unchanged files are never hashed.
+            hashes_a = fs_a.sha256_files([entries_a[p] for p in differ], workers=workers)
+            hashes_b = fs_b.sha256_files([entries_b[p] for p in differ], workers=workers)
+            changes = compare_content(entries_a, entries_b, differ, hashes_a, hashes_b)
         directories = size_rows(
             usage_by_directory(entries_a.values(), depth), usage_by_directory(entries_b.values(), depth)
         )
