@@ -151,11 +151,15 @@ class BuilderPanel(widgets.VBox):
         self.progress.step_started(step, _DESCRIPTIONS[step])
         try:
             result = action()
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
+            # KeyboardInterrupt too: "interrupt the kernel" during populate must not leave the mount behind.
+            # It is not re-raised: the handler runs inside the kernel's comm dispatch, where it would only be logged.
             self.progress.failed(step)
             self._release()
             if isinstance(exc, NexlabError):
                 message = str(exc)
+            elif isinstance(exc, KeyboardInterrupt):
+                message = "interrupted"
             else:
                 # A bug, not a user error: keep the traceback in the log, not in the panel.
                 log.exception("%s failed", step)
@@ -164,7 +168,7 @@ class BuilderPanel(widgets.VBox):
                 f"<div style='color:#b00020;font-family:monospace'>✘ {html.escape(step)}: {html.escape(message)}</div>"
             )
             # Retry the step that failed; a step after mount needs the mount again.
-            self.completed = min(index, _MOUNT_INDEX) if index > _MOUNT_INDEX else index
+            self.completed = _MOUNT_INDEX if index > _MOUNT_INDEX else index
         else:
             self.step_results[step] = result
             self.results[step].value = result._repr_html_()

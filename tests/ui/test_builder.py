@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,42 @@ def test_allocate_refuses_to_replace_unless_asked(tmp_path: Path, debian_base: s
         assert panel.error_text == ""
         assert image.stat().st_size == 200 * 2**20
         assert panel.enabled() == only("mkfs", "allocate")
+
+
+def test_interrupt_during_populate_releases_the_mount(tmp_path: Path, debian_base: str, sample_agent: Path) -> None:
+    """A real SIGINT (what Jupyter's "interrupt the kernel" sends) while the container streams its output."""
+    image = tmp_path / "rootfs.ext4"
+    with panel_for(tmp_path, sample_agent, debian_base) as panel:
+        for step in ("allocate", "mkfs", "mount"):
+            panel.buttons[step].click()
+        assert panel.mount is not None
+        mount_point = str(panel.mount.path)
+        sent: list[bool] = []
+
+        def interrupt_once(_change: object) -> None:
+            if not sent:
+                sent.append(True)
+                os.kill(os.getpid(), signal.SIGINT)
+
+        panel.progress.log.observe(interrupt_once, names="value")
+        panel.buttons["populate"].click()
+        assert sent
+        assert panel.error_text == "✘ populate: interrupted"
+        assert panel.mount is None
+        assert mounts_containing(mount_point) == []
+        assert loop_devices_for(image) == ""
+        assert panel.enabled() == only("mount", "allocate")
+    # populate removes its container on the way out, whatever stopped it. (Other tests may be
+    # populating at the same time: look only for a container with our mount point bound.)
+    import docker
+
+    client = docker.from_env()
+    try:
+        ours = [
+            c.short_id
+            for c in client.containers.list(all=True, filters={"label": "org.nexlab.role=populate"})
+            if any(m.get("Source") == mount_point for m in c.attrs.get("Mounts", []))
+        ]
+    finally:
+        client.close()
+    assert ours == []
