@@ -41,12 +41,15 @@ def test_committed_notebook_is_stripped(path: Path) -> None:
 
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
-    dirty = [
-        i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)
-    ]
+    dirty = dirty_cells(nb)
     assert dirty == [], f"{path.name}: cells {dirty} have outputs; clear them before committing"
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and 'BASE_IMAGE = "nexlab/debian:bookworm"' in params[0].source
+
+
+def dirty_cells(nb: Any) -> list[int]:
+    """Indexes of code cells that carry outputs or an execution count."""
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (cell.outputs or cell.execution_count)]
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +127,8 @@ def test_01_build_step_by_step(kernel_path: Path, workdir: Path, debian_base: st
     assert "application/vnd.jupyter.widget-view+json" in outputs_types(nb)
     assert "paths," in outputs(nb, "text/plain") and "findings" in outputs(nb, "text/plain")
     assert seconds < MAX_SECONDS
+    # The stripped-notebook check would catch this notebook had it been committed executed.
+    assert len(dirty_cells(nb)) > 10
 
 
 def outputs_types(nb: Any) -> set[str]:
