@@ -2,27 +2,16 @@
 
 ``BuilderPanel`` runs the build steps one button at a time, ``AuditExplorer``
 filters an audit's inventory, ``DiffViewer`` shows what differs between two
-images.
+images; ``WidgetProgress`` is the ``Progress`` they report through, and
+``static_page`` writes a panel's state as plain HTML.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nexlab.ui.builder import BuilderPanel
+from nexlab.ui.diff_viewer import DiffViewer
+from nexlab.ui.explorer import AuditExplorer
+from nexlab.ui.progress import WidgetProgress
+from nexlab.ui.static import static_page
 
-_EXPORTS = {
-    "BuilderPanel": "nexlab.ui.builder",
-    "WidgetProgress": "nexlab.ui.progress",
-    "AuditExplorer": "nexlab.ui.explorer",
-    "DiffViewer": "nexlab.ui.diff_viewer",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    # Lazy, so importing one widget does not import the auditor and the differ.
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nexlab.ui' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__all__ = ["AuditExplorer", "BuilderPanel", "DiffViewer", "WidgetProgress", "static_page"]
