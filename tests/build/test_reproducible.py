@@ -60,10 +60,10 @@ def two_builds(tmp_path_factory, pinned_base, sample_agent) -> tuple[Path, Path]
 @pytest.mark.docker
 def test_two_builds_are_bit_identical(two_builds: tuple[Path, Path]) -> None:
     first, second = two_builds
-    assert first.read_bytes() == second.read_bytes()
     one = BuildManifest.read(manifest_path(first))
     two = BuildManifest.read(manifest_path(second))
     assert one == two
+    assert first.read_bytes() == second.read_bytes()
     assert one.image_sha256 == __import__("hashlib").sha256(first.read_bytes()).hexdigest()
     assert one.e2fsprogs.startswith("1.")
     assert one.epoch_source == "base image creation time"
@@ -122,6 +122,11 @@ def test_cli_reproducible_twice(tmp_path: Path, pinned_base: str, sample_agent: 
         assert result.returncode == 0, result.stderr
         assert "reproducible (mkfs.ext4 -d)" in result.stdout
         outputs.append(out)
+    # Same inputs first (a clearer failure if a shared input, e.g. setup.sh, changed meanwhile).
+    inputs = [json.loads(manifest_path(out).read_text()) for out in outputs]
+    for data in inputs:
+        data.pop("image_sha256")
+    assert inputs[0] == inputs[1]
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
     manifest = json.loads(manifest_path(outputs[0]).read_text())
     assert manifest["source_date_epoch"] == EPOCH
