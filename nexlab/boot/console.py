@@ -86,7 +86,7 @@ class ConsoleWatcher:
     one when a started service has settled with no console line to carry it.
     """
 
-    def __init__(self, *, expect: str | None = None, service: str = "agent", settle: float = 5.0) -> None:
+    def __init__(self, *, expect: str | None = None, service: str = "agent", settle: float = 10.0) -> None:
         self._expect = re.compile(expect) if expect is not None else None
         self._service = service
         self._starting = re.compile(rf"\*\s+Starting (?:{re.escape(service)}|Nex agent)\b")
