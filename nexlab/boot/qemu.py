@@ -72,6 +72,8 @@ class VmSpec:
     machine: Machine
     cpus: int = 1
     network: bool = False
+    #: QEMU's -cpu; by default the host's CPU under KVM, everything TCG can emulate otherwise.
+    cpu: str | None = None
 
 
 def argv(spec: VmSpec) -> list[str]:
@@ -84,7 +86,7 @@ def argv(spec: VmSpec) -> list[str]:
         "-no-reboot",  # panic=1 / reboot=k then end QEMU instead of looping
         "-machine", spec.machine.qemu_machine(spec.kernel),
         "-accel", str(spec.accel),
-        "-cpu", "host" if spec.accel is Accel.KVM else "max",
+        "-cpu", spec.cpu or ("host" if spec.accel is Accel.KVM else "max"),
         "-smp", str(spec.cpus),
         "-m", f"{spec.memory_mib}M",
         "-kernel", str(spec.kernel.path),
