@@ -16,12 +16,16 @@ if TYPE_CHECKING:
 class _Readable(Protocol):
     def read_path(self, path: str, limit: int | None = None) -> bytes | None: ...
 
+    def lookup(self, path: str, follow: bool = False) -> Entry | None: ...
+
 
 def packages_of(fs: _Readable, entries: Mapping[str, Entry]) -> tuple[list[Package], list[str]]:
     """The packages the image's databases list, with their real sizes in this image."""
     from nexlab.audit.inventory import record_from_entry
-    from nexlab.audit.packages import attribute, read_databases
+    from nexlab.audit.packages import APK_DB, DPKG_STATUS, attribute, read_databases
 
+    if not any(fs.lookup(path, follow=True) is not None for path in (APK_DB, DPKG_STATUS)):
+        return [], []  # no package database: nothing to attribute, skip building the records
     records = {path: record_from_entry(entry, None, None) for path, entry in entries.items()}
 
     parsed, notes = read_databases(records, fs.read_path)
