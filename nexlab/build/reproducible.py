@@ -46,7 +46,7 @@ from nexlab.build.normalize import scrub
 from nexlab.build.output import sha256_file, staged_output
 from nexlab.build.populate import DEFAULT_IMAGE, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
-from nexlab.errors import CommandError, ImageTooSmallError, InputError
+from nexlab.errors import CommandError, ImageTooSmallError, InputError, PrivilegeError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
 from nexlab.sizes import format_size, parse_size
@@ -186,6 +186,13 @@ def build_reproducible(
         raise InputError(f"source date epoch {source_date_epoch} is negative")
     if not target.parent.is_dir():
         raise InputError(f"output directory {target.parent} does not exist")
+    if os.geteuid() != 0:
+        # The container writes the tree with the image's owners (root, nex) and modes
+        # (/etc/shadow 0640): only root can read all of it back and delete it again.
+        raise PrivilegeError(
+            "the reproducible build must run as root to read the staged tree with its owners",
+            hint="root without mount privileges or loop devices is enough, e.g. an unprivileged container",
+        )
     client = engine.connect()
     base = engine.ensure_image(client, image)
     inputs = collect_inputs(image, base, setup, num_bytes, network, source_date_epoch)

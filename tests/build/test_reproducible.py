@@ -153,7 +153,7 @@ def test_cli_rejects_bad_epoch(tmp_path: Path, sample_agent: Path) -> None:
 def test_help_says_no_mount_privileges() -> None:
     result = nexlab_cli("build", "--help")
     text = " ".join(result.stdout.split())
-    assert "--reproducible" in text and "no mount privileges" in text and "Docker" in text
+    assert "--reproducible" in text and "without mount privileges" in text and "Docker" in text
 
 
 def test_library_rejects_negative_epoch(tmp_path: Path, sample_agent: Path) -> None:
@@ -263,3 +263,25 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
     assert list(json.loads(path.read_text())) == sorted(json.loads(path.read_text()))
     with pytest.raises(InputError):
         BuildManifest.from_json('{"version": 1}')
+
+
+def test_non_root_is_refused_before_anything_runs(sample_agent: Path) -> None:
+    """As nobody: one line, exit 2, nothing written (the staged tree keeps root-owned files)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import require
+
+    setpriv = shutil.which("setpriv")
+    require(setpriv is not None and os.geteuid() == 0, "root and setpriv (util-linux) to run as nobody")
+    output = Path("/tmp/nexlab-test-nobody.ext4")
+    exe = str(Path(sys.executable).with_name("nexlab"))
+    result = subprocess.run(
+        [str(setpriv), "--reuid=65534", "--regid=65534", "--clear-groups", exe, "build", "--reproducible",
+         "--agent", str(sample_agent), "-o", str(output)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "must run as root" in result.stderr
+    assert not output.exists()
