@@ -7,6 +7,7 @@ import html
 from typing import TYPE_CHECKING
 
 from nexlab.report.diff_text import verdict
+from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ CSS = """
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value))
+    """Escaped for HTML, after undecodable bytes and control characters became visible escapes."""
+    return html.escape(printable(value))
 
 
 def verdict_class(diff: Diff) -> str:

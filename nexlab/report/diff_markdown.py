@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nexlab.report.diff_text import verdict
+from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ LIMIT = 100
 
 
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return printable(value).replace("|", "\\|")
 
 
 def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT) -> str:
@@ -46,7 +47,7 @@ def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT)
     if diff.package_list:
         lines += ["| package | change | A | B | size Δ |", "|---|---|---|---|---|"]
         lines += [
-            f"| {p.name} | {p.change} | {p.version_a or '-'} | {p.version_b or '-'} | "
+            f"| {_cell(p.name)} | {p.change} | {_cell(p.version_a or '-')} | {_cell(p.version_b or '-')} | "
             f"{'+' if p.size_b >= p.size_a else '-'}{format_size(abs(p.size_b - p.size_a))} |"
             for p in diff.package_list[:limit]
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -47,13 +48,14 @@ def diff_text(diff: Diff, *, limit: int = LIMIT) -> str:
             lines.append(f"  … and {len(real) - limit} more (--json lists them all)")
     mtime_only = diff.mtime_only
     if mtime_only:
-        examples = ", ".join(c.path for c in mtime_only[:3])
+        examples = ", ".join(printable(c.path) for c in mtime_only[:3])
         lines.append(f"mtime only: {len(mtime_only)} paths, e.g. {examples}  [timestamps]")
     if diff.package_list:
         lines.append("packages:")
         for p in diff.package_list[:limit]:
             lines.append(
-                f"  {p.change:<10} {p.name} {p.version_a or '-'} → {p.version_b or '-'}  "
+                f"  {p.change:<10} {printable(p.name)} {printable(p.version_a or '-')} → "
+                f"{printable(p.version_b or '-')}  "
                 f"({_delta(p.size_b - p.size_a)})"
             )
         if len(diff.package_list) > limit:
@@ -72,14 +74,15 @@ def diff_text(diff: Diff, *, limit: int = LIMIT) -> str:
         lines.append(f"diffoscope: {diff.deep.files} files" + (f"; {diff.deep.note}" if diff.deep.note else ""))
         if diff.deep.text:
             lines += ["  " + line for line in diff.deep.text.splitlines()[:200]]
-    lines += [f"note: {n}" for n in diff.notes]
+    lines += [f"note: {printable(n)}" for n in diff.notes]
     return "\n".join(lines)
 
 
 def _change_line(change: Change) -> str:
-    text = f"  {_MARK[change.change]} {change.path}"
+    # Names come from the image: escape what could move a terminal's cursor or fail to encode.
+    text = f"  {_MARK[change.change]} {printable(change.path)}"
     if change.fields:
-        text += "  " + ", ".join(f"{name} {old}→{new}" for name, old, new in change.detail)
+        text += "  " + ", ".join(f"{name} {printable(old)}→{printable(new)}" for name, old, new in change.detail)
     elif change.type:
         text += f"  ({change.type})"
     if change.cause:
@@ -89,7 +92,8 @@ def _change_line(change: Change) -> str:
 
 def _size_line(row: SizeRow) -> str:
     percent = "new" if row.percent is None else f"{row.percent:+.1f} %"
-    return f"  {row.name:<40} {format_size(row.a):>10} → {format_size(row.b):>10}  {_delta(row.delta)} ({percent})"
+    sizes = f"{format_size(row.a):>10} → {format_size(row.b):>10}"
+    return f"  {printable(row.name):<40} {sizes}  {_delta(row.delta)} ({percent})"
 
 
 def _delta(value: int) -> str:

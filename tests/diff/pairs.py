@@ -20,6 +20,9 @@ T = 1_700_000_000
 UUID_A = "00000000-0000-4000-8000-00000000000a"
 UUID_B = "00000000-0000-4000-8000-00000000000b"
 
+#: A file added in B whose name is not UTF-8 and holds a terminal escape sequence.
+HOSTILE_NAME = b"/bad-\xff-\x1b[2J"
+HOSTILE_PATH = "/etc" + os.fsdecode(HOSTILE_NAME)
 #: path -> (change, fields) that the differ must find between base and mutated trees.
 EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "/etc/new-file": ("added", ()),
@@ -36,6 +39,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "/etc/shadow": ("modified", ("sha256",)),
     "/var/log/dpkg.log": ("modified", ("size", "sha256")),
     "/etc/ssh/ssh_host_ed25519_key": ("modified", ("sha256",)),
+    HOSTILE_PATH: ("added", ()),
 }
 #: Files added under /many in B: the directory grows, but a directory's size is not compared.
 MANY = 300
@@ -87,6 +91,9 @@ def mutate(root: Path) -> None:
     (root / "etc" / "shadow").write_bytes(b"root:*:20782:0:99999:7:::\n")
     (root / "var" / "log" / "dpkg.log").write_bytes(b"2026-11-25 install a\n2026-11-25 install b\n")
     (root / "etc" / "ssh" / "ssh_host_ed25519_key").write_bytes(b"KEY-B-9876543210\n")
+    # A name no terminal should see raw: an undecodable byte and an escape sequence.
+    fd = os.open(os.fsencode(root / "etc") + HOSTILE_NAME, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.close(fd)
     for n in range(MANY):
         (root / "many" / f"file-with-a-long-name-{n:04d}").write_bytes(b"")
     clamp_times(root, T)

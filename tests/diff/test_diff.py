@@ -14,7 +14,7 @@ from nexlab.diff.causes import cause_for_path
 from nexlab.diff.packages import compare_versions
 from nexlab.errors import ImageFormatError, InputError
 from tests.conftest import nexlab_cli, require
-from tests.diff.pairs import EXPECTED, MANY, UUID_B, base_tree, make_image, make_pair
+from tests.diff.pairs import EXPECTED, HOSTILE_PATH, MANY, UUID_B, base_tree, make_image, make_pair
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_directory_size_is_not_compared(result: Diff, pair: tuple[Path, Path]) -
 def test_mtime_only_is_apart(result: Diff) -> None:
     assert [c.path for c in result.mtime_only] == ["/etc/old-time"]
     assert "/etc/old-time" not in {c.path for c in result.real_changes}
-    assert result.counts() == {"added": MANY + 1, "removed": 1, "modified": len(EXPECTED) - 3, "mtime_only": 1}
+    assert result.counts() == {"added": MANY + 2, "removed": 1, "modified": len(EXPECTED) - 4, "mtime_only": 1}
     frame = result.changes
     assert frame.loc[frame.path == "/etc/old-time", "mtime_only"].item()
 
@@ -156,6 +156,19 @@ def test_html_and_markdown(pair: tuple[Path, Path], tmp_path: Path) -> None:
     assert "<script" not in page and "src=" not in page and "http" not in page  # offline, self-contained
     markdown = md_file.read_text()
     assert "| modified | `/etc/conf` | mode |" in markdown
+
+
+def test_hostile_names_are_escaped(result: Diff, pair: tuple[Path, Path], tmp_path: Path) -> None:
+    text = str(result)
+    assert "\\xff" in text and "\\x1b" in text and "\x1b" not in text
+    page = tmp_path / "page.html"
+    cli = nexlab_cli("diff", "--html", str(page), "--markdown", str(tmp_path / "d.md"), str(pair[0]), str(pair[1]))
+    assert cli.returncode == 1, cli.stderr
+    assert "\x1b" not in cli.stdout and "bad-\\xff-\\x1b[2J" in cli.stdout
+    assert "bad-\\xff-\\x1b[2J" in page.read_text(encoding="utf-8")
+    assert "bad-\\xff" in (tmp_path / "d.md").read_text(encoding="utf-8")
+    data = json.loads(nexlab_cli("diff", "--json", str(pair[0]), str(pair[1])).stdout)
+    assert HOSTILE_PATH in {c["path"] for c in data["changes"]}  # JSON keeps the name losslessly
 
 
 def test_repr_html(result: Diff) -> None:
