@@ -86,20 +86,20 @@ def boot(
             raise InputError(f"--expect {expect!r} is not a regular expression: {exc}") from exc
     if timeout <= 0 or memory < 64:
         raise InputError("the timeout must be positive and the memory at least 64 MiB")
-    cmdline = f"{BASE_CMDLINE} {append}".strip()
     report = resolve(progress)
     report.step_started("boot", f"{image} with {chosen.path.name}")
     kvm_fallback = None if accel != "auto" or Accel.KVM in accels else "no read-write access to /dev/kvm"
     with tempfile.TemporaryDirectory(prefix="nexlab-boot-") as tmp, _console_sink(log) as sink:
         workdir = Path(tmp)
         for index, current in enumerate(accels):
+            shape = _machine(machine, current, chosen)
             spec = VmSpec(
                 kernel=chosen,
                 disk=create_overlay(image, workdir),
-                cmdline=cmdline,
+                cmdline=_cmdline(append, shape, current),
                 memory_mib=memory,
                 accel=current,
-                machine=_machine(machine, current, chosen),
+                machine=shape,
                 network=network,
             )
             probing = current is Accel.KVM and index + 1 < len(accels)
@@ -159,12 +159,36 @@ def _machine(machine: str, accel: Accel, kernel: kernels.Kernel) -> Machine:
         except ValueError:
             raise InputError(f"unknown machine {machine!r}: use auto, microvm or q35") from None
     # microvm is Firecracker's shape, and a bare kernel (no initrd) finds its
-    # disk only there. Under TCG on a busy host, though, its missing HPET and
-    # PM timer make the kernel's clock calibration hang now and then (seen
-    # here); q35 has both.
+    # disk only there. Under TCG, though, its missing HPET and PM timer make
+    # the kernel's clock calibration hang now and then (seen here, 1 boot in
+    # 4); q35 has both and needs no guess at the TSC rate (see _cmdline).
     if accel is Accel.KVM or kernel.initrd is None:
         return Machine.MICROVM
     return Machine.Q35
+
+
+def _cmdline(append: str, machine: Machine, accel: Accel) -> str:
+    words = [BASE_CMDLINE]
+    if machine is Machine.MICROVM and accel is Accel.TCG and (khz := _host_tsc_khz()):
+        # microvm has no HPET or PM timer, and under TCG the kernel's TSC
+        # calibration against the PIT fails now and then and the boot hangs
+        # (seen here, 1 in 4). TCG's TSC runs at the host's rate: tell it.
+        words.append(f"tsc_early_khz={khz}")
+    words.append(append)
+    return " ".join(word for word in words if word)
+
+
+def _host_tsc_khz() -> int | None:
+    """The host's TSC rate, when it is constant (``constant_tsc``): else None."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = re.search(r"^flags\s*:(.*)$", cpuinfo, re.MULTILINE)
+    mhz = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", cpuinfo, re.MULTILINE)
+    if not flags or not mhz or "constant_tsc" not in flags.group(1).split():
+        return None
+    return int(float(mhz.group(1)) * 1000)
 
 
 def _attempt(

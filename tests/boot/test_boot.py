@@ -186,3 +186,15 @@ def test_a_silent_kvm_guest_is_given_up_quickly(qemu_kernel, image_without_init:
         assert "KVM" in attempt.why
     else:  # a host where KVM works: the kernel got going and the boot was decided on the console
         assert attempt.verdict is not None or "kernel printed nothing" not in attempt.why
+
+
+def test_firecracker_style_vmlinux_on_microvm(pvh_vmlinux: Path, qemu_kernel, image_without_init: Path) -> None:  # type: ignore[no-untyped-def]
+    # An ELF vmlinux boots through its PVH entry; microvm finds the disk through ACPI (virtio-mmio).
+    from nexlab.boot.kernel import KernelFormat, resolve
+
+    assert resolve(pvh_vmlinux, None).format is KernelFormat.ELF_PVH
+    result = boot(image_without_init, kernel=pvh_vmlinux, initrd=qemu_kernel.initrd, machine="microvm",
+                  timeout=QUICK_FAILURE)  # fmt: skip
+    assert result.outcome is Outcome.NO_INIT, result.reason
+    assert result.machine == "microvm,acpi=on"
+    assert any("EXT4-fs (vda): mounted" in line for line in result.last_lines)
