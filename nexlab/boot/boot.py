@@ -79,6 +79,7 @@ def boot(
     image = check_image(Path(image))
     chosen = kernels.resolve(Path(kernel) if kernel else None, Path(initrd) if initrd else None)
     accels = _accels(accel)
+    _machine(machine, accels[0], chosen)  # reject a bad name before anything starts
     if expect is not None:
         try:
             re.compile(expect)
