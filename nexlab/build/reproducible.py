@@ -6,7 +6,8 @@ state, and a parallel writer places files differently each run
 
 1. the same setup script as the mount path runs in a container of the base
    image, with a host **staging directory** at ``/my-rootfs`` and
-   ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it);
+   ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it); for a user
+   who is not root, through a Docker volume and a tar stream (``rootless``);
 2. the staging tree is scrubbed and every mtime clamped (``normalize``);
 3. ``mkfs.ext4 -d`` copies it into a fresh sparse file, with ``LC_ALL=C``, the
    pinned config and layout, ``E2FSPROGS_FAKE_TIME``, and a UUID and hash seed
@@ -46,7 +47,8 @@ from nexlab.build.normalize import scrub
 from nexlab.build.output import sha256_file, staged_output
 from nexlab.build.populate import DEFAULT_IMAGE, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
-from nexlab.errors import CommandError, ImageTooSmallError, InputError, PrivilegeError
+from nexlab.build.rootless import Owner, export_volume, owner_commands, staging_volume
+from nexlab.errors import CommandError, ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
 from nexlab.sizes import format_size, parse_size
@@ -109,12 +111,15 @@ class NormalizeResult(StepResult):
 class TimesResult(StepResult):
     inodes: int
     fsck_clean: bool
+    #: Inodes whose owner, mode and xattrs came from the container (builds by a normal user).
+    owners: int = 0
 
     step = "times"
 
     def facts(self) -> list[tuple[str, str]]:
         return [
             ("inodes pinned", f"{self.inodes} (ctime, atime)"),
+            ("owners restored", f"{self.owners} inodes (uid, gid, mode, xattrs)" if self.owners else "-"),
             ("e2fsck -fn", "clean" if self.fsck_clean else "ERRORS"),
             ("time", f"{self.seconds:.2f} s"),
         ]
@@ -186,13 +191,6 @@ def build_reproducible(
         raise InputError(f"source date epoch {source_date_epoch} is negative")
     if not target.parent.is_dir():
         raise InputError(f"output directory {target.parent} does not exist")
-    if os.geteuid() != 0:
-        # The container writes the tree with the image's owners (root, nex) and modes
-        # (/etc/shadow 0640): only root can read all of it back and delete it again.
-        raise PrivilegeError(
-            "the reproducible build must run as root to read the staged tree with its owners",
-            hint="root without mount privileges or loop devices is enough, e.g. an unprivileged container",
-        )
     client = engine.connect()
     base = engine.ensure_image(client, image)
     inputs = collect_inputs(image, base, setup, num_bytes, network, source_date_epoch)
@@ -201,15 +199,16 @@ def build_reproducible(
     with staging_directory(num_bytes) as staging:
         report.step_started("stage", f"setup container from {image} into a staging directory")
         stage_start = time.monotonic()
-        tail = run_setup(
-            client,
-            base,
-            staging,
-            setup,
-            report,
-            environment={"SOURCE_DATE_EPOCH": str(inputs.epoch)},
-            network=network,
-        )
+        environment = {"SOURCE_DATE_EPOCH": str(inputs.epoch)}
+        owners: dict[str, Owner] | None = None
+        if os.geteuid() == 0:
+            tail = run_setup(client, base, staging, setup, report, environment=environment, network=network)
+        else:
+            # A normal user could not read back (or delete) a tree the container wrote
+            # with root's owners: it goes through a volume and a tar stream instead.
+            with staging_volume(client) as volume:
+                tail = run_setup(client, base, Path(volume), setup, report, environment=environment, network=network)
+                owners = export_volume(client, base, volume, staging)
         entries, used = _tree_usage(staging)
         steps.append(
             StagingResult(
@@ -260,7 +259,7 @@ def build_reproducible(
                 raise
             report.step_finished("mkfs", steps[-1])
             report.step_started("times", "debugfs: ctime and atime := epoch; e2fsck -fn")
-            steps.append(pin_inode_times(staged, inputs.epoch))
+            steps.append(pin_inode_times(staged, inputs.epoch, owners=owners))
             report.step_finished("times", steps[-1])
     digest = sha256_file(target)
     manifest = BuildManifest(
@@ -418,25 +417,37 @@ def in_use_inodes(image: Path) -> list[int]:
     return used
 
 
-def pin_inode_times(image: Path, epoch: int) -> TimesResult:
-    """ctime and atime of every inode in use := ``epoch``; then ``e2fsck -fn`` must be clean."""
+def pin_inode_times(image: Path, epoch: int, *, owners: dict[str, Owner] | None = None) -> TimesResult:
+    """ctime and atime of every inode in use := ``epoch``; then ``e2fsck -fn`` must be clean.
+
+    ``owners`` (the build of a user who is not root) also sets owners, modes and
+    xattrs, in the same debugfs session.
+    """
     start = time.monotonic()
     inodes = in_use_inodes(image)
     fake_time = {"E2FSPROGS_FAKE_TIME": str(epoch)}
-    with tempfile.NamedTemporaryFile("w", prefix="nexlab-debugfs-", suffix=".cmds") as commands:
-        for inode in inodes:
-            commands.write(f"sif <{inode}> ctime @{epoch}\nsif <{inode}> atime @{epoch}\n")
-        commands.flush()
-        result = run(["debugfs", "-w", "-f", commands.name, str(image)], env=fake_time)
+    owned = 0
+    with tempfile.TemporaryDirectory(prefix="nexlab-debugfs-") as scratch:
+        lines: list[str] = []
+        if owners is not None:
+            lines, owned = owner_commands(image, owners, Path(scratch))
+        lines += [f"sif <{n}> ctime @{epoch}\nsif <{n}> atime @{epoch}" for n in inodes]
+        commands = Path(scratch) / "cmds"
+        commands.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = run(["debugfs", "-w", "-f", str(commands), str(image)], env=fake_time)
     # debugfs exits 0 even when a command fails; its complaints are the stderr lines
     # other than the version banner.
     problems = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("debugfs ")]
     if problems:
-        raise CommandError(["debugfs", "-w", "-f", commands.name, str(image)], 1, "\n".join(problems))
+        raise CommandError(["debugfs", "-w", "-f", "cmds", str(image)], 1, "\n".join(problems))
+    # The superblock counts every byte ever written to the filesystem, so a build that
+    # took more writes (a normal user's, with owners to restore) would differ there.
+    # A last, tiny session resets it; what remains is that session's own, fixed writes.
+    run(["debugfs", "-w", "-R", "ssv kbytes_written 0", str(image)], env=fake_time)
     fsck = run(["e2fsck", "-fn", str(image)], check=False, env=fake_time)
     if fsck.returncode != 0:
         raise CommandError(["e2fsck", "-fn", str(image)], fsck.returncode, fsck.stdout + fsck.stderr)
-    return TimesResult(seconds=time.monotonic() - start, inodes=len(inodes), fsck_clean=True)
+    return TimesResult(seconds=time.monotonic() - start, inodes=len(inodes), fsck_clean=True, owners=owned)
 
 
 def _iso(epoch: int) -> str:

@@ -16,7 +16,7 @@ def register(sub: Subparsers) -> None:
         help="build rootfs.ext4 (nex rootfs, done right)",
         description="Build a Firecracker root filesystem: allocate, mkfs.ext4, mount, populate from a "
         "container of the base image, unmount. Needs root and a Docker engine. With --reproducible: "
-        "no mount and no loop device (works without mount privileges; still needs Docker), "
+        "no mount and no loop device (works without root or mount privileges; still needs Docker), "
         "bit-identical output for the same inputs.",
     )
     add_build_options(build)
@@ -31,8 +31,8 @@ def register(sub: Subparsers) -> None:
         "--reproducible",
         action="store_true",
         help="bit-identical output for the same inputs: no mount and no loop device, so it works "
-        "without mount privileges (root in an unprivileged container is enough); mkfs.ext4 -d from a "
-        "scrubbed staging tree; still needs Docker. Writes OUTPUT.manifest.json with the inputs",
+        "without mount privileges, also as a normal user (same bytes as root gets); mkfs.ext4 -d from "
+        "a scrubbed staging tree; still needs Docker. Writes OUTPUT.manifest.json with the inputs",
     )
     build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     build.set_defaults(handler=run_build)

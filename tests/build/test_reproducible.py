@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -265,23 +266,113 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
         BuildManifest.from_json('{"version": 1}')
 
 
-def test_non_root_is_refused_before_anything_runs(sample_agent: Path) -> None:
-    """As nobody: one line, exit 2, nothing written (the staged tree keeps root-owned files)."""
+@pytest.mark.docker
+def test_normal_user_gets_the_same_bytes(two_builds: tuple[Path, Path], pinned_base: str, sample_agent: Path) -> None:
+    """As nobody (with access to the Docker socket only): the volume path, bit-identical to root's."""
     import shutil
+    import stat
     import subprocess
     import sys
+    import tempfile
 
     from tests.conftest import require
 
     setpriv = shutil.which("setpriv")
-    require(setpriv is not None and os.geteuid() == 0, "root and setpriv (util-linux) to run as nobody")
-    output = Path("/tmp/nexlab-test-nobody.ext4")
-    exe = str(Path(sys.executable).with_name("nexlab"))
-    result = subprocess.run(
-        [str(setpriv), "--reuid=65534", "--regid=65534", "--clear-groups", exe, "build", "--reproducible",
-         "--agent", str(sample_agent), "-o", str(output)],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "must run as root" in result.stderr
-    assert not output.exists()
+    socket = Path("/var/run/docker.sock")
+    require(setpriv is not None and os.geteuid() == 0 and socket.exists(), "root, setpriv and the Docker socket")
+    assert stat.S_ISSOCK(socket.stat().st_mode)
+    outdir = Path(tempfile.mkdtemp(prefix="nexlab-nobody-"))
+    try:
+        os.chmod(outdir, 0o777)
+        output = outdir / "rootfs.ext4"
+        exe = str(Path(sys.executable).with_name("nexlab"))
+        result = subprocess.run(
+            [str(setpriv), "--reuid=65534", "--regid=65534", f"--groups={socket.stat().st_gid}", exe, "build",
+             "--reproducible", "--agent", str(sample_agent), "--image", pinned_base, "--size", "200MiB",
+             "-o", str(output), "-q"],
+            capture_output=True, text=True, check=False, timeout=300,
+            env={**os.environ, "HOME": str(outdir)}, cwd=outdir,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert output.stat().st_uid == 65534
+        assert BuildManifest.read(manifest_path(output)) == BuildManifest.read(manifest_path(two_builds[0]))
+        assert output.read_bytes() == two_builds[0].read_bytes()
+    finally:
+        shutil.rmtree(outdir)
+
+
+# -- the normal user's path: extraction of the engine's tar stream ---------------------------
+
+
+def _tar(members: list[tuple[str, bytes | None, dict[str, object]]]) -> io.BytesIO:
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, attrs in members:
+            info = tarfile.TarInfo(name)
+            for key, value in attrs.items():
+                setattr(info, key, value)
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    buffer.seek(0)
+    return buffer
+
+
+def test_extract_tree_records_owners_and_modes(tmp_path: Path) -> None:
+    import tarfile
+
+    from nexlab.build.rootless import extract_tree
+
+    stream = _tar(
+        [
+            ("my-rootfs", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 100}),
+            ("my-rootfs/etc", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 200}),
+            ("my-rootfs/etc/shadow", b"root:*:1:::::\n", {"mode": 0o640, "gid": 42, "mtime": 300}),
+            ("my-rootfs/bin", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 400}),
+            ("my-rootfs/bin/su", b"\x7fELF", {"mode": 0o4755, "mtime": 500}),
+            ("my-rootfs/bin/su2", None, {"type": tarfile.LNKTYPE, "linkname": "my-rootfs/bin/su"}),
+            ("my-rootfs/etc/resolv.conf", None, {"type": tarfile.SYMTYPE, "linkname": "/proc/net/pnp", "mtime": 600}),
+            ("my-rootfs/home", None, {"type": tarfile.DIRTYPE, "mode": 0o750, "uid": 1000, "gid": 1000, "mtime": 700}),
+        ]
+    )
+    owners = extract_tree(stream, tmp_path)
+    assert owners["/etc/shadow"].gid == 42 and owners["/etc/shadow"].mode == 0o640
+    assert owners["/bin/su"].mode == 0o4755 and owners["/home"].uid == 1000
+    assert "/" not in owners
+    assert (tmp_path / "bin" / "su").stat().st_mode & 0o7777 == 0o755  # no setuid bit on the host
+    assert (tmp_path / "bin" / "su").stat().st_ino == (tmp_path / "bin" / "su2").stat().st_ino
+    assert os.readlink(tmp_path / "etc" / "resolv.conf") == "/proc/net/pnp"
+    assert os.lstat(tmp_path / "etc" / "resolv.conf").st_mtime == 600
+    assert (tmp_path / "etc").stat().st_mtime == 200 and (tmp_path / "home").stat().st_mtime == 700
+
+
+@pytest.mark.parametrize(
+    "name, attrs, message",
+    [
+        ("my-rootfs/../escape", {}, "unsafe path"),
+        ("my-rootfs/link/owned", {}, "not a real directory"),
+        ("my-rootfs/dev-null", {"type": b"3", "devmajor": 1, "devminor": 3}, "device node"),
+        ("elsewhere/file", {}, "unexpected path"),
+    ],
+)
+def test_extract_tree_refuses_hostile_members(
+    tmp_path: Path, name: str, attrs: dict[str, object], message: str
+) -> None:
+    import tarfile
+
+    from nexlab.build.rootless import extract_tree
+
+    staging, outside = tmp_path / "staging", tmp_path / "outside"
+    staging.mkdir()
+    outside.mkdir()
+    stream = _tar(
+        [
+            ("my-rootfs/link", None, {"type": tarfile.SYMTYPE, "linkname": str(outside)}),
+            (name, None if attrs else b"x", attrs),
+        ]
+    )
+    with pytest.raises(InputError, match=message):
+        extract_tree(stream, staging)
+    assert list(outside.iterdir()) == [] and not (tmp_path / "escape").exists()
