@@ -34,6 +34,13 @@ def register(sub: Subparsers) -> None:
         "without mount privileges, also as a normal user (same bytes as root gets); mkfs.ext4 -d from "
         "a scrubbed staging tree; still needs Docker. Writes OUTPUT.manifest.json with the inputs",
     )
+    build.add_argument(
+        "--verify-boot",
+        action="store_true",
+        help="then boot the image in QEMU (nexlab boot) and fail unless the agent starts; "
+        "the console log is kept as OUTPUT.boot.log",
+    )
+    build.add_argument("--boot-timeout", type=float, default=180, metavar="SECONDS", help="for --verify-boot")
     build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     build.set_defaults(handler=run_build)
 
@@ -87,7 +94,32 @@ def run_build(args: argparse.Namespace) -> int:
         source_date_epoch=source_date_epoch(args) if args.reproducible else None,
     )
     print(result)
+    if args.verify_boot:
+        print(verify_boot(result.output, args.boot_timeout, progress))
     return 0
+
+
+def verify_boot(image: Path, timeout: float, progress: TerminalProgress) -> object:
+    """Boot the built image; a ``.gz`` output is booted from a temporary uncompressed copy.
+
+    A failed boot raises ``BootError`` (exit 1); the image stays in place so it can be
+    inspected, and the console log beside it says what happened.
+    """
+    import gzip
+    import shutil
+    import tempfile
+
+    from nexlab.boot import verify_boot as boot_and_check
+
+    log = image.with_name(image.name + ".boot.log")
+    progress.step_started("boot", f"QEMU, waiting up to {timeout:.0f} s for the agent")
+    if image.suffix != ".gz":
+        return boot_and_check(image, timeout=timeout, log=log, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="nexlab-boot-", dir=image.parent) as scratch:
+        plain = Path(scratch, image.stem)
+        with gzip.open(image, "rb") as source, plain.open("wb") as sink:
+            shutil.copyfileobj(source, sink, 1024 * 1024)
+        return boot_and_check(plain, timeout=timeout, log=log, progress=progress)
 
 
 def source_date_epoch(args: argparse.Namespace) -> int | None:
