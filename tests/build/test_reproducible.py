@@ -6,6 +6,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,24 @@ def _build_in(directory: Path, agent: Path, image: str, *, umask: int, tz: str, 
         time.tzset()
     assert result.reproducible and result.manifest == manifest_path(result.output)
     return result.output
+
+
+@pytest.fixture(scope="session")
+def sample_agent() -> Iterator[Path]:
+    """A private copy of the sample agent: the builds compared here must not see an edit made
+    to the repository's copy meanwhile. World-readable, for the build run as nobody."""
+    import shutil
+    import tempfile
+
+    from tests.conftest import SAMPLE_AGENT
+
+    directory = Path(tempfile.mkdtemp(prefix="nexlab-agent-"))
+    os.chmod(directory, 0o755)
+    agent = directory / "agent.sh"
+    shutil.copyfile(SAMPLE_AGENT, agent)
+    os.chmod(agent, 0o755)
+    yield agent
+    shutil.rmtree(directory)
 
 
 @pytest.fixture(scope="session")

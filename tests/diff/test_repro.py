@@ -14,6 +14,19 @@ from tests.conftest import nexlab_cli
 
 
 @pytest.fixture(scope="module")
+def sample_agent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy: an edit to the repository's sample agent meanwhile must not change run 2."""
+    import shutil
+
+    from tests.conftest import SAMPLE_AGENT
+
+    agent = tmp_path_factory.mktemp("agent") / "agent.sh"
+    shutil.copyfile(SAMPLE_AGENT, agent)
+    agent.chmod(0o755)
+    return agent
+
+
+@pytest.fixture(scope="module")
 def base_id(docker_client, debian_base) -> str:  # type: ignore[no-untyped-def]
     return str(docker_client.images.get(debian_base).id)
 
