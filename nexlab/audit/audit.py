@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from nexlab.image import FilesystemInfo
 
-#: Version of the JSON contract (``reports/README-audit-json.md``).
+#: Version of the JSON contract (README.md, "JSON contracts").
 JSON_VERSION = 1
 #: Package databases can be large (Debian's status is ~1 MB on a desktop); a
 #: hostile image still must not make us read gigabytes into memory.

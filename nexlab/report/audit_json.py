@@ -1,4 +1,4 @@
-"""The JSON contract of ``nexlab audit --json`` (documented in reports/README-audit-json.md).
+"""The JSON contract of ``nexlab audit --json`` (documented in README.md, "JSON contracts").
 
 Keys are sorted and the output is ASCII: a path that is not valid UTF-8 keeps
 its bytes as surrogate escapes (``\\udcXX``), which a reader turns back into
