@@ -6,13 +6,13 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from nexlab.build.inputs import regular_file
 from nexlab.diff.causes import CAUSES
 from nexlab.diff.compare import (
     compare_content,
     compare_filesystems,
     differing_files,
     files_to_compare,
-    image_file,
     same_bytes,
     size_rows,
     usage_by_directory,
@@ -45,7 +45,7 @@ def diff(
 
     start = time.monotonic()
     report = resolve(progress)
-    path_a, path_b = image_file(a, "image"), image_file(b, "image")
+    path_a, path_b = regular_file(a, "image"), regular_file(b, "image")
     report.step_started("bytes", "compare the image files")
     identical = same_bytes(path_a, path_b)
     report.step_finished("bytes", identical)

@@ -9,7 +9,6 @@ the content changed).
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields as dataclass_fields
@@ -18,23 +17,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from nexlab.diff.causes import cause_for_field, cause_for_path
 from nexlab.diff.model import FIELDS, Change, FilesystemChange, SizeRow
-from nexlab.errors import InputError
 
 if TYPE_CHECKING:
     from nexlab.image import Entry, FilesystemInfo
 
 _CHUNK = 4 * 1024 * 1024
-
-
-def image_file(path: str | os.PathLike[str], what: str) -> Path:
-    file = Path(path)
-    if not file.exists():
-        raise InputError(f"{what} {file} does not exist")
-    if not file.is_file():
-        raise InputError(f"{what} {file} is not a regular file")
-    if not os.access(file, os.R_OK):
-        raise InputError(f"{what} {file} is not readable")
-    return file
 
 
 def same_bytes(a: Path, b: Path) -> bool:
