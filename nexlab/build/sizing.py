@@ -45,5 +45,3 @@ def size_for_content(content_bytes: int, content_files: int, options: MkfsOption
         short_inodes = max(0, need_inodes - free_inodes) * options.bytes_per_inode
         candidate += -(-max(short_bytes, short_inodes, _MIB) // _MIB) * _MIB
     return candidate
-
-
