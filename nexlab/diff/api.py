@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.build.inputs import regular_file
@@ -45,7 +46,9 @@ def diff(
 
     start = time.monotonic()
     report = resolve(progress)
-    path_a, path_b = regular_file(a, "image"), regular_file(b, "image")
+    # Checked, but reported as the user wrote them (regular_file resolves to an absolute path).
+    regular_file(a, "image"), regular_file(b, "image")
+    path_a, path_b = Path(a), Path(b)
     report.step_started("bytes", "compare the image files")
     identical = same_bytes(path_a, path_b)
     report.step_finished("bytes", identical)
