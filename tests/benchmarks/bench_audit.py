@@ -15,13 +15,10 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.benchmarks.images import bench_image
-from tests.benchmarks.record import record
-
-NEXLAB = str(Path(sys.executable).with_name("nexlab"))
+from tests.benchmarks.record import NEXLAB, record, timed
 
 #: The kernel path, as a user would write it: mount read-only, walk, hash, unmount.
 KERNEL_PATH = r"""
@@ -41,12 +38,6 @@ with mount(sys.argv[1], read_only=True) as mounted:
                 count += 1
 print(count)
 """
-
-
-def timed(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
 
 
 def main() -> None:

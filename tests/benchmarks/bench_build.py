@@ -8,27 +8,11 @@ both measured in the same run, alternating, median of N.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from tests.benchmarks.record import record
-
-REPO = Path(__file__).resolve().parents[2]
-ASSETS = REPO / "nexlab" / "build" / "assets"
-RECIPE = Path(__file__).with_name("manual_recipe.sh")
-IMAGE = os.environ.get("NEXLAB_DEBIAN_TAG", "nexlab/debian:bookworm")
-NEXLAB = str(Path(sys.executable).with_name("nexlab"))
-
-
-def timed(argv: list[str]) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, record, timed
 
 
 def main() -> None:

@@ -18,23 +18,12 @@ import json
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from nexlab.build.mount import mount
 from tests.benchmarks.images import CHANGES_B, bench_image
-from tests.benchmarks.record import record
-
-NEXLAB = str(Path(sys.executable).with_name("nexlab"))
-
-
-def timed(argv: list[str], *, ok: tuple[int, ...] = (0,)) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    if result.returncode not in ok:
-        raise SystemExit(f"{argv[0]} exited {result.returncode}")
-    return time.perf_counter() - start
+from tests.benchmarks.record import NEXLAB, record, timed
 
 
 def diffoscope_on_mounts(a: Path, b: Path) -> float:

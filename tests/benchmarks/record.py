@@ -1,13 +1,24 @@
-"""Write a benchmark's results into reports/benchmarks.md, replacing its own section."""
+"""What the benchmarks share: where things are, timing a whole command, and
+writing results into reports/benchmarks.md (each benchmark replaces its own section)."""
 
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-BENCHMARKS_MD = Path(__file__).resolve().parents[2] / "reports" / "benchmarks.md"
+REPO = Path(__file__).resolve().parents[2]
+BENCHMARKS_MD = REPO / "reports" / "benchmarks.md"
+ASSETS = REPO / "nexlab" / "build" / "assets"
+#: The seed's manual recipe, the baseline of the build benchmarks.
+RECIPE = Path(__file__).with_name("manual_recipe.sh")
+IMAGE = os.environ.get("NEXLAB_DEBIAN_TAG", "nexlab/debian:bookworm")
+NEXLAB = str(Path(sys.executable).with_name("nexlab"))
 HEADER = "# Benchmarks\n\nMeasured by `tests/benchmarks/` (`make bench`); each section is rewritten by its benchmark.\n"
 
 
@@ -28,3 +39,12 @@ def record(section: str, body: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
     BENCHMARKS_MD.write_text(text.rstrip("\n") + "\n")
+
+
+def timed(argv: list[str], *, ok: tuple[int, ...] = (0,)) -> float:
+    """Wall-clock seconds of a whole command (start-up included, as a user waits for it)."""
+    start = time.perf_counter()
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if result.returncode not in ok:
+        raise SystemExit(f"{argv[0]} exited {result.returncode}")
+    return time.perf_counter() - start
