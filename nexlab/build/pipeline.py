@@ -13,6 +13,7 @@ from nexlab.build.mount import mount, require_root
 from nexlab.build.output import sha256_file, staged_output
 from nexlab.build.populate import DEFAULT_IMAGE, populate, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
+from nexlab.build.spec import BuildSpec
 from nexlab.build.unmount import unmount
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, resolve
@@ -44,30 +45,37 @@ def build_rootfs(
     loop device; ``source_date_epoch`` pins its clock (default: the base image's
     creation time).
     """
+    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch)
+    return build(spec, output, reproducible=reproducible, progress=progress)
+
+
+def build(
+    spec: BuildSpec,
+    output: str | os.PathLike[str] = "rootfs.ext4",
+    *,
+    reproducible: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """``build_rootfs`` for a ``BuildSpec``: the reproducible path or the mount path."""
     if reproducible:
         from nexlab.build.reproducible import build_reproducible
 
-        return build_reproducible(
-            output,
-            agent=agent,
-            image=image,
-            script=script,
-            service=service,
-            size=size,
-            network=network,
-            source_date_epoch=source_date_epoch,
-            progress=progress,
-        )
-    if source_date_epoch is not None:
+        return build_reproducible(spec, output, progress=progress)
+    if spec.source_date_epoch is not None:
         raise InputError("source_date_epoch applies to reproducible builds only", hint="pass reproducible=True")
+    return build_mounted(spec, output, progress=progress)
+
+
+def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: Progress | None = None) -> BuildResult:
+    """The five steps through a loop mount (needs root)."""
     start = time.monotonic()
     report = resolve(progress)
     target = Path(output)
-    num_bytes = parse_size(size)
-    setup_inputs(agent, script, service)  # fail on bad inputs before touching anything
+    num_bytes = parse_size(spec.size)
+    setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     require_root("building through a mount")
     client = engine.connect()
-    engine.ensure_image(client, image)
+    engine.ensure_image(client, spec.image)
 
     steps: list[StepResult] = []
     with staged_output(target) as staged:
@@ -80,15 +88,15 @@ def build_rootfs(
         report.step_started("mount", "loop device")
         with mount(staged) as mounted:
             report.step_finished("mount", mounted)
-            report.step_started("populate", f"container from {image}")
+            report.step_started("populate", f"container from {spec.image}")
             steps.append(
                 populate(
                     mounted,
-                    agent=agent,
-                    image=image,
-                    script=script,
-                    service=service,
-                    network=network,
+                    agent=spec.agent,
+                    image=spec.image,
+                    script=spec.script,
+                    service=spec.service,
+                    network=spec.network,
                     progress=report,
                     client=client,
                 )

@@ -39,15 +39,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.build import engine
-from nexlab.build.allocate import DEFAULT_SIZE, allocate
+from nexlab.build.allocate import allocate
 from nexlab.build.container import SetupInputs, run_setup
 from nexlab.build.manifest import BuildManifest, manifest_path
 from nexlab.build.mkfs import mkfs, superblock_facts
 from nexlab.build.normalize import scrub
 from nexlab.build.output import sha256_file, staged_output
-from nexlab.build.populate import DEFAULT_IMAGE, setup_inputs
+from nexlab.build.populate import setup_inputs
 from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.rootless import Owner, export_volume, owner_commands, staging_volume
+from nexlab.build.spec import BuildSpec
 from nexlab.errors import CommandError, ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
@@ -166,16 +167,7 @@ class Inputs:
 
 
 def build_reproducible(
-    output: str | os.PathLike[str] = "rootfs.ext4",
-    *,
-    agent: str | os.PathLike[str],
-    image: str = DEFAULT_IMAGE,
-    script: str | os.PathLike[str] | None = None,
-    service: str | os.PathLike[str] | None = None,
-    size: int | str = DEFAULT_SIZE,
-    network: str = "none",
-    source_date_epoch: int | None = None,
-    progress: Progress | None = None,
+    spec: BuildSpec, output: str | os.PathLike[str] = "rootfs.ext4", *, progress: Progress | None = None
 ) -> BuildResult:
     """Build ``output`` so that the same inputs always give the same bytes.
 
@@ -185,8 +177,9 @@ def build_reproducible(
     start = time.monotonic()
     report = resolve(progress)
     target = Path(output)
-    num_bytes = parse_size(size)
-    setup = setup_inputs(agent, script, service)
+    image, network, source_date_epoch = spec.image, spec.network, spec.source_date_epoch
+    num_bytes = parse_size(spec.size)
+    setup = setup_inputs(spec.agent, spec.script, spec.service)
     if source_date_epoch is not None and source_date_epoch < 0:
         raise InputError(f"source date epoch {source_date_epoch} is negative")
     if not target.parent.is_dir():

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexlab.cli.terminal import TerminalProgress
 from nexlab.cli.types import Subparsers
+
+if TYPE_CHECKING:
+    from nexlab.build.spec import BuildSpec
 
 
 def register(sub: Subparsers) -> None:
@@ -77,22 +81,19 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
+    """The ``BuildSpec`` of the options ``add_build_options`` added."""
+    from nexlab.build.spec import BuildSpec
+
+    return BuildSpec.of(args.agent, args.image, args.script, args.service, args.size, args.network, epoch)
+
+
 def run_build(args: argparse.Namespace) -> int:
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.build.pipeline import build
 
     progress = TerminalProgress(quiet=args.quiet)
-    result = build_rootfs(
-        args.output,
-        agent=args.agent,
-        image=args.image,
-        script=args.script,
-        service=args.service,
-        size=args.size,
-        network=args.network,
-        progress=progress,
-        reproducible=args.reproducible,
-        source_date_epoch=source_date_epoch(args) if args.reproducible else None,
-    )
+    spec = build_spec(args, source_date_epoch(args) if args.reproducible else None)
+    result = build(spec, args.output, reproducible=args.reproducible, progress=progress)
     print(result)
     if args.verify_boot:
         print(verify_boot(result.output, args.boot_timeout, progress))

@@ -39,7 +39,7 @@ def default_name(image: str, plain: bool) -> str:
 
 
 def run_repro(args: argparse.Namespace) -> int:
-    from nexlab.cli.cmd_build import source_date_epoch
+    from nexlab.cli.cmd_build import build_spec, source_date_epoch
     from nexlab.errors import InputError
     from nexlab.repro import repro
 
@@ -49,13 +49,7 @@ def run_repro(args: argparse.Namespace) -> int:
     if "/" in name or name in (".", ".."):
         raise InputError(f"--name {name!r} must be a plain file name")
     result = repro(
-        agent=args.agent,
-        image=args.image,
-        script=args.script,
-        service=args.service,
-        size=args.size,
-        network=args.network,
-        source_date_epoch=None if args.plain else source_date_epoch(args),
+        build_spec(args, source_date_epoch(args) if not args.plain else None),
         plain=args.plain,
         runs=args.runs,
         name=name,

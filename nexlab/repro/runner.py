@@ -8,11 +8,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nexlab.build.allocate import DEFAULT_SIZE
-from nexlab.build.populate import DEFAULT_IMAGE
+from nexlab.build.spec import BuildSpec
 from nexlab.diff.model import Diff
 from nexlab.errors import InputError
 from nexlab.progress import Progress, resolve
@@ -24,14 +24,8 @@ MIN_GAP_SECONDS = 1.1
 
 
 def repro(
+    spec: BuildSpec,
     *,
-    agent: str | os.PathLike[str],
-    image: str = DEFAULT_IMAGE,
-    script: str | os.PathLike[str] | None = None,
-    service: str | os.PathLike[str] | None = None,
-    size: int | str = DEFAULT_SIZE,
-    network: str = "none",
-    source_date_epoch: int | None = None,
     plain: bool = False,
     runs: int = 2,
     name: str = "rootfs",
@@ -43,7 +37,7 @@ def repro(
     whose bytes differ from the first. The images are deleted unless ``keep`` names a
     directory to leave them in.
     """
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.build.pipeline import build
     from nexlab.diff import diff
 
     if runs < 2:
@@ -52,10 +46,10 @@ def repro(
         raise InputError(f"directory {keep} does not exist")
     start = time.monotonic()
     report = resolve(progress)
+    if plain:
+        spec = replace(spec, source_date_epoch=None)
     # Resolved before any run changes the working directory.
-    agent_path = Path(agent).resolve()
-    script_path = Path(script).resolve() if script else None
-    service_path = Path(service).resolve() if service else None
+    absolute = spec.absolute()
     results: list[RunResult] = []
     with _workdir(keep) as workdir:
         for index in range(runs):
@@ -67,16 +61,10 @@ def repro(
             )
             started = time.time()
             with applied(v) as directory:
-                built = build_rootfs(
+                built = build(
+                    absolute,
                     directory / f"{name}.ext4",
-                    agent=agent_path,
-                    image=image,
-                    script=script_path,
-                    service=service_path,
-                    size=size,
-                    network=network,
                     reproducible=not plain,
-                    source_date_epoch=None if plain else source_date_epoch,
                     progress=_Prefixed(report, f"run {index + 1}"),
                 )
             results.append(RunResult(index, v, built.output, built.sha256, built.seconds, started))
@@ -87,19 +75,12 @@ def repro(
                 report.step_started("diff", f"run 1 against run {run.index + 1}")
                 diffs.append((run.index, diff(results[0].output, run.output, packages=False)))
                 report.step_finished("diff", diffs[-1][1])
-    inputs = {"image": image, "agent": str(agent), "size": str(size), "network": network}
-    if script:
-        inputs["script"] = str(script)
-    if service:
-        inputs["service"] = str(service)
-    if source_date_epoch is not None and not plain:
-        inputs["source_date_epoch"] = str(source_date_epoch)
     return ReproResult(
         name=name,
         mode="plain" if plain else "reproducible",
         runs=tuple(results),
         diffs=tuple(diffs),
-        inputs=inputs,
+        inputs=spec.describe(),
         seconds=time.monotonic() - start,
     )
 

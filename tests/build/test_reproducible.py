@@ -14,6 +14,7 @@ import pytest
 from nexlab.build.manifest import BuildManifest, manifest_path
 from nexlab.build.normalize import clamp_times, scrub
 from nexlab.build.reproducible import build_reproducible
+from nexlab.build.spec import BuildSpec
 from nexlab.errors import InputError
 from tests.conftest import nexlab_cli
 
@@ -28,9 +29,8 @@ def _build_in(directory: Path, agent: Path, image: str, *, umask: int, tz: str, 
     time.tzset()
     os.chdir(directory)
     try:
-        result = build_reproducible(
-            directory / "rootfs.ext4", agent=agent, image=image, size="200MiB", source_date_epoch=epoch
-        )
+        spec = BuildSpec.of(agent, image, size="200MiB", source_date_epoch=epoch)
+        result = build_reproducible(spec, directory / "rootfs.ext4")
     finally:
         os.chdir(saved_cwd)
         os.umask(saved_umask)
@@ -178,7 +178,7 @@ def test_help_says_no_mount_privileges() -> None:
 
 def test_library_rejects_negative_epoch(tmp_path: Path, sample_agent: Path) -> None:
     with pytest.raises(InputError, match="negative"):
-        build_reproducible(tmp_path / "x.ext4", agent=sample_agent, source_date_epoch=-1)
+        build_reproducible(BuildSpec.of(sample_agent, source_date_epoch=-1), tmp_path / "x.ext4")
 
 
 # -- normalize, on real trees --------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from nexlab.build.spec import BuildSpec
 from nexlab.errors import InputError
 from nexlab.repro import repro
 from nexlab.repro.variations import applied, variation
@@ -76,7 +77,7 @@ def test_bad_arguments_exit_2(tmp_path: Path, sample_agent: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     with pytest.raises(InputError):
-        repro(agent=sample_agent, runs=0)
+        repro(BuildSpec.of(sample_agent), runs=0)
 
 
 def test_variations_are_applied_and_restored(tmp_path: Path) -> None:
