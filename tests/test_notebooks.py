@@ -80,7 +80,12 @@ def execute(path: Path, workdir: Path, **parameters: Any) -> tuple[Any, float]:
     nb = nbformat.read(path, as_version=4)
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     overrides = {"WORKDIR": f"Path({str(workdir)!r})", **{k: repr(v) for k, v in parameters.items()}}
-    source = "# injected by the test\n" + "\n".join(f"{k} = {v}" for k, v in overrides.items())
+    # The parameter cell made its own temporary WORKDIR; remove it before replacing it.
+    source = (
+        "# injected by the test\n"
+        "import shutil as _shutil\n"
+        "_shutil.rmtree(WORKDIR, ignore_errors=True)\n" + "\n".join(f"{k} = {v}" for k, v in overrides.items())
+    )
     injected = nbformat.v4.new_code_cell(source)
     injected["id"] = "injected"
     nb.cells.insert(index + 1, injected)

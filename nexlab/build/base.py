@@ -93,7 +93,7 @@ def debian(
         report.step_started("debootstrap", f"{spec.suite} minbase from {spec.mirror}")
         _debootstrap_tarball(spec, tarball, report)
     report.step_started("import", f"docker import as {tag}")
-    image_id = _import(client, tarball, tag)
+    image_id, _ = _import(client, tarball, tag)
     return BaseResult(tag, image_id, f"debootstrap {spec.suite}", time.monotonic() - start, cached=cached)
 
 
@@ -166,17 +166,42 @@ def _scratch_dir(prefix: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _import(client: object, tarball: Path, tag: str) -> str:
+#: Label on imported images: the sha256 of the tarball they came from.
+SOURCE_LABEL = "org.nexlab.source-sha256"
+
+
+def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
+    """Import ``tarball`` as ``tag``: (image id, whether ``tag`` already held exactly that tarball).
+
+    Re-importing the same tarball would only leave the previous image behind as
+    a dangling ``<none>`` image, so an image labelled with the tarball's sha256 is reused.
+    """
     import docker
+    import docker.errors
 
     assert isinstance(client, docker.DockerClient)
+    digest = _sha256(tarball)
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        existing = client.images.get(tag)
+        if (existing.labels or {}).get(SOURCE_LABEL) == digest:
+            return str(existing.id), True
     repository, _, version = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
     with tarball.open("rb") as data:
-        response = client.api.import_image_from_data(data.read(), repository=repository, tag=version)
+        response = client.api.import_image_from_data(
+            data.read(), repository=repository, tag=version, changes=[f"LABEL {SOURCE_LABEL}={digest}"]
+        )
     status = response if isinstance(response, str) else json.dumps(response)
     if "error" in status.lower() and "status" not in status.lower():
         raise CommandError(["docker", "import"], 1, status)
-    return str(client.images.get(tag).id)
+    return str(client.images.get(tag).id), False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:
@@ -188,10 +213,10 @@ def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: 
     tag = tag or f"nexlab/alpine:{version}"
     client = engine.connect()
     report.step_started("import", f"docker import {tarball.name} as {tag}")
-    image_id = _import(client, tarball, tag)
+    image_id, reused = _import(client, tarball, tag)
     notes = ("no OpenRC: Alpine's package repositories are unreachable here; builds from it do not boot to the agent",)
     return BaseResult(
-        tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=False, notes=notes
+        tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=reused, notes=notes
     )
 
 

@@ -74,3 +74,18 @@ def test_base_image_for_another_architecture_is_refused(tmp_path: Path, docker_c
         assert not out.exists()
     finally:
         docker_client.images.remove(tag, force=True)  # type: ignore[attr-defined]
+
+
+def test_importing_the_same_tarball_again_reuses_the_image(docker_client: object) -> None:
+    tarball = ALPINE_TARBALLS["3.19"]
+    require(tarball.is_file(), f"the Alpine minirootfs {tarball}")
+    first = base.alpine(tarball, "nexlab-test/alpine:reuse")
+    dangling = len(docker_client.images.list(filters={"dangling": True}))  # type: ignore[attr-defined]
+    try:
+        second = base.alpine(tarball, "nexlab-test/alpine:reuse")
+        assert second.cached and second.image_id == first.image_id
+        assert len(docker_client.images.list(filters={"dangling": True})) == dangling  # type: ignore[attr-defined]
+        labels = docker_client.images.get("nexlab-test/alpine:reuse").labels  # type: ignore[attr-defined]
+        assert labels[base.SOURCE_LABEL] == base._sha256(tarball)
+    finally:
+        docker_client.images.remove("nexlab-test/alpine:reuse", force=True)  # type: ignore[attr-defined]
