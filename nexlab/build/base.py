@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nexlab.build import engine
 from nexlab.build.inputs import regular_file
+from nexlab.build.output import sha256_file
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
@@ -180,7 +181,7 @@ def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
     import docker.errors
 
     assert isinstance(client, docker.DockerClient)
-    digest = _sha256(tarball)
+    digest = sha256_file(tarball)
     with contextlib.suppress(docker.errors.ImageNotFound):
         existing = client.images.get(tag)
         if (existing.labels or {}).get(SOURCE_LABEL) == digest:
@@ -194,14 +195,6 @@ def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
     if "error" in status.lower() and "status" not in status.lower():
         raise CommandError(["docker", "import"], 1, status)
     return str(client.images.get(tag).id), False
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:

@@ -12,21 +12,13 @@ is not reproducible would measure the wrong thing.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
+from nexlab.build.output import sha256_file
 from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, record, timed
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def main() -> None:
@@ -50,7 +42,7 @@ def main() -> None:
         for _ in range(args.runs):
             manual_times.append(timed(manual))
             ours_times.append(timed(ours))
-            hashes.add(sha256(ours_out))
+            hashes.add(sha256_file(ours_out))
     m, n = statistics.median(manual_times), statistics.median(ours_times)
     ratio = n / m
     lines = [

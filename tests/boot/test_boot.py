@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nexlab.boot import BootResult, Outcome, boot, verify_boot
+from nexlab.build.output import sha256_file
 from nexlab.errors import BootError
 from nexlab.run import run
 from tests.conftest import nexlab_cli, require
@@ -23,14 +23,6 @@ pytestmark = [pytest.mark.qemu, pytest.mark.root]
 # Under TCG on a busy 2-core host the Debian image needs about 70 s to the agent.
 SLOW_BOOT = 240.0
 QUICK_FAILURE = 90.0
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def qemu_processes_with(marker: str) -> list[int]:
@@ -57,7 +49,7 @@ def assert_fallback_consistent(result: BootResult) -> None:
 
 @pytest.mark.slow
 def test_built_image_boots_to_the_agent_and_stays_unmodified(agent_image: Path, tmp_path: Path) -> None:
-    before = sha256(agent_image)
+    before = sha256_file(agent_image)
     log = tmp_path / "console.log"
     marker = f"nexlab.test={uuid.uuid4().hex}"
     done = nexlab_cli("boot", str(agent_image), "--log", str(log), "--append", marker, "--timeout", str(SLOW_BOOT))
@@ -70,13 +62,13 @@ def test_built_image_boots_to_the_agent_and_stays_unmodified(agent_image: Path, 
     assert "ERROR" not in console.split("Starting agent", 1)[1].split("INIT: Entering runlevel", 1)[0]
     to_agent = float(done.stdout.split("to agent", 1)[1].split()[0])
     assert 0 < to_agent < SLOW_BOOT
-    assert sha256(agent_image) == before
+    assert sha256_file(agent_image) == before
     assert qemu_processes_with(marker) == []
 
 
 @pytest.mark.slow
 def test_an_agent_that_exits_is_a_crashed_service(crashing_image: Path, tmp_path: Path) -> None:
-    before = sha256(crashing_image)
+    before = sha256_file(crashing_image)
     log = tmp_path / "console.log"
     started = time.monotonic()
     with pytest.raises(BootError) as caught:
@@ -89,7 +81,7 @@ def test_an_agent_that_exits_is_a_crashed_service(crashing_image: Path, tmp_path
     # Decided by the console, not by running into the timeout.
     assert time.monotonic() - started < SLOW_BOOT
     assert "ERROR: agent failed to start" in log.read_text()
-    assert sha256(crashing_image) == before
+    assert sha256_file(crashing_image) == before
 
 
 @pytest.fixture
@@ -105,14 +97,14 @@ def image_without_init(tmp_path: Path) -> Path:
 
 
 def test_no_init_fails_fast_with_a_clear_reason(qemu_kernel: object, image_without_init: Path, tmp_path: Path) -> None:
-    before = sha256(image_without_init)
+    before = sha256_file(image_without_init)
     log = tmp_path / "console.log"
     done = nexlab_cli("boot", str(image_without_init), "--log", str(log), "--timeout", str(QUICK_FAILURE))
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED: no init" in done.stdout
     assert "last console lines:" in done.stdout
     assert "init" in log.read_text()
-    assert sha256(image_without_init) == before
+    assert sha256_file(image_without_init) == before
 
 
 def test_kernel_without_its_initrd_panics(qemu_kernel, agent_image: Path) -> None:  # type: ignore[no-untyped-def]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nexlab.build import base, engine
+from nexlab.build.output import sha256_file
 from nexlab.errors import ArchitectureError, InputError
 from tests.conftest import ALPINE_TARBALLS, SAMPLE_AGENT, nexlab_cli, require
 
@@ -86,6 +87,6 @@ def test_importing_the_same_tarball_again_reuses_the_image(docker_client: object
         assert second.cached and second.image_id == first.image_id
         assert len(docker_client.images.list(filters={"dangling": True})) == dangling  # type: ignore[attr-defined]
         labels = docker_client.images.get("nexlab-test/alpine:reuse").labels  # type: ignore[attr-defined]
-        assert labels[base.SOURCE_LABEL] == base._sha256(tarball)
+        assert labels[base.SOURCE_LABEL] == sha256_file(tarball)
     finally:
         docker_client.images.remove("nexlab-test/alpine:reuse", force=True)  # type: ignore[attr-defined]
