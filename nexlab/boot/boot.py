@@ -25,7 +25,8 @@ from nexlab.boot import kernel as kernels
 from nexlab.boot.console import ConsoleWatcher, Outcome, Verdict, clean
 from nexlab.boot.qemu import Accel, Machine, VmSpec, create_overlay, running
 from nexlab.boot.result import BootResult
-from nexlab.errors import BootError, ImageFormatError, InputError
+from nexlab.errors import BootError, InputError
+from nexlab.image.superblock import check_magic
 from nexlab.progress import Progress, resolve
 
 DEFAULT_TIMEOUT = 180.0
@@ -36,8 +37,6 @@ KVM_START_DEADLINE = 5.0
 FAILURE_GRACE = 1.0
 TAIL_LINES = 25
 BASE_CMDLINE = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
-_EXT_MAGIC_OFFSET = 1080
-_EXT_MAGIC = b"\x53\xef"
 _POLL_SECONDS = 0.5
 
 
@@ -131,14 +130,13 @@ def check_image(image: Path) -> Path:
     if not image.is_file():
         raise InputError(f"image {image} does not exist or is not a file")
     try:
-        with image.open("rb") as file:
-            file.seek(_EXT_MAGIC_OFFSET)
-            magic = file.read(2)
+        fd = os.open(image, os.O_RDONLY)
     except OSError as exc:
         raise InputError(f"cannot read image {image}: {exc.strerror}") from exc
-    if magic != _EXT_MAGIC:
-        hint = "decompress it first" if image.suffix in (".gz", ".xz", ".zst") else None
-        raise ImageFormatError(f"{image} is not an ext2/3/4 image (no superblock magic)", hint=hint)
+    try:
+        check_magic(fd, image)
+    finally:
+        os.close(fd)
     return image
 
 

@@ -37,9 +37,9 @@ from nexlab.image.superblock import (
     INCOMPAT_FILETYPE,
     INCOMPAT_LARGE_DIR,
     INCOMPAT_NEEDS_RECOVERY,
-    MAGIC_OFFSET,
     SUPERBLOCK_OFFSET,
     Geometry,
+    check_magic,
     feature_names,
     kind_of,
     parse_superblock,
@@ -183,14 +183,7 @@ class Ext4Image:
         except OSError as exc:
             raise InputError(f"cannot open image {self.path}: {exc.strerror}") from exc
         try:
-            self.image_bytes = os.fstat(fd).st_size
-            if self.image_bytes < SUPERBLOCK_OFFSET + 1024:
-                raise ImageFormatError(f"{self.path}: {self.image_bytes} bytes, too small for an ext filesystem")
-            magic = os.pread(fd, 2, MAGIC_OFFSET)
-            if magic != b"\x53\xef":
-                raise ImageFormatError(
-                    f"{self.path} is not an ext2/3/4 image (no 0xEF53 magic at offset {MAGIC_OFFSET})"
-                )
+            self.image_bytes = check_magic(fd, self.path)
             self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)

@@ -7,9 +7,11 @@ unreadable is an ``ImageFormatError`` here, before a single inode is touched.
 
 from __future__ import annotations
 
+import os
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from nexlab.errors import ImageFormatError
 
@@ -274,6 +276,21 @@ class Superblock:
     last_mounted_path: str
     hash_seed: str
     warnings: tuple[str, ...]
+
+
+def check_magic(fd: int, path: Path) -> int:
+    """The size of the open image ``fd``, if it starts like an ext2/3/4 filesystem.
+
+    Checked before anything else reads the file: libarchive, for one, reads an
+    ext4 image as an empty tar without complaint.
+    """
+    size = os.fstat(fd).st_size
+    if size < SUPERBLOCK_OFFSET + 1024:
+        raise ImageFormatError(f"{path}: {size} bytes, too small for an ext filesystem")
+    if os.pread(fd, 2, MAGIC_OFFSET) != b"\x53\xef":
+        hint = "decompress it first" if path.suffix in (".gz", ".xz", ".zst") else None
+        raise ImageFormatError(f"{path} is not an ext2/3/4 image (no 0xEF53 magic at offset {MAGIC_OFFSET})", hint=hint)
+    return size
 
 
 def parse_superblock(raw: bytes | memoryview, image_bytes: int) -> Superblock:
