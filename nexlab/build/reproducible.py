@@ -53,6 +53,7 @@ from nexlab.errors import CommandError, ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
 from nexlab.sizes import format_size, parse_size
+from nexlab.times import iso_utc
 
 if TYPE_CHECKING:
     from docker.models.images import Image
@@ -99,7 +100,7 @@ class NormalizeResult(StepResult):
 
     def facts(self) -> list[tuple[str, str]]:
         return [
-            ("epoch", f"{self.epoch} ({_iso(self.epoch)})"),
+            ("epoch", f"{self.epoch} ({iso_utc(self.epoch)})"),
             ("removed", ", ".join(self.removed) or "-"),
             ("emptied", ", ".join(self.emptied) or "-"),
             ("shadow days pinned", str(self.shadow_lines)),
@@ -441,7 +442,3 @@ def pin_inode_times(image: Path, epoch: int, *, owners: dict[str, Owner] | None 
     if fsck.returncode != 0:
         raise CommandError(["e2fsck", "-fn", str(image)], fsck.returncode, fsck.stdout + fsck.stderr)
     return TimesResult(seconds=time.monotonic() - start, inodes=len(inodes), fsck_clean=True, owners=owned)
-
-
-def _iso(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,7 +8,6 @@ the content changed).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields as dataclass_fields
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nexlab.diff.causes import cause_for_field, cause_for_path
 from nexlab.diff.model import FIELDS, Change, FilesystemChange, SizeRow
+from nexlab.times import iso_utc
 
 if TYPE_CHECKING:
     from nexlab.image import Entry, FilesystemInfo
@@ -60,15 +60,8 @@ def _show(name: str, value: object) -> str:
     if isinstance(value, tuple):
         return " ".join(str(v) for v in value)
     if name in ("created", "last_mount", "last_write", "last_check") and isinstance(value, int):
-        return f"{value} ({iso(value)})"
+        return f"{value} ({iso_utc(value)})"
     return str(value)
-
-
-def iso(epoch: int) -> str:
-    try:
-        return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except (OverflowError, OSError, ValueError):
-        return str(epoch)
 
 
 def files_to_compare(entries_a: Mapping[str, Entry], entries_b: Mapping[str, Entry]) -> list[tuple[Entry, Entry]]:
@@ -180,7 +173,7 @@ def detail(
         if name == "mode":
             shown.append((name, f"{a.mode:04o}", f"{b.mode:04o}"))
         elif name == "mtime":
-            shown.append((name, iso(a.mtime), iso(b.mtime)))
+            shown.append((name, iso_utc(a.mtime), iso_utc(b.mtime)))
         elif name == "sha256":
             # Files of different sizes are not hashed: the size already proves the change.
             shown.append((name, (hash_a or "…")[:12], (hash_b or "…")[:12]))
