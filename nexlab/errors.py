@@ -58,6 +58,10 @@ class PrivilegeError(NexlabError):
     """The operation needs root (loop devices, mount)."""
 
 
+class HostError(NexlabError):
+    """The host failed the build: its disk is full, a file system is read-only, a device is missing."""
+
+
 class DockerError(NexlabError):
     """The Docker engine is unreachable or refused a request."""
 

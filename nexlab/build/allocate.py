@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from pathlib import Path
@@ -32,13 +33,18 @@ def allocate(
         raise InputError(f"size {num_bytes} bytes is too small for an ext4 rootfs", hint="use at least 8MiB")
     if not target.parent.is_dir():
         raise InputError(f"directory {target.parent} does not exist")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    # Never through a link: the output directory may be writable by someone else.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
         fd = os.open(target, flags, 0o644)
     except FileExistsError:
         raise InputError(f"{target} already exists", hint="pass overwrite=True or choose another path") from None
     except IsADirectoryError:
         raise InputError(f"{target} is a directory") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{target} is a symbolic link", hint="nexlab never writes through a link") from None
+        raise
     try:
         os.ftruncate(fd, num_bytes)
         allocated = os.fstat(fd).st_blocks * 512

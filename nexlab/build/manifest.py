@@ -52,8 +52,10 @@ class BuildManifest:
         return cls(**{key: value for key, value in data.items() if key in names})
 
     def write(self, path: Path) -> Path:
-        path.write_text(self.to_json(), encoding="utf-8")
-        return path
+        """Through a temporary and a rename: a link planted at ``path`` is replaced, not followed."""
+        from nexlab.build.output import write_new
+
+        return write_new(path, self.to_json().encode("utf-8"))
 
     @classmethod
     def read(cls, path: Path) -> BuildManifest:

@@ -6,17 +6,21 @@ logs, caches and keys written at install time, ``machine-id`` emptied so the
 guest makes its own at first boot, ``/etc/shadow``'s last-change day pinned to
 the epoch day, and every mtime clamped to the epoch (atime := mtime).
 
-Nothing here follows a symlink: every path is handled with ``lstat``/``unlink``
-on the link itself, and nothing outside the staging root is touched.
+Nothing here follows a symlink: every path is reached from a descriptor of the
+staging root through real directories only (``safefs``), so an image whose
+``etc`` is a link to a host directory gets nothing of the host rewritten.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from nexlab.build import safefs
 
 #: Paths (relative, glob patterns) deleted outright: their content depends on
 #: when or where the build ran, and the guest recreates what it needs.
@@ -65,7 +69,7 @@ def scrub(root: Path, epoch: int) -> ScrubResult:
     start = time.monotonic()
     removed = tuple(_remove_volatile(root))
     emptied = tuple(_empty(root))
-    shadow = sum(_pin_shadow(root / name, epoch // 86400) for name in SHADOW_FILES)
+    shadow = sum(_pin_shadow(root, name, epoch // 86400) for name in SHADOW_FILES)
     clamped, entries = clamp_times(root, epoch)
     return ScrubResult(
         seconds=time.monotonic() - start,
@@ -80,68 +84,53 @@ def scrub(root: Path, epoch: int) -> ScrubResult:
 def _remove_volatile(root: Path) -> list[str]:
     removed: list[str] = []
     for pattern in VOLATILE_GLOBS:
-        for relative in _glob(root, pattern):
-            path = root / relative
-            # Only files and links: a directory of the same name is left for the user to explain.
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-                removed.append(relative)
+        directory, _, glob = pattern.rpartition("/")
+        with safefs.directory_beneath(root, directory) as parent:
+            if parent is None:
+                continue
+            for name in sorted(os.listdir(parent)):
+                if not fnmatch.fnmatchcase(name, glob):
+                    continue
+                info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                # Only files and links: a directory of the same name is left for the user to explain.
+                if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                    os.unlink(name, dir_fd=parent)
+                    removed.append(f"{directory}/{name}" if directory else name)
     return sorted(removed)
-
-
-def _glob(root: Path, pattern: str) -> list[str]:
-    """Matches of a one-level ``dir/name*`` pattern, without following links out of ``root``."""
-    directory, _, name = pattern.rpartition("/")
-    base = root / directory if directory else root
-    if _escapes(root, base) or not base.is_dir() or base.is_symlink():
-        return []
-    return sorted(
-        f"{directory}/{entry}" if directory else entry for entry in os.listdir(base) if fnmatch.fnmatchcase(entry, name)
-    )
-
-
-def _escapes(root: Path, path: Path) -> bool:
-    """True when a parent of ``path`` inside ``root`` is a symlink (it could point at the host)."""
-    current = root
-    for part in path.relative_to(root).parts:
-        current = current / part
-        if current.is_symlink():
-            return True
-    return False
 
 
 def _empty(root: Path) -> list[str]:
     emptied: list[str] = []
     for relative in EMPTIED:
-        path = root / relative
-        if _escapes(root, path.parent) or path.is_symlink() or not path.is_file():
-            continue
-        if path.stat().st_size:
-            with path.open("r+b") as handle:
-                handle.truncate(0)
-            emptied.append(relative)
+        with safefs.regular_file_beneath(root, relative, os.O_WRONLY) as fd:
+            if fd is not None and os.fstat(fd).st_size:
+                os.ftruncate(fd, 0)
+                emptied.append(relative)
     return emptied
 
 
-def _pin_shadow(path: Path, day: int) -> int:
-    """Clamp field 3 (last change, days since 1970) to ``day``; returns the lines changed."""
-    if path.is_symlink() or not path.is_file():
-        return 0
-    lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines(keepends=True)
-    changed = 0
-    out: list[str] = []
-    for line in lines:
-        fields = line.rstrip("\n").split(":")
-        if len(fields) >= 3 and fields[2].isdigit() and int(fields[2]) > day:
-            fields[2] = str(day)
-            line = ":".join(fields) + ("\n" if line.endswith("\n") else "")
-            changed += 1
-        out.append(line)
-    if changed:
-        stat = path.stat()
-        path.write_text("".join(out), encoding="utf-8", errors="surrogateescape")
-        os.chmod(path, stat.st_mode & 0o7777)
-    return changed
+def _pin_shadow(root: Path, relative: str, day: int) -> int:
+    """Clamp field 3 (last change, days since 1970) to ``day``; returns the lines changed.
+
+    Rewritten in place through a descriptor opened without following any link on
+    the way: if the image made ``etc`` a link to a host directory, nothing is opened.
+    """
+    with safefs.regular_file_beneath(root, relative, os.O_RDWR) as fd:
+        if fd is None:
+            return 0
+        text = safefs.read_all(fd).decode("utf-8", errors="surrogateescape")
+        changed = 0
+        out: list[str] = []
+        for line in text.splitlines(keepends=True):
+            fields = line.rstrip("\n").split(":")
+            if len(fields) >= 3 and fields[2].isdigit() and int(fields[2]) > day:
+                fields[2] = str(day)
+                line = ":".join(fields) + ("\n" if line.endswith("\n") else "")
+                changed += 1
+            out.append(line)
+        if changed:
+            safefs.rewrite(fd, "".join(out).encode("utf-8", errors="surrogateescape"))
+        return changed
 
 
 def clamp_times(root: Path, epoch: int) -> tuple[int, int]:
@@ -152,14 +141,10 @@ def clamp_times(root: Path, epoch: int) -> tuple[int, int]:
     """
     clamped = 0
     entries = 0
-    for dirpath, dirnames, filenames in os.walk(root, topdown=False):
-        # os.walk does not descend into links to directories: they are leaves here.
-        leaves = [*filenames, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))]
-        for path in [*(os.path.join(dirpath, name) for name in leaves), dirpath]:
-            stat = os.lstat(path)
-            mtime = min(int(stat.st_mtime), epoch)
-            if stat.st_mtime != mtime or stat.st_atime != mtime:
-                clamped += int(stat.st_mtime) != mtime
-                os.utime(path, (mtime, mtime), follow_symlinks=False)
-            entries += 1
+    for entry in safefs.walk(root, include_root=True):
+        mtime = min(int(entry.stat.st_mtime), epoch)
+        if entry.stat.st_mtime != mtime or entry.stat.st_atime != mtime:
+            clamped += int(entry.stat.st_mtime) != mtime
+            os.utime(entry.name, (mtime, mtime), dir_fd=entry.dir_fd, follow_symlinks=False)
+        entries += 1
     return clamped, entries

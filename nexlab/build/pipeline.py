@@ -10,12 +10,12 @@ from nexlab.build import engine
 from nexlab.build.allocate import DEFAULT_SIZE, allocate
 from nexlab.build.mkfs import mkfs
 from nexlab.build.mount import mount, require_root
-from nexlab.build.output import sha256_file, staged_output
+from nexlab.build.output import host_full, sha256_file, staged_output
 from nexlab.build.populate import DEFAULT_IMAGE, populate, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.spec import BuildSpec
 from nexlab.build.unmount import unmount
-from nexlab.errors import CommandError, InputError
+from nexlab.errors import CommandError, ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.sizes import parse_size
 
@@ -80,7 +80,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     steps: list[StepResult] = []
     with staged_output(target) as staged:
         report.step_started("allocate", f"{num_bytes} bytes")
-        steps.append(allocate(staged, num_bytes))
+        steps.append(allocate(staged, num_bytes, overwrite=True))  # staged_output made it, empty
         report.step_finished("allocate", steps[-1])
         report.step_started("mkfs", "mkfs.ext4")
         steps.append(mkfs(staged))
@@ -89,18 +89,25 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         with mount(staged) as mounted:
             report.step_finished("mount", mounted)
             report.step_started("populate", f"container from {spec.image}")
-            steps.append(
-                populate(
-                    mounted,
-                    agent=spec.agent,
-                    image=spec.image,
-                    script=spec.script,
-                    service=spec.service,
-                    network=spec.network,
-                    progress=report,
-                    client=client,
+            try:
+                steps.append(
+                    populate(
+                        mounted,
+                        agent=spec.agent,
+                        image=spec.image,
+                        script=spec.script,
+                        service=spec.service,
+                        network=spec.network,
+                        progress=report,
+                        client=client,
+                    )
                 )
-            )
+            except ImageTooSmallError:
+                # No space in the image may be no space on the host under the sparse file.
+                host = host_full(staged)
+                if host is not None:
+                    raise host from None
+                raise
             report.step_finished("populate", steps[-1])
             report.step_started("unmount", "umount + e2fsck -fn")
             unmounted = unmount(mounted)

@@ -28,7 +28,6 @@ import datetime as dt
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 import time
 import uuid as uuidlib
@@ -38,16 +37,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexlab.build import engine
+from nexlab.build import engine, owned, safefs, signals
 from nexlab.build.allocate import allocate
-from nexlab.build.container import SetupInputs, run_setup
+from nexlab.build.container import ContentTooLargeError, SetupInputs, run_setup
 from nexlab.build.manifest import BuildManifest, manifest_path
 from nexlab.build.mkfs import mkfs, superblock_facts
 from nexlab.build.normalize import scrub
-from nexlab.build.output import sha256_file, staged_output
+from nexlab.build.output import host_full, sha256_file, staged_output
 from nexlab.build.populate import setup_inputs
 from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.rootless import Owner, export_volume, owner_commands, staging_volume
+from nexlab.build.sizing import size_for_content
 from nexlab.build.spec import BuildSpec
 from nexlab.errors import CommandError, ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
@@ -195,14 +195,25 @@ def build_reproducible(
         stage_start = time.monotonic()
         environment = {"SOURCE_DATE_EPOCH": str(inputs.epoch)}
         owners: dict[str, Owner] | None = None
-        if os.geteuid() == 0:
-            tail = run_setup(client, base, staging, setup, report, environment=environment, network=network)
-        else:
-            # A normal user could not read back (or delete) a tree the container wrote
-            # with root's owners: it goes through a volume and a tar stream instead.
-            with staging_volume(client) as volume:
-                tail = run_setup(client, base, Path(volume), setup, report, environment=environment, network=network)
-                owners = export_volume(client, base, volume, staging)
+        try:
+            if os.geteuid() == 0:
+                tail = run_setup(client, base, staging, setup, report, environment=environment, network=network)
+            else:
+                # A normal user could not read back (or delete) a tree the container wrote
+                # with root's owners: it goes through a volume and a tar stream instead.
+                with staging_volume(client) as volume:
+                    tail = run_setup(
+                        client, base, Path(volume), setup, report, environment=environment, network=network
+                    )
+                    owners = export_volume(client, base, volume, staging)
+        except ContentTooLargeError as exc:
+            # The staging tmpfs is capped at the image's size: the content cannot fit the image.
+            needed = size_for_content(exc.content_bytes, exc.content_files)
+            raise ImageTooSmallError(
+                f"{format_size(num_bytes)} is too small: the content is {format_size(exc.content_bytes)} "
+                f"in {exc.content_files} files; use --size {-(-needed // 2**20)}MiB or more",
+                needed_bytes=needed,
+            ) from None
         entries, used = _tree_usage(staging)
         steps.append(
             StagingResult(
@@ -233,9 +244,16 @@ def build_reproducible(
         report.step_finished("normalize", steps[-1])
 
         fake_time = {"E2FSPROGS_FAKE_TIME": str(inputs.epoch)}
-        with staged_output(target) as staged:
+        manifests: list[BuildManifest] = []
+
+        def manifest_of(final: Path) -> dict[Path, bytes]:
+            # Written with the image and renamed right after it: never an image without its manifest.
+            manifests.append(manifest_for(inputs, network, num_bytes, sha256_file(final)))
+            return {manifest_path(target): manifests[0].to_json().encode()}
+
+        with staged_output(target, sidecars=manifest_of) as staged:
             report.step_started("allocate", f"{num_bytes} bytes")
-            steps.append(allocate(staged, num_bytes))
+            steps.append(allocate(staged, num_bytes, overwrite=True))  # staged_output made it, empty
             report.step_finished("allocate", steps[-1])
             report.step_started("mkfs", "mkfs.ext4 -d staging")
             try:
@@ -244,6 +262,9 @@ def build_reproducible(
                 )
             except CommandError as exc:
                 if "allocate" in exc.stderr or "space" in exc.stderr:
+                    host = host_full(staged)
+                    if host is not None:
+                        raise host from None
                     need_mib = -(-int(used * 1.15 + 16 * 2**20) // 2**20)
                     raise ImageTooSmallError(
                         f"{format_size(num_bytes)} is too small for {format_size(used)} of content; "
@@ -255,9 +276,22 @@ def build_reproducible(
             report.step_started("times", "debugfs: ctime and atime := epoch; e2fsck -fn")
             steps.append(pin_inode_times(staged, inputs.epoch, owners=owners))
             report.step_finished("times", steps[-1])
-    digest = sha256_file(target)
-    manifest = BuildManifest(
-        base_image=image,
+    digest = manifests[0].image_sha256
+    manifest = manifest_path(target)
+    return BuildResult(
+        seconds=time.monotonic() - start,
+        output=target,
+        size=target.stat().st_size,
+        sha256=digest,
+        steps=tuple(steps),
+        reproducible=True,
+        manifest=manifest,
+    )
+
+
+def manifest_for(inputs: Inputs, network: str, size: int, image_sha256: str) -> BuildManifest:
+    return BuildManifest(
+        base_image=inputs.base_image,
         base_image_id=inputs.base_image_id,
         base_image_digest=inputs.base_image_digest,
         agent_sha256=inputs.agent_sha256,
@@ -267,20 +301,11 @@ def build_reproducible(
         e2fsprogs=inputs.e2fsprogs,
         source_date_epoch=inputs.epoch,
         epoch_source=inputs.epoch_source,
-        size=num_bytes,
+        size=size,
         network=network,
         uuid=inputs.uuid,
         hash_seed=inputs.hash_seed,
-        image_sha256=digest,
-    ).write(manifest_path(target))
-    return BuildResult(
-        seconds=time.monotonic() - start,
-        output=target,
-        size=target.stat().st_size,
-        sha256=digest,
-        steps=tuple(steps),
-        reproducible=True,
-        manifest=manifest,
+        image_sha256=image_sha256,
     )
 
 
@@ -331,25 +356,38 @@ def e2fsprogs_version() -> str:
     return match.group(1) if match else "unknown"
 
 
-#: Where the staging tree goes when it fits: a tmpfs. On the build hosts measured, the
+#: Where the staging tree goes when it fits: RAM. On the build hosts measured, the
 #: setup container's copy of a 190 MB Debian tree took 7.5 s into a directory on the
 #: disk (and 5.9 s to delete) but 1.8 s into /dev/shm (0.15 s to delete).
 SHARED_MEMORY = Path("/dev/shm")
 
 
-def staging_parent(content_limit: int) -> Path | None:
-    """``$NEXLAB_STAGING_DIR``, else /dev/shm if the whole image would fit there twice over,
-    else None (the system's temporary directory)."""
+def _memory_available() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def staging_parent(content_limit: int) -> tuple[Path | None, bool]:
+    """Where the staging directory goes, and whether it gets its own tmpfs capped at
+    ``content_limit`` bytes.
+
+    ``$NEXLAB_STAGING_DIR`` if set; else, for root with twice the limit in free memory,
+    a private tmpfs of exactly the limit (an image with a 1 GiB file then costs at
+    most the requested size of RAM before the build says it does not fit); else the
+    system's temporary directory, on disk. A normal user cannot cap a tmpfs, and
+    /dev/shm would hold whatever the base image has, so they stage on disk.
+    """
     configured = os.environ.get("NEXLAB_STAGING_DIR")
     if configured:
-        return Path(configured)
-    try:
-        usable = SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK)
-        if usable and shutil.disk_usage(SHARED_MEMORY).free >= 2 * content_limit:
-            return SHARED_MEMORY
-    except OSError:
-        pass
-    return None
+        return Path(configured), False
+    if os.geteuid() == 0 and _memory_available() >= 2 * content_limit:
+        return None, True
+    return None, False
 
 
 @contextlib.contextmanager
@@ -357,28 +395,42 @@ def staging_directory(content_limit: int) -> Iterator[Path]:
     """A fresh directory for the tree, inside a private (0700) one.
 
     The tree's own mode becomes the image root's, so it is pinned to 0755 whatever
-    the umask; the private parent keeps other users out meanwhile.
+    the umask; the private parent keeps other users out meanwhile. Its name carries
+    our PID and it is recorded, so a later run removes it if we are killed. The
+    clean-up (an iterative walk that never follows a link) cannot be interrupted.
     """
-    parent = staging_parent(content_limit)
+    parent, capped = staging_parent(content_limit)
     if parent is not None and not parent.is_dir():
         raise InputError(f"staging directory {parent} does not exist")
-    private = Path(tempfile.mkdtemp(prefix="nexlab-staging-", dir=parent))
-    try:
-        tree = private / "root"
-        tree.mkdir()
-        os.chmod(tree, 0o755)
-        yield tree
-    finally:
-        shutil.rmtree(private, ignore_errors=True)
+    private = Path(tempfile.mkdtemp(prefix=f"nexlab-staging-{owned.tag()}-", dir=parent))
+    mounted = False
+    with owned.recorded("staging", private):
+        try:
+            if capped:
+                options = f"size={content_limit},mode=0700,nosuid,nodev"
+                mounted = (
+                    run(["mount", "-t", "tmpfs", "-o", options, "nexlab-staging", str(private)], check=False).returncode
+                    == 0
+                )
+            tree = private / "root"
+            tree.mkdir()
+            os.chmod(tree, 0o755)
+            yield tree
+        finally:
+            with signals.deferred():
+                # Lazily if need be: a tmpfs still busy is freed when the last user goes.
+                if mounted and run(["umount", str(private)], check=False).returncode != 0:
+                    run(["umount", "-l", str(private)], check=False)
+                with contextlib.suppress(OSError):
+                    safefs.rmtree(private)
 
 
 def _tree_usage(root: Path) -> tuple[int, int]:
     entries = 0
     used = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in (*dirnames, *filenames):
-            entries += 1
-            used += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+    for entry in safefs.walk(root):
+        entries += 1
+        used += entry.stat.st_blocks * 512
     return entries, used
 
 
