@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from nexlab.build import owned, signals
 from nexlab.errors import CommandError, InputError, PrivilegeError
 from nexlab.run import run
 
@@ -38,8 +39,17 @@ class Mount:
 
     step = "mount"
 
-    def __init__(self, image: Path, loop_device: str, path: Path, seconds: float, owns_dir: bool) -> None:
+    def __init__(
+        self,
+        image: Path,
+        loop_device: str,
+        path: Path,
+        seconds: float,
+        owns_dir: bool,
+        record: contextlib.ExitStack | None = None,
+    ) -> None:
         self.image = image
+        self._record = record or contextlib.ExitStack()
         self.loop_device = loop_device
         self.path = path
         self.seconds = seconds
@@ -97,19 +107,22 @@ class Mount:
         if not self.mounted:
             return
         errors: list[Exception] = []
-        try:
-            _umount(self.path)
-        except CommandError as exc:
-            errors.append(exc)
-        try:
-            run(["losetup", "-d", self.loop_device])
-        except CommandError as exc:
-            if not _loop_is_free(self.loop_device, self.image):
+        # A second Ctrl-C must not leave the loop device attached half-way through.
+        with signals.deferred():
+            try:
+                _umount(self.path)
+            except CommandError as exc:
                 errors.append(exc)
-        if self._owns_dir:
-            with contextlib.suppress(OSError):
-                self.path.rmdir()
-        self.mounted = False
+            try:
+                run(["losetup", "-d", self.loop_device])
+            except CommandError as exc:
+                if not _loop_is_free(self.loop_device, self.image):
+                    errors.append(exc)
+            if self._owns_dir:
+                with contextlib.suppress(OSError):
+                    self.path.rmdir()
+                self._record.close()
+            self.mounted = False
         if errors:
             raise errors[0]
 
@@ -128,8 +141,13 @@ def _umount(path: Path) -> None:
 
 
 def _loop_is_free(device: str, image: Path) -> bool:
+    return device not in loops_backed_by(image)
+
+
+def loops_backed_by(image: Path) -> list[str]:
+    """The loop devices whose backing file is ``image``."""
     listing = run(["losetup", "-j", str(image)], check=False).stdout
-    return device not in listing
+    return [line.split(":", 1)[0] for line in listing.splitlines() if line.startswith("/dev/")]
 
 
 def mount(
@@ -142,21 +160,39 @@ def mount(
         raise InputError(f"{path} is not a file")
     start = time.monotonic()
     owns_dir = mountpoint is None
-    target = Path(tempfile.mkdtemp(prefix="nexlab-mnt-")) if mountpoint is None else Path(mountpoint)
-    if not owns_dir:
+    record = contextlib.ExitStack()
+    if mountpoint is None:
+        # Inside a directory only root can enter: once mounted, the image's own root (0755)
+        # replaces the mount point's mode, and its setuid binaries and device nodes are there.
+        target = Path(tempfile.mkdtemp(prefix=f"{owned.tag()}-", dir=owned.mount_root()))
+        record.enter_context(owned.recorded("mount", target))
+    else:
+        target = Path(mountpoint)
         target.mkdir(parents=True, exist_ok=True)
     loop_device = ""
+    is_mounted = False
     try:
-        loop_device = run(
-            ["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)]
-        ).stdout.strip()
-        options = "ro,noload" if read_only else "rw"
-        run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)])
+        # Attached and mounted with signals held back: an interrupted losetup would
+        # attach a device whose name we never learn.
+        with signals.deferred():
+            loop_device = run(
+                ["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)]
+            ).stdout.strip()
+            # nosuid,nodev: the image's setuid binaries and device nodes mean nothing on the host.
+            options = "ro,noload,nosuid,nodev" if read_only else "rw,nosuid,nodev"
+            run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)])
+            is_mounted = True
     except BaseException:
-        if loop_device:
-            run(["losetup", "-d", loop_device], check=False)
-        if owns_dir:
-            shutil.rmtree(target, ignore_errors=True)
+        with signals.deferred():
+            if is_mounted:  # the signal held back arrived once both were done
+                with contextlib.suppress(CommandError):
+                    _umount(target)
+            # losetup ran with signals held back, so when it attached we know the device.
+            if loop_device:
+                run(["losetup", "-d", loop_device], check=False)
+            if owns_dir:
+                shutil.rmtree(target, ignore_errors=True)
+            record.close()
         raise
     log.debug("mounted %s on %s via %s", path, target, loop_device)
-    return Mount(path, loop_device, target, time.monotonic() - start, owns_dir)
+    return Mount(path, loop_device, target, time.monotonic() - start, owns_dir, record)

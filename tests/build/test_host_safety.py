@@ -220,3 +220,68 @@ def test_output_in_a_read_only_directory_is_one_error(tmp_path: Path) -> None:
             pytest.fail("the block must not run")
     finally:
         _umount(read_only)
+
+
+def _image(tmp_path: Path) -> Path:
+    from nexlab import allocate, mkfs
+
+    image = allocate(tmp_path / "rootfs.ext4", "32MiB").path
+    mkfs(image)
+    return image
+
+
+def test_mount_is_nosuid_nodev_and_out_of_other_users_reach(tmp_path: Path, is_root: bool) -> None:
+    import subprocess
+
+    from nexlab import mount
+    from tests.conftest import require
+
+    image = _image(tmp_path)
+    with mount(image) as mounted:
+        (mounted.path / "probe").write_text("x")
+        line = next(line for line in Path("/proc/mounts").read_text().splitlines() if str(mounted.path) in line)
+        options = line.split()[3].split(",")
+        assert "nosuid" in options and "nodev" in options, line
+        parent = mounted.path.parent.stat()
+        assert parent.st_uid == 0 and parent.st_mode & 0o077 == 0, oct(parent.st_mode)
+        require(subprocess.run(["which", "setpriv"], capture_output=True).returncode == 0, "setpriv")
+        as_nobody = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(mounted.path / "probe")],
+            capture_output=True,
+            text=True,
+        )
+        assert as_nobody.returncode != 0 and "Permission denied" in as_nobody.stderr
+
+
+_MOUNT_LOOP = """
+import sys
+from nexlab.build.mount import mount
+print("READY", flush=True)
+while True:
+    with mount(sys.argv[1]):
+        pass
+"""
+
+
+def test_sigint_at_any_moment_of_mount_leaks_no_loop_device(tmp_path: Path, is_root: bool) -> None:
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import loop_devices_for, mounts_containing
+
+    image = _image(tmp_path)
+    rng = random.Random(10)
+    for _ in range(8):
+        child = subprocess.Popen(
+            [sys.executable, "-c", _MOUNT_LOOP, str(image)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None and child.stdout.readline().strip() == "READY"
+        time.sleep(rng.uniform(0.05, 0.6))
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=30)
+        assert "KeyboardInterrupt" in err, err
+        assert loop_devices_for(image) == "", err
+        assert not mounts_containing(str(image.parent)), err
