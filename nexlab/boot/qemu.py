@@ -6,13 +6,15 @@ nexlab reads line by line. The disk is a qcow2 overlay on the image, so the
 guest's writes never reach the image.
 
 QEMU runs in its own process group: on exit, a failure or Ctrl-C the whole
-group gets SIGTERM, then SIGKILL, so no VM outlives the check.
+group gets SIGTERM, then SIGKILL, so no VM outlives the check; and it has a
+parent-death signal, so it dies with nexlab even when nexlab is SIGKILLed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import logging
 import os
 import queue
@@ -168,6 +170,7 @@ def running(spec: VmSpec, workdir: Path) -> Iterator[Vm]:
             stderr=stderr,
             env=base_environment(),
             start_new_session=True,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
     vm: Vm | None = None
     try:
@@ -177,6 +180,20 @@ def running(spec: VmSpec, workdir: Path) -> Iterator[Vm]:
         _kill(process)
         if vm is not None:
             vm.close()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when nexlab dies, even by SIGKILL (no clean-up runs then)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The parent may have died between fork and prctl: then nobody would ever kill us.
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -188,9 +188,14 @@ def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
             return str(existing.id), True
     repository, _, version = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
     with tarball.open("rb") as data:
-        response = client.api.import_image_from_data(
-            data.read(), repository=repository, tag=version, changes=[f"LABEL {SOURCE_LABEL}={digest}"]
-        )
+        try:
+            response = client.api.import_image_from_data(
+                data.read(), repository=repository, tag=version, changes=[f"LABEL {SOURCE_LABEL}={digest}"]
+            )
+        except docker.errors.APIError as exc:
+            # The engine rejects what is not a tarball of a root filesystem.
+            reason = exc.explanation or str(exc)
+            raise InputError(f"docker import refused {tarball.name}: {reason}") from None
     status = response if isinstance(response, str) else json.dumps(response)
     if "error" in status.lower() and "status" not in status.lower():
         raise CommandError(["docker", "import"], 1, status)

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nexlab.build import owned
 from nexlab.errors import ContainerFailedError, DockerError
 from nexlab.progress import Progress
 
@@ -99,7 +100,7 @@ def run_setup(
                 network_mode=network,
                 user="0:0",
                 working_dir="/",
-                labels={"org.nexlab.role": "populate"},
+                labels=owned.labels("populate"),
             )
         except docker.errors.DockerException as exc:
             raise DockerError(f"cannot create the setup container: {exc}") from None

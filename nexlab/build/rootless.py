@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from nexlab.build import owned
 from nexlab.errors import DockerError, InputError
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def staging_volume(client: docker.DockerClient) -> Iterator[str]:
 
     name = f"nexlab-staging-{uuid.uuid4().hex[:16]}"
     try:
-        client.volumes.create(name=name, labels={"org.nexlab.role": "staging"})
+        client.volumes.create(name=name, labels=owned.labels("staging"))
     except docker.errors.DockerException as exc:
         raise DockerError(f"cannot create a staging volume: {exc}") from None
     try:
@@ -81,7 +82,7 @@ def export_volume(client: docker.DockerClient, image: Image, volume: str, stagin
             entrypoint=["/bin/true"],
             volumes={volume: {"bind": _MOUNT, "mode": "ro"}},
             network_mode="none",
-            labels={"org.nexlab.role": "export"},
+            labels=owned.labels("export"),
         )
     except docker.errors.DockerException as exc:
         raise DockerError(f"cannot create the export container: {exc}") from None

@@ -153,6 +153,30 @@ def test_ctrl_c_kills_qemu(qemu_kernel: object, image_without_init: Path) -> Non
     assert qemu_processes_with(marker) == []
 
 
+def test_sigkill_of_nexlab_boot_kills_qemu(qemu_kernel: object, image_without_init: Path) -> None:
+    marker = f"nexlab.test={uuid.uuid4().hex}"
+    exe = Path(sys.executable).parent / "nexlab"
+    child = subprocess.Popen(
+        [str(exe), "boot", str(image_without_init), "--append", marker, "--accel", "tcg", "--timeout", "120"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not qemu_processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert qemu_processes_with(marker), "QEMU did not start"
+        child.kill()  # SIGKILL: no clean-up code of nexlab runs
+        child.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while qemu_processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert qemu_processes_with(marker) == [], "QEMU outlived a SIGKILLed nexlab boot"
+    finally:
+        for pid in qemu_processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_silent_kvm_guest_is_given_up_quickly(qemu_kernel, image_without_init: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Nested KVM here runs the BIOS and then hangs with the kernel silent (seen with
     # QEMU's default CPU model); the probe must end such a VM within its deadline.

@@ -41,6 +41,21 @@ def test_alpine_import_rejects_what_is_not_a_minirootfs(tmp_path: Path, docker_c
         base.alpine(other)
 
 
+def test_alpine_import_the_engine_refuses_is_one_line(tmp_path: Path, docker_client: object) -> None:
+    import zipfile
+
+    # libarchive reads a zip (so the release is found), but docker import takes only tarballs.
+    archive = tmp_path / "alpine.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("etc/alpine-release", "3.19.4\n")
+        zipped.writestr("bin/sh", "x")
+    result = nexlab_cli("base", "alpine", "--rootfs", str(archive), "--tag", "nexlab-test/refused:x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        next(line for line in result.stderr.splitlines() if "docker import refused alpine.zip" in line)
+    ]
+
+
 def test_debian_base_is_reused_when_present(debian_base: str) -> None:
     result = nexlab_cli("base", "debian", "--tag", debian_base)
     assert result.returncode == 0, result.stderr
