@@ -44,6 +44,9 @@ def register(sub: Subparsers) -> None:
 
 def run_boot(args: argparse.Namespace) -> int:
     from nexlab.boot.boot import boot
+    from nexlab.cli.cmd_clean import reap_and_report
+
+    reap_and_report("boot")
 
     result = boot(
         args.image,

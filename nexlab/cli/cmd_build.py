@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,11 +90,21 @@ def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from nexlab.build.output import committed
     from nexlab.build.pipeline import build
+    from nexlab.cli.cmd_clean import reap_and_report
 
+    reap_and_report("build")
     progress = TerminalProgress(quiet=args.quiet)
     spec = build_spec(args, source_date_epoch(args) if args.reproducible else None)
-    result = build(spec, args.output, reproducible=args.reproducible, progress=progress)
+    try:
+        result = build(spec, args.output, reproducible=args.reproducible, progress=progress)
+    except KeyboardInterrupt:
+        if not committed(args.output):
+            raise
+        # The signal came after the complete image (and its manifest) replaced the output.
+        print(f"nexlab build: interrupted after {args.output} was written; it is complete", file=sys.stderr)
+        return 0
     print(result)
     if args.verify_boot:
         print(verify_boot(result.output, args.boot_timeout, progress))

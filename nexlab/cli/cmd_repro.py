@@ -40,8 +40,11 @@ def default_name(image: str, plain: bool) -> str:
 
 def run_repro(args: argparse.Namespace) -> int:
     from nexlab.cli.cmd_build import build_spec, source_date_epoch
+    from nexlab.cli.cmd_clean import reap_and_report
     from nexlab.errors import InputError
     from nexlab.repro import repro
+
+    reap_and_report("repro")
 
     if args.report is not None and not args.report.is_dir():
         raise InputError(f"report directory {args.report} does not exist")

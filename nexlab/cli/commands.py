@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_diff, cmd_repro
+from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_clean, cmd_diff, cmd_repro
 from nexlab.cli.types import Subparsers
 
 REGISTRY: list[Callable[[Subparsers], None]] = [
@@ -14,4 +14,5 @@ REGISTRY: list[Callable[[Subparsers], None]] = [
     cmd_diff.register,
     cmd_repro.register,
     cmd_boot.register,
+    cmd_clean.register,
 ]

@@ -23,14 +23,23 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
         assert fragment in errors[0], errors[0]
 
 
+def run_id(directory: Path) -> str:
+    """The run id (``NEXLAB_RUN_ID``) of the builds a test runs into ``directory``: their containers
+    carry it, so another run's containers on the same engine are not counted here."""
+    import hashlib
+
+    return "test-" + hashlib.sha256(str(directory).encode()).hexdigest()[:16]
+
+
 def leftovers(directory: Path) -> list[str]:
-    """Anything a build could leave: files, loop devices backed by them, our mounts and containers."""
+    """Anything a build could leave: files, loop devices backed by them, our mounts and containers
+    (this test's, by run id)."""
     found = [f"file {p.name}" for p in directory.iterdir() if p.name != "keep"]
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
     found += [f"loop {line}" for line in loops.splitlines() if str(directory) in line]
     found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if str(directory) in line]
     containers = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", "label=org.nexlab.role=populate"], capture_output=True, text=True
+        ["docker", "ps", "-aq", "--filter", f"label=org.nexlab.run={run_id(directory)}"], capture_output=True, text=True
     ).stdout.split()
     found += [f"container {c}" for c in containers]
     return found
@@ -39,7 +48,9 @@ def leftovers(directory: Path) -> list[str]:
 def build(
     out: Path, *extra: str, agent: Path = SAMPLE_AGENT, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return nexlab_cli("build", "--agent", str(agent), "-o", str(out), *extra, env=env)
+    return nexlab_cli(
+        "build", "--agent", str(agent), "-o", str(out), *extra, env={"NEXLAB_RUN_ID": run_id(out.parent), **(env or {})}
+    )
 
 
 def test_missing_agent(tmp_path: Path) -> None:
@@ -141,6 +152,7 @@ def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: s
         stdout=subprocess.DEVNULL,
         text=True,
         cwd=REPO,
+        env={**os.environ, "NEXLAB_RUN_ID": run_id(tmp_path)},
     )
     assert child.stderr is not None
     deadline = time.monotonic() + 60

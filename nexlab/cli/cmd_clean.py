@@ -1,0 +1,36 @@
+"""`nexlab clean`: remove what killed nexlab runs left behind (also done at the start of every run)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nexlab.cli.types import Subparsers
+
+
+def register(sub: Subparsers) -> None:
+    clean = sub.add_parser(
+        "clean",
+        help="remove containers, volumes, mounts, loop devices and temporaries of killed nexlab runs",
+        description="Remove what nexlab runs that were killed (SIGKILL, a crash) left behind: labelled "
+        "containers and volumes, mounts under nexlab's mount root, loop devices backed by a nexlab "
+        "temporary, staging directories and partial outputs, each only when the process that made it "
+        "is gone. build, repro and boot do this first on their own.",
+    )
+    clean.set_defaults(handler=run_clean)
+
+
+def reap_and_report(command: str) -> int:
+    """Run the reaper; one line on stderr per thing removed. Returns how many."""
+    from nexlab.build.reaper import reap
+
+    removed = reap()
+    for line in removed:
+        print(f"nexlab {command}: removed {line} (left by a killed run)", file=sys.stderr)
+    return len(removed)
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    if reap_and_report("clean") == 0:
+        print("nothing to clean")
+    return 0

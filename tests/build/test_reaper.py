@@ -1,0 +1,97 @@
+"""The reaper: what a SIGKILLed build leaves is removed by the next run, and a live build is never touched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.build.test_cli_errors import leftovers, run_id
+from tests.conftest import REPO, SAMPLE_AGENT, nexlab_cli
+
+
+def _start_slow_build(tmp_path: Path, image: str, *extra: str) -> subprocess.Popen[str]:
+    """A build whose setup container sleeps once it is running; returns when it got there."""
+    script = tmp_path / "keep" / "slow.sh"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("echo NEXLAB-TEST-READY\nsleep 120\n")
+    exe = Path(sys.executable).with_name("nexlab")
+    inputs = ["--agent", str(SAMPLE_AGENT), "--image", image, "--size", "200MiB", "--script", str(script)]
+    child = subprocess.Popen(
+        [str(exe), "build", *inputs, "-o", str(tmp_path / "rootfs.ext4"), *extra],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "NEXLAB_RUN_ID": run_id(tmp_path)},
+    )
+    assert child.stderr is not None
+    deadline = time.monotonic() + 120
+    for line in child.stderr:
+        if "NEXLAB-TEST-READY" in line:
+            break
+        assert time.monotonic() < deadline, "the build never reached the user script"
+    return child
+
+
+def _staging_dirs(pid: int) -> list[Path]:
+    import tempfile
+
+    return [p for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(f"nexlab-staging-nx{pid}-")]
+
+
+def _containers(directory: Path) -> list[str]:
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=org.nexlab.run={run_id(directory)}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+
+
+def test_a_sigkilled_mount_build_is_reaped_by_the_next_run(tmp_path: Path, debian_base: str) -> None:
+    child = _start_slow_build(tmp_path, debian_base)
+    child.kill()
+    child.wait(timeout=30)
+    left = leftovers(tmp_path)
+    assert any(item.startswith("loop") for item in left) and any(item.startswith("container") for item in left)
+    cleaned = nexlab_cli("clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    for kind in ("container", "mount", "loop device", "partial output"):
+        assert f"removed {kind}" in cleaned.stderr, cleaned.stderr
+    assert f"of process {child.pid}" in cleaned.stderr
+    assert leftovers(tmp_path) == []
+
+
+def test_a_sigkilled_reproducible_build_is_reaped(tmp_path: Path, debian_base: str) -> None:
+    child = _start_slow_build(tmp_path, debian_base, "--reproducible", "--source-date-epoch", "1700000000")
+    staging = _staging_dirs(child.pid)
+    assert staging, "the build stages in the temporary directory"
+    child.kill()
+    child.wait(timeout=30)
+    assert _containers(tmp_path)
+    # The next build (here one that fails at once on its input) reaps first.
+    again = nexlab_cli("build", "--agent", str(tmp_path / "missing"), "-o", str(tmp_path / "rootfs.ext4"))
+    assert "removed container" in again.stderr and "removed staging directory" in again.stderr, again.stderr
+    assert not any(path.exists() for path in staging)
+    assert _containers(tmp_path) == [] and leftovers(tmp_path) == []
+
+
+@pytest.mark.timeout(300)
+def test_clean_never_touches_a_live_build(tmp_path: Path, debian_base: str) -> None:
+    child = _start_slow_build(tmp_path, debian_base)
+    try:
+        before = leftovers(tmp_path)
+        cleaned = nexlab_cli("clean")
+        assert cleaned.returncode == 0
+        assert f"of process {child.pid}" not in cleaned.stderr
+        assert leftovers(tmp_path) == before
+    finally:
+        child.send_signal(2)
+        assert child.stderr is not None
+        rest = child.stderr.read()
+        assert child.wait(timeout=60) == 130, rest
+    assert leftovers(tmp_path) == []
