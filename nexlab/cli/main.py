@@ -52,10 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nexlab {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        _ignore_signals()  # clean-up is done: a further Ctrl-C must not turn the exit into a crash
         print(f"nexlab {args.command}: interrupted; cleaned up", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 141
+    finally:
+        # The work is over and its result decided: the exit status must say so, whatever arrives now.
+        _ignore_signals()
+
+
+def _ignore_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,71 @@ def test_clean_never_touches_a_live_build(tmp_path: Path, debian_base: str) -> N
         rest = child.stderr.read()
         assert child.wait(timeout=60) == 130, rest
     assert leftovers(tmp_path) == []
+
+
+def test_repeated_ctrl_c_during_clean_up_leaves_nothing(tmp_path: Path, debian_base: str) -> None:
+    child = _start_slow_build(tmp_path, debian_base, "--reproducible", "--source-date-epoch", "1700000000")
+    staging = _staging_dirs(child.pid)
+    assert staging
+    # Ctrl-C, then Ctrl-C again and again while the container, staging tree and partial file go.
+    deadline = time.monotonic() + 60
+    while child.poll() is None and time.monotonic() < deadline:
+        child.send_signal(2)
+        time.sleep(0.05)
+    assert child.stderr is not None
+    rest = child.stderr.read()
+    assert child.wait(timeout=10) == 130, rest
+    assert "cleaned up" in rest and "Traceback" not in rest, rest
+    assert not any(path.exists() for path in staging)
+    assert leftovers(tmp_path) == []
+
+
+_SIGNAL_AFTER_RENAME = """
+import os, signal, sys
+real_replace = os.replace
+def replace_then_interrupt(source, destination):
+    real_replace(source, destination)
+    if str(destination).endswith(".ext4"):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C the moment the image is in place
+os.replace = replace_then_interrupt
+from nexlab.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_signal_after_the_output_is_replaced_is_success(tmp_path: Path, debian_base: str) -> None:
+    out = tmp_path / "rootfs.ext4"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SIGNAL_AFTER_RENAME,
+            "build",
+            "--agent",
+            str(SAMPLE_AGENT),
+            "--image",
+            debian_base,
+            "--size",
+            "200MiB",
+            "--reproducible",
+            "--source-date-epoch",
+            "1700000000",
+            "-o",
+            str(out),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "NEXLAB_RUN_ID": run_id(tmp_path)},
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "it is complete" in done.stderr
+    from nexlab.build.manifest import BuildManifest, manifest_path
+    from nexlab.build.output import sha256_file
+
+    assert BuildManifest.read(manifest_path(out)).image_sha256 == sha256_file(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "rootfs.ext4", "rootfs.ext4.manifest.json"] or (
+        sorted(p.name for p in tmp_path.iterdir()) == ["rootfs.ext4", "rootfs.ext4.manifest.json"]
+    )
