@@ -163,3 +163,56 @@ def test_a_signal_after_the_output_is_replaced_is_success(tmp_path: Path, debian
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep", "rootfs.ext4", "rootfs.ext4.manifest.json"] or (
         sorted(p.name for p in tmp_path.iterdir()) == ["rootfs.ext4", "rootfs.ext4.manifest.json"]
     )
+
+
+def test_staging_in_memory_is_capped_by_the_requested_size(tmp_path: Path, debian_base: str) -> None:
+    import contextlib
+    import shutil
+    import threading
+
+    script = tmp_path / "big.sh"
+    script.write_text("head -c 1073741824 /dev/zero > /usr/big\n")  # 1 GiB of content for a 64 MiB image
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for line in Path("/proc/mounts").read_text().splitlines():
+                source, point, fstype = line.split()[:3]
+                if source == "nexlab-staging" and fstype == "tmpfs" and f"nx{child_pid[0]}-" in point:
+                    with contextlib.suppress(OSError):
+                        peak[0] = max(peak[0], shutil.disk_usage(point).used)
+            time.sleep(0.05)
+
+    child_pid = [0]
+    exe = Path(sys.executable).with_name("nexlab")
+    child = subprocess.Popen(
+        [
+            str(exe),
+            "build",
+            "--agent",
+            str(SAMPLE_AGENT),
+            "--image",
+            debian_base,
+            "--size",
+            "64MiB",
+            "--script",
+            str(script),
+            "--reproducible",
+            "-o",
+            str(tmp_path / "rootfs.ext4"),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "NEXLAB_RUN_ID": run_id(tmp_path)},
+    )
+    child_pid[0] = child.pid
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = child.communicate(timeout=600)
+    done.set()
+    sampler.join()
+    assert child.returncode == 2 and "Traceback" not in stderr, stderr
+    assert "64.0 MiB is too small" in stderr or "64 MiB is too small" in stderr, stderr
+    assert 0 < peak[0] <= 64 * 2**20, f"the staging tmpfs held {peak[0]} bytes"
