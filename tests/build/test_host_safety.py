@@ -285,3 +285,29 @@ def test_sigint_at_any_moment_of_mount_leaks_no_loop_device(tmp_path: Path, is_r
         assert "KeyboardInterrupt" in err, err
         assert loop_devices_for(image) == "", err
         assert not mounts_containing(str(image.parent)), err
+
+
+def test_a_full_host_disk_is_not_called_a_too_small_image(tmp_path: Path, debian_base: str) -> None:
+    from tests.build.test_cli_errors import assert_one_line_error
+    from tests.conftest import SAMPLE_AGENT, nexlab_cli
+
+    small = tmp_path / "small"
+    _small_tmpfs(small, "40m")  # the image is 200 MiB of which ~150 MiB get written: the host fills first
+    try:
+        result = nexlab_cli(
+            "build",
+            "--agent",
+            str(SAMPLE_AGENT),
+            "--image",
+            debian_base,
+            "--size",
+            "200MiB",
+            "--reproducible",
+            "-o",
+            str(small / "rootfs.ext4"),
+        )
+        assert_one_line_error(result, "host file system", "is full")
+        assert "--size" not in result.stderr
+        assert list(small.iterdir()) == []
+    finally:
+        _umount(small)
