@@ -30,7 +30,7 @@ def register(sub: Subparsers) -> None:
         "--output",
         type=Path,
         default=Path("rootfs.ext4"),
-        help="output image; a name ending in .gz is gzipped (default: rootfs.ext4)",
+        help="output image; a name ending in .gz is gzipped, .zst zstd-compressed (default: rootfs.ext4)",
     )
     build.add_argument(
         "--reproducible",
@@ -112,7 +112,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def verify_boot(image: Path, timeout: float, progress: TerminalProgress) -> object:
-    """Boot the built image; a ``.gz`` output is booted from a temporary uncompressed copy.
+    """Boot the built image; a ``.gz`` or ``.zst`` output is booted from a temporary uncompressed copy.
 
     A failed boot raises ``BootError`` (exit 1); the image stays in place so it can be
     inspected, and the console log beside it says what happened.
@@ -125,12 +125,19 @@ def verify_boot(image: Path, timeout: float, progress: TerminalProgress) -> obje
 
     log = image.with_name(image.name + ".boot.log")
     progress.step_started("boot", f"QEMU, waiting up to {timeout:.0f} s for the agent")
-    if image.suffix != ".gz":
+    if image.suffix not in (".gz", ".zst"):
         return boot_and_check(image, timeout=timeout, log=log, progress=progress)
     with tempfile.TemporaryDirectory(prefix="nexlab-boot-", dir=image.parent) as scratch:
         plain = Path(scratch, image.stem)
-        with gzip.open(image, "rb") as source, plain.open("wb") as sink:
-            shutil.copyfileobj(source, sink, 1024 * 1024)
+        with plain.open("wb") as sink:
+            if image.suffix == ".gz":
+                with gzip.open(image, "rb") as source:
+                    shutil.copyfileobj(source, sink, 1024 * 1024)
+            else:
+                import zstandard
+
+                with image.open("rb") as source:
+                    zstandard.ZstdDecompressor().copy_stream(source, sink)
         return boot_and_check(plain, timeout=timeout, log=log, progress=progress)
 
 
