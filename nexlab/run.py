@@ -73,8 +73,14 @@ def run(
     input: bytes | None = None,
     timeout: float | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    uninterruptible: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to completion and return its captured output as text."""
+    """Run ``argv`` to completion and return its captured output as text.
+
+    ``uninterruptible`` runs it in a process group of its own, so a terminal's Ctrl-C
+    (sent to the whole foreground group) reaches only nexlab: for steps such as
+    ``losetup`` that must never die half-way, while nexlab holds the signal back.
+    """
     argv = [str(arg) for arg in argv]
     executable = which(argv[0])
     log.debug("running: %s", shlex.join(argv))
@@ -90,6 +96,7 @@ def run(
             timeout=timeout,
             cwd=cwd,
             check=False,
+            process_group=0 if uninterruptible else None,
         )
     except subprocess.TimeoutExpired as exc:
         raise CommandError(argv, -1, f"timed out after {timeout} s") from exc

@@ -59,6 +59,13 @@ class Mount:
     def __enter__(self) -> Mount:
         return self
 
+    def __del__(self) -> None:
+        # A signal between ``mount()`` returning and ``with`` calling ``__enter__`` drops the
+        # object without ``__exit__``: releasing it here keeps the loop device from leaking.
+        if getattr(self, "mounted", False):
+            with contextlib.suppress(Exception):
+                self.release()
+
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
 
@@ -114,7 +121,7 @@ class Mount:
             except CommandError as exc:
                 errors.append(exc)
             try:
-                run(["losetup", "-d", self.loop_device])
+                run(["losetup", "-d", self.loop_device], uninterruptible=True)
             except CommandError as exc:
                 if not _loop_is_free(self.loop_device, self.image):
                     errors.append(exc)
@@ -130,7 +137,7 @@ class Mount:
 def _umount(path: Path) -> None:
     for attempt in range(5):
         try:
-            run(["umount", str(path)])
+            run(["umount", str(path)], uninterruptible=True)
             return
         except CommandError as exc:
             if "not mounted" in exc.stderr:
@@ -171,28 +178,37 @@ def mount(
         target.mkdir(parents=True, exist_ok=True)
     loop_device = ""
     is_mounted = False
+    mounted: Mount | None = None
     try:
         # Attached and mounted with signals held back: an interrupted losetup would
         # attach a device whose name we never learn.
         with signals.deferred():
             loop_device = run(
-                ["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)]
+                ["losetup", "--find", "--show", *(["--read-only"] if read_only else []), str(path)],
+                uninterruptible=True,
             ).stdout.strip()
             # nosuid,nodev: the image's setuid binaries and device nodes mean nothing on the host.
             options = "ro,noload,nosuid,nodev" if read_only else "rw,nosuid,nodev"
-            run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)])
+            run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)], uninterruptible=True)
             is_mounted = True
+            # Built before the signals come back: a Ctrl-C after this line finds an object that
+            # releases itself (``__del__``), one before it finds the except clause below.
+            mounted = Mount(path, loop_device, target, time.monotonic() - start, owns_dir, record)
     except BaseException:
         with signals.deferred():
-            if is_mounted:  # the signal held back arrived once both were done
+            if mounted is not None:  # released here: its __del__ must not detach a reused device
+                mounted.mounted = False
+            # Also when mount(8) failed: it may have died after the kernel mounted.
+            if is_mounted or loop_device:
                 with contextlib.suppress(CommandError):
                     _umount(target)
-            # losetup ran with signals held back, so when it attached we know the device.
-            if loop_device:
-                run(["losetup", "-d", loop_device], check=False)
+            # A terminal's Ctrl-C also reaches losetup itself, which can die after attaching and
+            # before printing the device: then the device is found by its backing file.
+            for device in [loop_device] if loop_device else loops_backed_by(path):
+                run(["losetup", "-d", device], check=False, uninterruptible=True)
             if owns_dir:
                 shutil.rmtree(target, ignore_errors=True)
             record.close()
         raise
     log.debug("mounted %s on %s via %s", path, target, loop_device)
-    return Mount(path, loop_device, target, time.monotonic() - start, owns_dir, record)
+    return mounted
