@@ -1,0 +1,110 @@
+"""``e2fsck -fn`` on corrupt images: exit codes decoded right, time and output bounded.
+
+Every image is real: ``mke2fs -d`` from a staging tree, then broken with
+``debugfs -w`` the way a corrupt foreign image is broken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from nexlab.audit import audit
+from nexlab.audit.findings import Facts, Severity, fsck_errors
+from nexlab.audit.fsck import fsck
+from nexlab.e2fsck import exit_status
+from nexlab.run import run
+from tests.conftest import nexlab_cli, require
+
+
+@pytest.fixture
+def tools() -> None:
+    require(shutil.which("mke2fs") is not None and shutil.which("e2fsck") is not None, "e2fsprogs")
+
+
+def _image(tmp_path: Path, name: str, files: int = 3, *edits: str) -> Path:
+    tree = tmp_path / f"{name}-tree"
+    (tree / "many").mkdir(parents=True)
+    (tree / "etc").mkdir()
+    (tree / "etc" / "hostname").write_text("nexlab\n")
+    for i in range(files):
+        (tree / "many" / f"f{i}").write_text(f"{i}\n")
+    image = tmp_path / f"{name}.ext4"
+    run(["mke2fs", "-q", "-F", "-t", "ext4", "-N", "4096", "-d", str(tree), str(image), "16M"])
+    for edit in edits:
+        run(["debugfs", "-w", "-R", edit, str(image)])
+    return image
+
+
+def test_exit_status_bits() -> None:
+    assert exit_status(0).clean and exit_status(0).completed
+    twelve = exit_status(12)
+    assert twelve.errors_found and not twelve.completed and not twelve.clean
+    assert not exit_status(8).errors_found and not exit_status(8).completed
+    assert exit_status(4).errors_found and exit_status(4).completed
+    assert exit_status(32).describe() == "cancelled"
+
+
+def test_exit_12_is_errors_not_could_not_check(tools: None, tmp_path: Path) -> None:
+    # A root inode with no links: pass 3 finds errors, then "Cannot proceed without a
+    # root inode" aborts under -n, exit 12 (4 | 8). The reader still reads the tree.
+    image = _image(tmp_path, "rootless", 3, "sif <2> links_count 0")
+    result = fsck(image)
+    assert result.exit_code == 12
+    assert result.clean is False and result.finished
+    assert "aborted" in result.note
+    assert any("Root inode not allocated" in line for line in result.errors)
+    report = audit(image, hash=False)
+    found = {f.code: f for f in report.findings}
+    assert found["fsck-errors"].severity == Severity.HIGH
+    assert "then aborted" in found["fsck-errors"].message
+    assert "fsck-skipped" not in found
+
+
+def test_output_is_bounded_and_counted(tools: None, tmp_path: Path) -> None:
+    # A cleared directory of 1500 files: e2fsck -fn prints ~4500 lines about them.
+    image = _image(tmp_path, "orphans", 1500, "clri /many")
+    full = run(["e2fsck", "-fn", str(image)], check=False)
+    total = len(full.stdout.splitlines()) + len(full.stderr.splitlines())
+    assert total > 1000
+    result = fsck(image, keep_head=40, keep_tail=10)
+    assert result.clean is False and result.exit_code == 4
+    assert len(result.errors) <= 50
+    assert result.dropped_lines == total - 50
+    assert f"{total - 50} more lines" in result.note
+    # The kept tail is e2fsck's last word, not an arbitrary middle.
+    assert result.errors[-1] == [line.strip() for line in full.stdout.splitlines() if line.strip()][-1]
+
+
+def test_hanging_e2fsck_is_stopped(tools: None, tmp_path: Path) -> None:
+    # e2fsck on a FIFO with no writer blocks in open() for ever: a real hang.
+    fifo = tmp_path / "never"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    result = fsck(fifo, timeout=1)
+    assert time.monotonic() - started < 30
+    assert result.finished is False and result.clean is None and result.exit_code is None
+    assert "did not finish within 1 s" in result.note
+    (finding,) = fsck_errors(Facts(records={}, read=lambda _p: None, inode_size=256, fsck=result))
+    assert finding.code == "fsck-unfinished" and finding.severity == Severity.MEDIUM
+    assert "--fsck-timeout" in finding.fix
+
+
+def test_audit_fsck_timeout_option(tools: None, tmp_path: Path) -> None:
+    image = _image(tmp_path, "plain", 3)
+    # No e2fsck starts, reads an image and exits within a millisecond.
+    done = nexlab_cli("audit", str(image), "--json", "--no-hash", "--fsck-timeout", "0.001")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["fsck"]["finished"] is False and report["fsck"]["clean"] is None
+    assert "fsck-unfinished" in {f["code"] for f in report["findings"]}
+    # Given time, the same image is clean.
+    done = nexlab_cli("audit", str(image), "--json", "--no-hash", "--fsck-timeout", "120")
+    assert json.loads(done.stdout)["fsck"]["clean"] is True
+    bad = nexlab_cli("audit", str(image), "--fsck-timeout", "soon")
+    assert bad.returncode == 2 and "not a number of seconds" in bad.stderr and "Traceback" not in bad.stderr
