@@ -132,13 +132,20 @@ def audit(
     the finding ``fsck-unfinished``.
     """
     from nexlab.image import open_image
+    from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
     report = resolve_progress(progress)
     image = check_image_path(path)
     workload_bytes = parse_size(workload) if workload is not None else None
-    with ThreadPoolExecutor(max_workers=1) as pool, open_image(image) as fs:
-        checking = pool.submit(fsck, image, timeout=fsck_timeout) if fsck_check else None
+    # A .gz or .zst image (what `nexlab build -o rootfs.ext4.gz` writes) is read from a
+    # sparse decompressed copy; the report still names the file the user gave.
+    with (
+        plain_image(image, progress=report) as readable,
+        ThreadPoolExecutor(max_workers=1) as pool,
+        open_image(readable) as fs,
+    ):
+        checking = pool.submit(fsck, readable, timeout=fsck_timeout) if fsck_check else None
         report.step_started("read", f"walk {image.name}")
         entries = list(fs.walk())
         report.step_finished("read", None)
