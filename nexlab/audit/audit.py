@@ -183,6 +183,7 @@ def audit(
         reserved_blocks=info.reserved_blocks,
         overhead_bytes=info.overhead_bytes,
         extents="extent" in info.features,
+        cluster_ratio=max(info.cluster_size // info.block_size, 1),
     )
     return Audit(
         image=image,

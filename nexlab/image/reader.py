@@ -239,12 +239,13 @@ class Ext4Image:
             journal_inode=g.journal_inode,
             journal_bytes=journal_bytes,
             needs_recovery=bool(g.incompat & INCOMPAT_NEEDS_RECOVERY),
-            overhead_bytes=g.overhead_blocks() * g.block_size + journal_bytes,
+            overhead_bytes=g.overhead_bytes(journal_bytes),
             kind=kind_of(g),
             blocks_per_group=g.blocks_per_group,
             inodes_per_group=g.inodes_per_group,
             desc_size=g.desc_size,
             revision=g.revision,
+            cluster_size=g.cluster_size,
         )
 
     # -- resources -------------------------------------------------------------------------
