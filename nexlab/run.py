@@ -171,10 +171,8 @@ def run_bounded(
                 head.append(line)
                 continue
             if len(tail) == tail.maxlen:
-                dropped += 1
+                dropped += 1  # the oldest tail line (or this one, when no tail is kept) goes
             tail.append(line)
-            if not tail.maxlen:
-                dropped += 1
 
     reader = threading.Thread(target=drain, args=(proc.stdout,), name="nexlab-run-bounded", daemon=True)
     reader.start()
