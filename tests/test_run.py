@@ -39,3 +39,11 @@ def test_a_program_past_its_time_is_killed_with_its_children(tmp_path: Path) -> 
         time.sleep(0.1)
     else:
         raise AssertionError(f"child {child} still runs")
+
+
+def test_endless_output_keeps_only_the_bounds() -> None:
+    # What a looping e2fsck does: print without end. Memory holds only the kept lines.
+    result = run_bounded(["yes", "Restarting e2fsck from the beginning..."], timeout=2, keep_head=10, keep_tail=5)
+    assert not result.finished
+    assert len(result.head) == 10 and len(result.tail) == 5
+    assert result.dropped > 1000
