@@ -50,7 +50,7 @@ def _pass(targets: list[Target], path: Path, count: int, mutated: bool) -> tuple
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--count", type=int, default=360)
+    parser.add_argument("--count", type=int, default=480)
     parser.add_argument("--record", action="store_true", help="write the result into reports/benchmarks.md")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nexlab-bench-fuzz-") as scratch:

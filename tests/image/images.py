@@ -207,6 +207,8 @@ SMALL_CASES = (
     SmallCase("ext4", ("-t", "ext4", "-b", "4096", "-O", "^has_journal", "-N", "512")),
     SmallCase("ext4-inline-1k", ("-t", "ext4", "-b", "1024", "-I", "256", "-O", "inline_data", "-J", "size=1")),
     SmallCase("ext3-1k", ("-t", "ext3", "-b", "1024", "-I", "128", "-J", "size=1")),
+    # Clusters of 4 blocks, with first_data_block 0 on 1 KiB blocks.
+    SmallCase("ext4-bigalloc-1k", ("-t", "ext4", "-b", "1024", "-O", "bigalloc", "-C", "4096", "-J", "size=1"), 8),
 )
 
 

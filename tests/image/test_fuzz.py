@@ -26,7 +26,7 @@ from nexlab.run import run
 from tests.image.images import SMALL_CASES, make_small_image
 
 SEED = int(os.environ.get("NEXLAB_FUZZ_SEED", "20261125"))
-COUNT = int(os.environ.get("NEXLAB_FUZZ_COUNT", "360"))
+COUNT = int(os.environ.get("NEXLAB_FUZZ_COUNT", "480"))  # 120 per small image
 
 
 @dataclass(frozen=True)
