@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nexlab.cli.terminal import StepsOnly, TerminalProgress
 from nexlab.cli.types import Subparsers
 
 
@@ -74,7 +75,10 @@ def run_audit(args: argparse.Namespace) -> int:
         print("nexlab audit: note: --mtree still hashes every file (mtree carries sha256)", file=sys.stderr)
 
     limits = {"fsck_timeout": args.fsck_timeout} if args.fsck_timeout else {}
-    result = audit(args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck, **limits)
+    progress = StepsOnly(TerminalProgress(), frozenset({"decompress"}))
+    result = audit(
+        args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck, progress=progress, **limits
+    )
 
     if args.json:
         from nexlab.report.audit_json import audit_json
