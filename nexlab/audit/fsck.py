@@ -73,7 +73,7 @@ def fsck(
         return FsckResult(
             None,
             None,
-            errors[-5:],
+            errors,
             note=f"e2fsck did not finish within {timeout:g} s and was stopped" + (f" ({cut})" if cut else ""),
             finished=False,
             dropped_lines=result.dropped,

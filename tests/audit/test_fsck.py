@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -93,6 +94,41 @@ def test_hanging_e2fsck_is_stopped(tools: None, tmp_path: Path) -> None:
     (finding,) = fsck_errors(Facts(records={}, read=lambda _p: None, inode_size=256, fsck=result))
     assert finding.code == "fsck-unfinished" and finding.severity == Severity.MEDIUM
     assert "--fsck-timeout" in finding.fix
+
+
+def _looping_image(tmp_path: Path) -> Path:
+    """An image that makes ``e2fsck -fn`` restart for ever, as some foreign images did.
+
+    Group 1's inode table is at block 0 in the primary descriptors and in the backup:
+    e2fsck relocates it in memory, restarts from the disk (``-n`` never writes), finds
+    block 0 again, relocates, restarts... ("Restarting e2fsck from the beginning...").
+    """
+    image = tmp_path / "looping.ext4"
+    run(["mke2fs", "-q", "-F", "-t", "ext4", "-b", "1024", "-O", "^flex_bg,^metadata_csum", str(image), "16M"])
+    run(["debugfs", "-w", "-R", "set_bg 1 inode_table 0", str(image)])
+    dump = run(["dumpe2fs", str(image)]).stdout
+    primary = int(re.search(r"Primary superblock at \d+, Group descriptors at (\d+)", dump).group(1))  # type: ignore[union-attr]
+    backup = int(re.search(r"Backup superblock at \d+, Group descriptors at (\d+)", dump).group(1))  # type: ignore[union-attr]
+    data = bytearray(image.read_bytes())
+    data[backup * 1024 : (backup + 1) * 1024] = data[primary * 1024 : (primary + 1) * 1024]
+    image.write_bytes(bytes(data))
+    return image
+
+
+def test_looping_e2fsck_is_stopped_and_reported(tools: None, tmp_path: Path) -> None:
+    image = _looping_image(tmp_path)
+    started = time.monotonic()
+    report = audit(image, hash=False, fsck_timeout=3)
+    assert time.monotonic() - started < 60
+    assert report.fsck.finished is False and report.fsck.clean is None
+    # It printed without end; only the bounds were kept, the rest counted.
+    assert report.fsck.dropped_lines > 1000
+    assert "Restarting e2fsck from the beginning..." in report.fsck.errors
+    found = {f.code: f for f in report.findings}
+    assert "did not finish within 3 s" in found["fsck-unfinished"].message
+    assert "fsck-skipped" not in found and "fsck-errors" not in found
+    # The reader still read what it could (group 1's inodes are unreachable, with a warning).
+    assert any(f.path == "/lost+found" for f in report.files)
 
 
 def test_audit_fsck_timeout_option(tools: None, tmp_path: Path) -> None:
