@@ -158,7 +158,15 @@ def plain_image(
         raise ImageFormatError(f"{source}: cannot decompress ({kind}): {exc}") from exc
     report = resolve(progress)
     report.step_started("decompress", f"{kind}: {source.name} to a sparse temporary file")
-    with tempfile.TemporaryDirectory(prefix="nexlab-image-", dir=workdir) as scratch:
+    try:
+        scratch_dir = tempfile.TemporaryDirectory(prefix="nexlab-image-", dir=workdir)
+    except OSError as exc:
+        where = workdir or tempfile.gettempdir()
+        raise InputError(
+            f"cannot make a temporary directory in {where} to decompress {source.name}: {exc.strerror}",
+            hint="set TMPDIR to a writable directory with room for the image",
+        ) from exc
+    with scratch_dir as scratch:
         name = source.stem if source.suffix in SUFFIXES else source.name
         target = Path(scratch, name or "image")
         written = decompress(source, target, kind, report)

@@ -117,6 +117,12 @@ def test_copy_is_sparse_reported_and_removed(plain: Path, packed: dict[str, Path
     assert not scratch.exists()
     with plain_image(plain) as same:
         assert same == plain
+    # Nowhere to decompress to (even root cannot make a directory in /proc): one typed error.
+    with (
+        pytest.raises(InputError, match="cannot make a temporary directory in /proc"),
+        plain_image(packed["gz"], workdir="/proc"),
+    ):
+        pass
 
 
 def test_output_stops_at_the_filesystem_size(plain: Path, tmp_path: Path) -> None:
