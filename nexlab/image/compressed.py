@@ -79,7 +79,19 @@ def compression_of(path: Path) -> str | None:
 def _reader(raw: IO[bytes], kind: str) -> gzip.GzipFile | zstandard.ZstdDecompressionReader:
     if kind == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb")
-    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False)
+    # Parallel compressors (pzstd, zstd -T with some options) write several frames: read them all.
+    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=False, read_across_frames=True)
+
+
+def _read_head(stream: gzip.GzipFile | zstandard.ZstdDecompressionReader) -> bytes:
+    """The first 4 KiB of the decompressed stream (a read may return less than asked)."""
+    head = b""
+    while len(head) < 4096:
+        more = stream.read(4096 - len(head))
+        if not more:
+            break
+        head += more
+    return head
 
 
 def _filesystem_bytes(head: bytes, path: Path) -> int:
@@ -101,7 +113,7 @@ def decompress(source: Path, target: Path, kind: str, progress: Progress | None 
     written = 0
     try:
         with open(source, "rb") as raw, _reader(raw, kind) as stream, open(target, "wb") as out:
-            head = stream.read(4096)
+            head = _read_head(stream)
             limit = _filesystem_bytes(head, source)
             pending = head
             last = -1.0
@@ -153,11 +165,9 @@ def plain_image(
     # foreign archive fails at once, with one line.
     try:
         with open(source, "rb") as raw, _reader(raw, kind) as stream:
-            _filesystem_bytes(stream.read(4096), source)
+            _filesystem_bytes(_read_head(stream), source)
     except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise ImageFormatError(f"{source}: cannot decompress ({kind}): {exc}") from exc
-    report = resolve(progress)
-    report.step_started("decompress", f"{kind}: {source.name} to a sparse temporary file")
     try:
         scratch_dir = tempfile.TemporaryDirectory(prefix="nexlab-image-", dir=workdir)
     except OSError as exc:
@@ -166,6 +176,8 @@ def plain_image(
             f"cannot make a temporary directory in {where} to decompress {source.name}: {exc.strerror}",
             hint="set TMPDIR to a writable directory with room for the image",
         ) from exc
+    report = resolve(progress)
+    report.step_started("decompress", f"{kind}: {source.name} to a sparse temporary file")
     with scratch_dir as scratch:
         name = source.stem if source.suffix in SUFFIXES else source.name
         target = Path(scratch, name or "image")

@@ -125,6 +125,20 @@ def test_copy_is_sparse_reported_and_removed(plain: Path, packed: dict[str, Path
         pass
 
 
+def test_multi_frame_zstd_and_multi_member_gzip(plain: Path, tmp_path: Path) -> None:
+    # What parallel compressors (pzstd, pigz --independent, cat a.gz b.gz) write.
+    data = plain.read_bytes()
+    half = len(data) // 2
+    zst = tmp_path / "frames.ext4.zst"
+    compressor = zstandard.ZstdCompressor()
+    zst.write_bytes(compressor.compress(data[:half]) + compressor.compress(data[half:]))
+    gz = tmp_path / "members.ext4.gz"
+    gz.write_bytes(gzip.compress(data[:half], mtime=0) + gzip.compress(data[half:], mtime=0))
+    for packed in (zst, gz):
+        with plain_image(packed) as copy:
+            assert copy.read_bytes() == data
+
+
 def test_output_stops_at_the_filesystem_size(plain: Path, tmp_path: Path) -> None:
     # 64 MiB of filesystem, then 512 MiB of zeros (a cheap bomb): only the filesystem is written.
     bomb = tmp_path / "bomb.ext4.gz"
