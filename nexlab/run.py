@@ -9,12 +9,19 @@ names the Debian package to install.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO
 
 from nexlab.errors import CommandError, ToolMissingError
 
@@ -104,3 +111,89 @@ def run(
         log.debug("%s exited %d: %s", argv[0], result.returncode, result.stderr.strip())
         raise CommandError(argv, result.returncode, result.stderr or result.stdout)
     return result
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """What ``run_bounded`` kept of a program's merged stdout and stderr.
+
+    ``returncode`` is None when the program did not finish within the time limit
+    (it was killed). ``head`` and ``tail`` are the first and last lines; ``dropped``
+    counts the lines in between that were read and thrown away.
+    """
+
+    returncode: int | None
+    head: tuple[str, ...]
+    tail: tuple[str, ...]
+    dropped: int
+    seconds: float
+
+    @property
+    def finished(self) -> bool:
+        return self.returncode is not None
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self.head + self.tail
+
+
+def run_bounded(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    keep_head: int = 200,
+    keep_tail: int = 200,
+    env: Mapping[str, str] | None = None,
+) -> Bounded:
+    """Run ``argv`` with a time limit, keeping only the first and last lines of its output.
+
+    For programs that can talk or run without end on hostile input (e2fsck on a
+    corrupt image restarts forever, printing as it goes): memory stays bounded
+    by the kept lines whatever the program prints, and at the deadline the
+    program and its children are killed instead of being waited for.
+    """
+    argv = [str(arg) for arg in argv]
+    executable = which(argv[0])
+    log.debug("running (limit %s s): %s", timeout, shlex.join(argv))
+    head: list[str] = []
+    tail: collections.deque[str] = collections.deque(maxlen=max(keep_tail, 0))
+    dropped = 0
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        [executable, *argv[1:]],
+        env=base_environment(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # so a kill reaches anything it started
+    )
+    assert proc.stdout is not None
+
+    def drain(stream: IO[bytes]) -> None:
+        nonlocal dropped
+        # Lines are cut at 4 KiB so one endless line cannot grow without bound either.
+        while chunk := stream.readline(4096):
+            line = chunk.decode("utf-8", "replace").rstrip("\n")
+            if len(head) < keep_head:
+                head.append(line)
+                continue
+            if len(tail) == tail.maxlen:
+                dropped += 1  # the oldest tail line (or this one, when no tail is kept) goes
+            tail.append(line)
+
+    reader = threading.Thread(target=drain, args=(proc.stdout,), name="nexlab-run-bounded", daemon=True)
+    reader.start()
+    returncode: int | None
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        returncode = None
+        log.debug("%s did not finish in %s s: killed", argv[0], timeout)
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(timeout=5)
+        proc.stdout.close()
+    return Bounded(returncode, tuple(head), tuple(tail), dropped, time.monotonic() - start)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from nexlab.audit import findings as rules
 from nexlab.audit.budget import Budget, SpaceFacts, budget
+from nexlab.audit.fsck import DEFAULT_TIMEOUT as DEFAULT_FSCK_TIMEOUT
 from nexlab.audit.fsck import FsckResult, fsck
 from nexlab.audit.inventory import FileRecord, record_from_entry, resolve, to_dataframe
 from nexlab.audit.packages import Package, attribute, read_databases
@@ -119,6 +120,7 @@ def audit(
     workload: int | str | None = None,
     hash: bool = True,
     fsck_check: bool = True,
+    fsck_timeout: float = DEFAULT_FSCK_TIMEOUT,
     progress: Progress | None = None,
 ) -> Audit:
     """Audit the ext2/3/4 image at ``path``: inventory, packages, budget and findings.
@@ -126,15 +128,24 @@ def audit(
     Nothing is mounted and nothing needs root. ``workload`` (bytes or "64MiB")
     asks whether a binary that big fits. ``hash=False`` skips the sha256 of
     every file (faster; no duplicate detection, ``sha256`` is null).
+    ``fsck_timeout`` bounds ``e2fsck -fn`` (seconds); a check stopped there is
+    the finding ``fsck-unfinished``.
     """
     from nexlab.image import open_image
+    from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
     report = resolve_progress(progress)
     image = check_image_path(path)
     workload_bytes = parse_size(workload) if workload is not None else None
-    with ThreadPoolExecutor(max_workers=1) as pool, open_image(image) as fs:
-        checking = pool.submit(fsck, image) if fsck_check else None
+    # A .gz or .zst image (what `nexlab build -o rootfs.ext4.gz` writes) is read from a
+    # sparse decompressed copy; the report still names the file the user gave.
+    with (
+        plain_image(image, progress=report) as readable,
+        ThreadPoolExecutor(max_workers=1) as pool,
+        open_image(readable) as fs,
+    ):
+        checking = pool.submit(fsck, readable, timeout=fsck_timeout) if fsck_check else None
         report.step_started("read", f"walk {image.name}")
         entries = list(fs.walk())
         report.step_finished("read", None)
@@ -172,6 +183,7 @@ def audit(
         reserved_blocks=info.reserved_blocks,
         overhead_bytes=info.overhead_bytes,
         extents="extent" in info.features,
+        cluster_ratio=max(info.cluster_size // info.block_size, 1),
     )
     return Audit(
         image=image,

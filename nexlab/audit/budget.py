@@ -47,6 +47,8 @@ class SpaceFacts:
     overhead_bytes: int
     #: Extent-mapped filesystems: the kernel keeps some clusters back (below).
     extents: bool = True
+    #: Blocks per cluster: 1, or 2^n with bigalloc.
+    cluster_ratio: int = 1
 
     @property
     def kernel_reserved_blocks(self) -> int:
@@ -54,9 +56,12 @@ class SpaceFacts:
 
         The kernel (``ext4_calculate_resv_clusters``) takes them out of
         ``statfs``'s available count for everyone, root included, so they are
-        not space a workload can use. Assumes clusters are blocks (no bigalloc).
+        not space a workload can use. Counted in clusters, as the kernel does.
         """
-        return min(self.blocks_count // 50, 4096) if self.extents else 0
+        if not self.extents:
+            return 0
+        ratio = max(self.cluster_ratio, 1)
+        return min(self.blocks_count // ratio // 50, 4096) * ratio
 
 
 @dataclass(frozen=True)

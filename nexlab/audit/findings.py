@@ -379,8 +379,16 @@ def fsck_errors(facts: Facts) -> Iterable[Finding]:
         yield _finding(
             Severity.HIGH,
             "fsck-errors",
-            f"e2fsck -fn found errors: {head}",
+            f"e2fsck -fn found errors{' (then aborted)' if 'aborted' in result.note else ''}: {head}",
             "rebuild the image (or run e2fsck -fy on a copy)",
+        )
+    elif not result.finished:
+        # A check that never ends is itself a sign of a corrupt image (e2fsck restarting in a loop).
+        yield _finding(
+            Severity.MEDIUM,
+            "fsck-unfinished",
+            result.note or "e2fsck did not finish",
+            "run e2fsck -fn IMAGE by hand to see where it loops, or give it more time (--fsck-timeout)",
         )
     elif result.clean is None:
         yield _finding(Severity.INFO, "fsck-skipped", result.note or "e2fsck did not run", "apt-get install e2fsprogs")

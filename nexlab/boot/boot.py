@@ -10,6 +10,7 @@ seconds (or that exits at once) is killed and the boot restarts with TCG.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import re
@@ -26,6 +27,7 @@ from nexlab.boot.console import ConsoleWatcher, Outcome, Verdict, clean
 from nexlab.boot.qemu import Accel, Machine, VmSpec, create_overlay, running
 from nexlab.boot.result import BootResult
 from nexlab.errors import BootError, InputError
+from nexlab.image.compressed import compression_of, plain_image
 from nexlab.image.superblock import check_magic
 from nexlab.progress import Progress, resolve
 
@@ -75,7 +77,33 @@ def boot(
     ``q35``.
     """
     started = time.monotonic()
-    image = check_image(Path(image))
+    given = Path(image)
+    if not given.is_file() or compression_of(given) is None:
+        return _boot(check_image(given), kernel, initrd, expect, timeout, memory, log, accel, machine, append,
+                     network, progress, started)  # fmt: skip
+    # A .gz/.zst image boots from a decompressed temporary copy beside it (it may be big);
+    # the result names the file the user gave.
+    with plain_image(given, progress=progress, workdir=given.absolute().parent) as plain:
+        result = _boot(check_image(plain), kernel, initrd, expect, timeout, memory, log, accel, machine, append,
+                       network, progress, started)  # fmt: skip
+    return dataclasses.replace(result, image=given.absolute())
+
+
+def _boot(
+    image: Path,
+    kernel: Path | str | None,
+    initrd: Path | str | None,
+    expect: str | None,
+    timeout: float,
+    memory: int,
+    log: Path | str | None,
+    accel: str,
+    machine: str,
+    append: str,
+    network: bool,
+    progress: Progress | None,
+    started: float,
+) -> BootResult:
     chosen = kernels.resolve(Path(kernel) if kernel else None, Path(initrd) if initrd else None)
     accels = _accels(accel)
     _machine(machine, accels[0], chosen)  # reject a bad name before anything starts

@@ -49,6 +49,7 @@ from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.rootless import Owner, export_volume, owner_commands, staging_volume
 from nexlab.build.sizing import size_for_content
 from nexlab.build.spec import BuildSpec
+from nexlab.e2fsck import exit_status
 from nexlab.errors import CommandError, ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
@@ -491,6 +492,6 @@ def pin_inode_times(image: Path, epoch: int, *, owners: dict[str, Owner] | None 
     # A last, tiny session resets it; what remains is that session's own, fixed writes.
     run(["debugfs", "-w", "-R", "ssv kbytes_written 0", str(image)], env=fake_time)
     fsck = run(["e2fsck", "-fn", str(image)], check=False, env=fake_time)
-    if fsck.returncode != 0:
+    if not exit_status(fsck.returncode).clean:
         raise CommandError(["e2fsck", "-fn", str(image)], fsck.returncode, fsck.stdout + fsck.stderr)
     return TimesResult(seconds=time.monotonic() - start, inodes=len(inodes), fsck_clean=True, owners=owned)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nexlab.build.mount import Mount
 from nexlab.build.results import UnmountResult
+from nexlab.e2fsck import exit_status
 from nexlab.run import run
 
 
@@ -14,8 +15,7 @@ def fsck(image: Path) -> tuple[bool, tuple[str, ...]]:
     """Read-only full check: (clean, report lines). Never changes the image."""
     result = run(["e2fsck", "-fn", str(image)], check=False)
     lines = tuple(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
-    # 0: no errors; 1/2 cannot happen with -n; 4 and above: errors left or e2fsck failed.
-    return result.returncode == 0, lines
+    return exit_status(result.returncode).clean, lines
 
 
 def unmount(mount: Mount) -> UnmountResult:

@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nexlab.cli.terminal import StepsOnly, TerminalProgress
 from nexlab.cli.types import Subparsers
 
 
@@ -37,7 +38,24 @@ def register(sub: Subparsers) -> None:
     )
     audit.add_argument("--no-hash", action="store_true", help="skip sha256 of file contents (faster)")
     audit.add_argument("--no-fsck", action="store_true", help="skip e2fsck -fn")
+    audit.add_argument(
+        "--fsck-timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="stop e2fsck -fn after S seconds and report fsck-unfinished (default 60)",
+    )
     audit.set_defaults(handler=run_audit)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -56,7 +74,11 @@ def run_audit(args: argparse.Namespace) -> int:
     if args.mtree and args.no_hash:
         print("nexlab audit: note: --mtree still hashes every file (mtree carries sha256)", file=sys.stderr)
 
-    result = audit(args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck)
+    limits = {"fsck_timeout": args.fsck_timeout} if args.fsck_timeout else {}
+    progress = StepsOnly(TerminalProgress(), frozenset({"decompress"}))
+    result = audit(
+        args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck, progress=progress, **limits
+    )
 
     if args.json:
         from nexlab.report.audit_json import audit_json

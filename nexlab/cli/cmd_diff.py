@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from nexlab.cli.terminal import StepsOnly, TerminalProgress
 from nexlab.cli.types import Subparsers
 
 
@@ -44,7 +45,8 @@ def run_diff(args: argparse.Namespace) -> int:
     for output in (args.html, args.markdown):
         if output is not None and not output.parent.is_dir():
             raise InputError(f"directory {output.parent} does not exist")
-    result = diff(args.a, args.b, deep=args.deep, depth=args.depth, packages=not args.no_packages)
+    progress = StepsOnly(TerminalProgress(quiet=args.quiet), frozenset({"decompress"}))
+    result = diff(args.a, args.b, deep=args.deep, depth=args.depth, packages=not args.no_packages, progress=progress)
     if args.html is not None:
         from nexlab.report.diff_html import diff_html
 

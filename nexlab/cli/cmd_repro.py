@@ -46,11 +46,15 @@ def run_repro(args: argparse.Namespace) -> int:
 
     reap_and_report("repro")
 
-    if args.report is not None and not args.report.is_dir():
-        raise InputError(f"report directory {args.report} does not exist")
     name = args.name or default_name(args.image, args.plain)
     if "/" in name or name in (".", ".."):
         raise InputError(f"--name {name!r} must be a plain file name")
+    if args.report is not None:
+        # Made up front, as `-o` users expect of an output, so a bad path fails before the builds.
+        try:
+            args.report.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot make the report directory {args.report}: {exc.strerror}") from exc
     result = repro(
         build_spec(args, source_date_epoch(args) if not args.plain else None),
         plain=args.plain,

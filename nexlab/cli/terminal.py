@@ -51,3 +51,35 @@ class TerminalProgress:
         self.stream.write(f"\r\033[K    [{'#' * filled}{'.' * (width - filled)}] {done * 100:3.0f}% {text}")
         self.stream.flush()
         self._bar_shown = True
+
+
+class StepsOnly:
+    """Forwards only the named steps (and their progress bar) to another progress.
+
+    ``audit`` and ``diff`` print nothing while they read a plain image; a
+    compressed one is decompressed first, which can take a while, so that step
+    is shown.
+    """
+
+    def __init__(self, inner: TerminalProgress, steps: frozenset[str]) -> None:
+        self.inner = inner
+        self.steps = steps
+        self._current = ""
+
+    def step_started(self, step: str, description: str) -> None:
+        self._current = step
+        if step in self.steps:
+            self.inner.step_started(step, description)
+
+    def step_finished(self, step: str, result: Any) -> None:
+        if step in self.steps:
+            self.inner.step_finished(step, result)
+        self._current = ""
+
+    def log_line(self, line: str) -> None:
+        if self._current in self.steps:
+            self.inner.log_line(line)
+
+    def fraction(self, done: float, text: str = "") -> None:
+        if self._current in self.steps:
+            self.inner.fraction(done, text)

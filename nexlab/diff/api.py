@@ -42,18 +42,38 @@ def diff(
     Raises ``InputError`` for a missing file and ``ImageFormatError`` for one
     that is not ext2/3/4.
     """
-    from nexlab.image import open_image
+    from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
     report = resolve(progress)
     # Checked, but reported as the user wrote them (regular_file resolves to an absolute path).
     regular_file(a, "image"), regular_file(b, "image")
     path_a, path_b = Path(a), Path(b)
+    with plain_image(path_a, progress=report) as plain_a, plain_image(path_b, progress=report) as plain_b:
+        return _diff(path_a, path_b, plain_a, plain_b, deep, depth, packages, workers, report, start)
+
+
+def _diff(
+    path_a: Path,
+    path_b: Path,
+    plain_a: Path,
+    plain_b: Path,
+    deep: bool,
+    depth: int,
+    packages: bool,
+    workers: int,
+    report: Progress,
+    start: float,
+) -> Diff:
+    """``diff`` on plain images (``plain_a``/``plain_b``), reported under the names given."""
+    from nexlab.image import open_image
+
     report.step_started("bytes", "compare the image files")
-    identical = same_bytes(path_a, path_b)
+    # The decompressed images: two .gz of one image made with different gzip levels are identical.
+    identical = same_bytes(plain_a, plain_b)
     report.step_finished("bytes", identical)
     notes: list[str] = []
-    with open_image(path_a) as fs_a, open_image(path_b) as fs_b:
+    with open_image(plain_a) as fs_a, open_image(plain_b) as fs_b:
         notes += [f"A: {w}" for w in fs_a.warnings] + [f"B: {w}" for w in fs_b.warnings]
         filesystem = compare_filesystems(fs_a.info, fs_b.info)
         report.step_started("walk", "list both filesystems")

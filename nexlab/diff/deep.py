@@ -9,6 +9,8 @@ Debian package, not an error.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,6 +29,20 @@ MAX_FILES = 200
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 MAX_DIFF_BLOCK_LINES = 200
 TIMEOUT_SECONDS = 120
+#: C.UTF-8 is built into glibc, so it exists on every host.
+UTF8_LOCALE = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _utf8_named(entry: Entry) -> Entry:
+    """``entry`` with each byte of its path that is not UTF-8 written as ``\\xNN``.
+
+    diffoscope writes its reports as UTF-8 and dies on such a byte; the escaped
+    name is the one nexlab's own reports show.
+    """
+    if not _SURROGATE.search(entry.path):
+        return entry
+    return dataclasses.replace(entry, path=_SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", entry.path))
 
 
 def content_changes(changes: Sequence[Change]) -> list[Change]:
@@ -58,7 +74,7 @@ def run_diffoscope(
         root = Path(workdir)
         for side, fs, entries in (("a", fs_a, entries_a), ("b", fs_b, entries_b)):
             (root / side).mkdir()
-            extract(fs, [entries[c.path] for c in selected], root / side)
+            extract(fs, [_utf8_named(entries[c.path]) for c in selected], root / side)
         text_out, html_out = root / "report.txt", root / "report.html"
         argv = [
             "diffoscope",
@@ -80,7 +96,11 @@ def run_diffoscope(
         ]
         try:
             # diffoscope exits 1 when it found differences, which is the expected case.
-            result = run(argv, check=False, timeout=timeout + 60, cwd=root)
+            # A name that is not UTF-8 makes diffoscope exit 2 with no report at all
+            # ("unable to print Unicode"), in any locale: such names were escaped on
+            # extraction (``_utf8_named``). It also gets a UTF-8 locale rather than
+            # run()'s C, so that the tools it runs print non-ASCII text as text.
+            result = run(argv, check=False, timeout=timeout + 60, cwd=root, env=UTF8_LOCALE)
         except ToolMissingError as exc:
             return DeepResult(
                 files=len(selected), note=f"diffoscope is not installed (apt-get install {exc.package or 'diffoscope'})"

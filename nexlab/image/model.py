@@ -89,3 +89,5 @@ class FilesystemInfo:
     inodes_per_group: int = 0
     desc_size: int = 32
     revision: int = 1
+    #: Allocation unit: the block size, or a cluster of blocks with bigalloc.
+    cluster_size: int = 0

@@ -34,6 +34,7 @@ from nexlab.errors import ImageFormatError, InputError
 from nexlab.image import blockmap, dirents, xattrs
 from nexlab.image.model import TYPES, Entry, FilesystemInfo
 from nexlab.image.superblock import (
+    INCOMPAT_EA_INODE,
     INCOMPAT_FILETYPE,
     INCOMPAT_LARGE_DIR,
     INCOMPAT_NEEDS_RECOVERY,
@@ -59,7 +60,6 @@ S_IFLNK = 0o120000
 S_IFCHR = 0o020000
 S_IFBLK = 0o060000
 
-MAX_SYMLINK = 4096  # PATH_MAX
 MAX_HOPS = 40  # the kernel's MAXSYMLINKS
 MAX_DIR_BYTES = 256 << 20
 MAX_DIR_ENTRIES = 2_000_000
@@ -239,12 +239,13 @@ class Ext4Image:
             journal_inode=g.journal_inode,
             journal_bytes=journal_bytes,
             needs_recovery=bool(g.incompat & INCOMPAT_NEEDS_RECOVERY),
-            overhead_bytes=g.overhead_blocks() * g.block_size + journal_bytes,
+            overhead_bytes=g.overhead_bytes(journal_bytes),
             kind=kind_of(g),
             blocks_per_group=g.blocks_per_group,
             inodes_per_group=g.inodes_per_group,
             desc_size=g.desc_size,
             revision=g.revision,
+            cluster_size=g.cluster_size,
         )
 
     # -- resources -------------------------------------------------------------------------
@@ -354,13 +355,19 @@ class Ext4Image:
             raise ImageFormatError(f"xattr value inode {ino} is not an EA inode")
         return b"".join(bytes(chunk) for chunk in self._chunks(inode, min(size, inode.size)))
 
-    def _inline_data(self, inode: _Inode) -> bytes:
-        """i_block followed by the ``system.data`` xattr, cut to the file size."""
+    def _inline_area(self, inode: _Inode) -> bytes:
+        """i_block followed by the whole ``system.data`` xattr: everything stored inline."""
         local: list[str] = []
-        extra = xattrs.in_inode(inode.raw, inode.extra_end, local, f"inode {inode.ino}").get("system.data", b"")
+        found = xattrs.in_inode(inode.raw, inode.extra_end, local, f"inode {inode.ino}")
         for message in local:
             self._warn(message)
-        data = inode.i_block + extra
+        if "system.data" not in found:
+            self._warn(f"inode {inode.ino}: inline data flag but no system.data attribute (corrupt)")
+        return inode.i_block + found.get("system.data", b"")
+
+    def _inline_data(self, inode: _Inode) -> bytes:
+        """The inline content, cut to the file size."""
+        data = self._inline_area(inode)
         if len(data) < inode.size:
             raise ImageFormatError(f"inode {inode.ino}: inline data shorter ({len(data)}) than the size {inode.size}")
         return data[: inode.size]
@@ -408,10 +415,15 @@ class Ext4Image:
     # -- directories -----------------------------------------------------------------------
 
     def _dir_blocks(self, inode: _Inode) -> Iterator[memoryview]:
+        warned = False
         for _logical, physical, count, uninit in self._runs(inode):
-            if not uninit:
-                for n in range(count):
-                    yield self._block(physical + n)
+            if uninit and not warned:
+                # Directories are never preallocated, so this is corruption (e2fsck says so);
+                # the kernel and debugfs still read the block's entries, and so do we.
+                self._warn(f"directory inode {inode.ino}: block in an unwritten extent, read anyway (corrupt)")
+                warned = True
+            for n in range(count):
+                yield self._block(physical + n)
 
     def _children(self, inode: _Inode) -> dict[bytes, int]:
         cached = self._dir_cache.get(inode.ino)
@@ -423,7 +435,10 @@ class Ext4Image:
         local: list[str] = []
         if inode.flags & INLINE_DATA_FL:
             # The first 4 bytes name the parent; entries follow, then continue in system.data.
-            data = memoryview(self._inline_data(inode))
+            # Like the kernel, the whole inline area is read whatever i_size says.
+            data = memoryview(self._inline_area(inode))
+            if inode.size != len(data):
+                local.append(f"{where}: size {inode.size} but {len(data)} bytes inline (corrupt), all read")
             dirents.parse_block(data[4:60], g.inodes_count, self._filetype, out, local, where)
             if len(data) > 60:
                 dirents.parse_block(data[60:], g.inodes_count, self._filetype, out, local, where)
@@ -457,7 +472,11 @@ class Ext4Image:
         target = None
         rdev = None
         if kind == S_IFLNK:
-            target = self._target(inode)
+            try:
+                target = self._target(inode)
+            except ImageFormatError as exc:
+                # The kernel lists it (lstat works) and only readlink fails: list it, without a target.
+                self._warn(f"{path}: symlink target unreadable: {exc}")
         elif kind in (S_IFCHR, S_IFBLK):
             old, new = struct.unpack_from("<II", inode.i_block)
             if old:
@@ -486,16 +505,38 @@ class Ext4Image:
         )
 
     def _target(self, inode: _Inode) -> str:
-        if inode.size > MAX_SYMLINK:
-            raise ImageFormatError(f"symlink inode {inode.ino}: target of {inode.size} bytes")
-        ea_bytes = self.geometry.block_size if inode.file_acl else 0
+        """A symlink's target, read the way the kernel reads it (``ext4_inode_is_fast_symlink``).
+
+        Fast (in i_block) or slow (in a block) is decided by i_blocks, except on
+        ea_inode filesystems, where an EA inode's blocks may be charged to the
+        symlink, so the size decides. A fast target must be 1–59 bytes (the
+        kernel refuses the inode otherwise); a slow one is cut at the block
+        size − 1 whatever i_size claims, as the kernel does, with a warning,
+        since such an image is corrupt.
+        """
+        g = self.geometry
         if inode.flags & INLINE_DATA_FL:
             raw = self._inline_data(inode)
-        elif inode.size < 60 and inode.blocks - ea_bytes <= 0:
+        elif self._fast_symlink(inode):
+            if not 0 < inode.size < len(inode.i_block):
+                # The kernel refuses the inode (EFSCORRUPTED); debugfs reads it as a block map.
+                raise ImageFormatError(f"invalid fast symlink length {inode.size}")
             raw = inode.i_block[: inode.size]
         else:
-            raw = b"".join(bytes(chunk) for chunk in self._chunks(inode))
+            limit = min(inode.size, g.block_size - 1)
+            if inode.size > limit:
+                self._warn(
+                    f"symlink inode {inode.ino}: target of {inode.size} bytes, cut at {limit} as the kernel does"
+                )
+            raw = b"".join(bytes(chunk) for chunk in self._chunks(inode, limit))
         return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+    def _fast_symlink(self, inode: _Inode) -> bool:
+        g = self.geometry
+        if g.incompat & INCOMPAT_EA_INODE:
+            return 0 < inode.size < len(inode.i_block)
+        ea_bytes = g.cluster_size if inode.file_acl else 0
+        return inode.blocks - ea_bytes == 0
 
     def walk(self) -> Iterator[Entry]:
         """Every path once: "/" first, then depth-first with children sorted by name bytes.

@@ -77,8 +77,10 @@ INCOMPAT_LARGE_DIR = 0x4000
 INCOMPAT_META_BG = 0x10
 INCOMPAT_64BIT = 0x80
 INCOMPAT_INLINE_DATA = 0x8000
+INCOMPAT_EA_INODE = 0x400
 RO_COMPAT_SPARSE_SUPER = 0x1
 RO_COMPAT_HUGE_FILE = 0x8
+RO_COMPAT_BIGALLOC = 0x200
 COMPAT_SPARSE_SUPER2 = 0x200
 
 #: Incompat features the reader understands (reading ignores what only matters for writing).
@@ -111,9 +113,9 @@ _SB = struct.Struct(
     "68s"  # 0x10c jnl_blocks
     "III"  # 0x150 blocks_count_hi, r_blocks_count_hi, free_blocks_hi
 )
-_SB_OVERHEAD = struct.Struct("<I")  # 0x214 s_overhead_clusters
-_SB_BACKUP_BGS = struct.Struct("<II")  # 0x218
-_SB_TIME_HI = struct.Struct("<BBBB")  # 0x240 wtime_hi, mtime_hi, mkfs_time_hi, lastcheck_hi
+_SB_OVERHEAD = struct.Struct("<I")  # 0x248 s_overhead_clusters
+_SB_BACKUP_BGS = struct.Struct("<II")  # 0x24c s_backup_bgs
+_SB_TIME_HI = struct.Struct("<BBBB")  # 0x274 wtime_hi, mtime_hi, mkfs_time_hi, lastcheck_hi
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class Geometry:
     journal_inode: int
     stored_overhead: int
     revision: int
+    #: Blocks per allocation cluster (bigalloc), 1 otherwise.
+    cluster_ratio: int = 1
 
     @property
     def is_64bit(self) -> bool:
@@ -178,10 +182,16 @@ class Geometry:
 
     def descriptor_block(self, index: int) -> int:
         """Block holding the ``index``-th block of group descriptors (meta_bg aware)."""
+        # bigalloc on 1 KiB blocks has first_data_block 0, yet the superblock is still
+        # block 1 (byte 1024) and the descriptors follow it (e2fsprogs does the same).
+        superblock = self.first_data_block or (1 if self.block_size == 1024 else 0)
         if not self.incompat & INCOMPAT_META_BG or index < self.first_meta_bg:
-            return self.first_data_block + 1 + index
+            return superblock + 1 + index
         group = index * self.descs_per_block
-        return self.group_first_block(group) + (1 if self.has_super(group) else 0)
+        first = self.group_first_block(group)
+        if group == 0:
+            first = superblock
+        return first + (1 if self.has_super(group) else 0)
 
     def count_super(self, start: int, stop: int) -> int:
         """How many groups in [start, stop) carry a superblock backup, without visiting each."""
@@ -221,6 +231,21 @@ class Geometry:
                 first = metagroup * dpb
                 base += len({g for g in (first, first + 1, first + dpb - 1) if g < self.groups})
         return self.first_data_block + base + self.groups * (2 + self.inode_table_blocks)
+
+    @property
+    def cluster_size(self) -> int:
+        return self.block_size * self.cluster_ratio
+
+    def overhead_bytes(self, journal_bytes: int) -> int:
+        """What statfs leaves out of the total, as the kernel decides it.
+
+        On bigalloc the kernel trusts the superblock's ``s_overhead_clusters``
+        (journal included) unless it is absurd, since recounting is slow there;
+        otherwise it recounts, which ``overhead_blocks`` mirrors.
+        """
+        if self.cluster_ratio > 1 and 0 < self.stored_overhead <= self.blocks_count:
+            return self.stored_overhead * self.cluster_size
+        return self.overhead_blocks() * self.block_size + journal_bytes
 
 
 def feature_names(compat: int, incompat: int, ro_compat: int) -> tuple[str, ...]:
@@ -306,9 +331,9 @@ def parse_superblock(raw: bytes | memoryview, image_bytes: int) -> Superblock:
         free_inodes,
         first_data_block,
         log_block_size,
-        _log_cluster,
+        log_cluster_size,
         blocks_per_group,
-        _clusters_per_group,
+        clusters_per_group,
         inodes_per_group,
         mtime,
         wtime,
@@ -381,8 +406,22 @@ def parse_superblock(raw: bytes | memoryview, image_bytes: int) -> Superblock:
             raise ImageFormatError(f"corrupt superblock: group descriptor size {desc_size}")
     else:
         desc_size = 32
-    if not 0 < blocks_per_group <= 8 * block_size or not 0 < inodes_per_group <= 8 * block_size:
-        raise ImageFormatError("corrupt superblock: blocks or inodes per group out of range")
+    # bigalloc allocates in clusters of 2^n blocks: the block bitmap has a bit per cluster,
+    # so it is clusters (not blocks) per group that one bitmap block bounds, as in the kernel.
+    cluster_ratio = 1
+    if ro_compat & RO_COMPAT_BIGALLOC:
+        if not log_block_size <= log_cluster_size <= log_block_size + 16:
+            raise ImageFormatError(f"corrupt superblock: cluster size 2^{10 + log_cluster_size}")
+        cluster_ratio = 1 << (log_cluster_size - log_block_size)
+        if not 0 < clusters_per_group <= 8 * block_size or blocks_per_group != clusters_per_group * cluster_ratio:
+            raise ImageFormatError(
+                f"corrupt superblock: {clusters_per_group} clusters of {cluster_ratio} blocks per group "
+                f"for {blocks_per_group} blocks per group"
+            )
+    elif not 0 < blocks_per_group <= 8 * block_size:
+        raise ImageFormatError("corrupt superblock: blocks per group out of range")
+    if not 0 < inodes_per_group <= 8 * block_size:
+        raise ImageFormatError("corrupt superblock: inodes per group out of range")
     expected_first = 1 if block_size == 1024 else 0
     if first_data_block != expected_first and not (block_size == 1024 and first_data_block == 0):
         raise ImageFormatError(f"corrupt superblock: first data block {first_data_block}")
@@ -393,9 +432,9 @@ def parse_superblock(raw: bytes | memoryview, image_bytes: int) -> Superblock:
         raise ImageFormatError(
             f"corrupt superblock: {groups} groups × {inodes_per_group} inodes ≠ {inodes_count} inodes"
         )
-    overhead = _SB_OVERHEAD.unpack_from(raw, 0x214)[0]
-    backup_bgs = _SB_BACKUP_BGS.unpack_from(raw, 0x218)
-    wtime_hi, mtime_hi, mkfs_hi, lastcheck_hi = _SB_TIME_HI.unpack_from(raw, 0x240) if rev_level else (0, 0, 0, 0)
+    overhead = _SB_OVERHEAD.unpack_from(raw, 0x248)[0]
+    backup_bgs = _SB_BACKUP_BGS.unpack_from(raw, 0x24C)
+    wtime_hi, mtime_hi, mkfs_hi, lastcheck_hi = _SB_TIME_HI.unpack_from(raw, 0x274) if rev_level else (0, 0, 0, 0)
     geometry = Geometry(
         block_size=block_size,
         blocks_count=blocks_count,
@@ -415,6 +454,7 @@ def parse_superblock(raw: bytes | memoryview, image_bytes: int) -> Superblock:
         journal_inode=journal_inum if compat & 0x4 else 0,
         stored_overhead=overhead,
         revision=rev_level,
+        cluster_ratio=cluster_ratio,
     )
     if geometry.gdt_blocks > blocks_count or groups * desc_size > image_bytes:
         raise ImageFormatError(f"corrupt superblock: {groups} block groups cannot fit in the image")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.report.audit_facts import budget_facts, filesystem_facts
-from nexlab.report.printable import printable
+from nexlab.report.printable import markdown_cell, markdown_code
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -16,14 +16,8 @@ if TYPE_CHECKING:
 SHOWN_PATHS = 5
 
 
-def cell(value: object) -> str:
-    """A table cell: pipes and newlines would break the row."""
-    return printable(value).replace("|", "\\|")
-
-
-def code(value: object) -> str:
-    """A code span; a backtick inside would end it early, so it is replaced."""
-    return "`" + printable(value).replace("`", "'") + "`"
+cell = markdown_cell
+code = markdown_code
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nexlab.report.diff_text import verdict
-from nexlab.report.printable import printable
+from nexlab.report.printable import markdown_cell, markdown_code
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 LIMIT = 100
 
 
-def _cell(value: object) -> str:
-    return printable(value).replace("|", "\\|")
+def _code(value: object) -> str:
+    """A code span inside a table cell: backticks and pipes from file names neutralised."""
+    return markdown_cell(markdown_code(value))
 
 
 def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT) -> str:
@@ -23,8 +24,8 @@ def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT)
     lines = [
         f"## {title}",
         "",
-        f"- A: `{diff.a}` ({diff.entries_a} entries)",
-        f"- B: `{diff.b}` ({diff.entries_b} entries)",
+        f"- A: {markdown_code(diff.a)} ({diff.entries_a} entries)",
+        f"- B: {markdown_code(diff.b)} ({diff.entries_b} entries)",
         f"- **{verdict(diff)}**: {counts['added']} added, {counts['removed']} removed, "
         f"{counts['modified']} modified, {counts['mtime_only']} mtime only; "
         f"{len(diff.filesystem)} superblock fields differ",
@@ -32,13 +33,13 @@ def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT)
     ]
     if diff.filesystem:
         lines += ["| field | A | B | cause |", "|---|---|---|---|"]
-        lines += [f"| {f.field} | `{_cell(f.a)}` | `{_cell(f.b)}` | {f.cause or ''} |" for f in diff.filesystem]
+        lines += [f"| {f.field} | {_code(f.a)} | {_code(f.b)} | {f.cause or ''} |" for f in diff.filesystem]
         lines.append("")
     real = diff.real_changes
     if real:
         lines += ["| change | path | fields | cause |", "|---|---|---|---|"]
         lines += [
-            f"| {c.change} | `{_cell(c.path)}` | {_cell(', '.join(c.fields) or c.type)} | {c.cause or ''} |"
+            f"| {c.change} | {_code(c.path)} | {markdown_cell(', '.join(c.fields) or c.type)} | {c.cause or ''} |"
             for c in real[:limit]
         ]
         if len(real) > limit:
@@ -47,7 +48,8 @@ def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT)
     if diff.package_list:
         lines += ["| package | change | A | B | size Δ |", "|---|---|---|---|---|"]
         lines += [
-            f"| {_cell(p.name)} | {p.change} | {_cell(p.version_a or '-')} | {_cell(p.version_b or '-')} | "
+            f"| {markdown_cell(p.name)} | {p.change} | {markdown_cell(p.version_a or '-')} | "
+            f"{markdown_cell(p.version_b or '-')} | "
             f"{'+' if p.size_b >= p.size_a else '-'}{format_size(abs(p.size_b - p.size_a))} |"
             for p in diff.package_list[:limit]
         ]

@@ -75,7 +75,9 @@ def diff_text(diff: Diff, *, limit: int = LIMIT) -> str:
         if diff.deep.text:
             lines += ["  " + line for line in diff.deep.text.splitlines()[:200]]
     lines += [f"note: {printable(n)}" for n in diff.notes]
-    return "\n".join(lines)
+    # Labels, paths and diffoscope's report carry bytes from the images: none may reach a
+    # terminal raw (an ESC sequence could rewrite the screen), whichever line they are on.
+    return printable("\n".join(lines), keep_newlines=True)
 
 
 def _change_line(change: Change) -> str:

@@ -54,13 +54,18 @@ def write_mtree(image: str | os.PathLike[str], destination: str | os.PathLike[st
     from libarchive.entry import ArchiveEntry
 
     from nexlab.image import open_image
+    from nexlab.image.compressed import plain_image
 
     target = Path(destination)
     if target.is_dir():
         raise InputError(f"{target} is a directory")
     target.parent.mkdir(parents=True, exist_ok=True)
     set_symlink = _symlink_setter()
-    with open_image(image) as fs, libarchive.file_writer(os.fspath(target), "mtree", options=KEYWORDS) as archive:
+    with (
+        plain_image(image) as readable,
+        open_image(readable) as fs,
+        libarchive.file_writer(os.fspath(target), "mtree", options=KEYWORDS) as archive,
+    ):
         pointer = archive._pointer
         for entry in sorted(fs.walk(), key=lambda e: e.path):
             is_file = entry.type == "file"

@@ -29,3 +29,17 @@ def printable(text: object, *, keep_newlines: bool = False) -> str:
     if not keep_newlines:
         value = value.replace("\n", "\\n").replace("\t", "\\t")
     return _UNSAFE.sub(_escape, value)
+
+
+def markdown_cell(value: object) -> str:
+    """Text for a Markdown table cell: a pipe would end the cell, a newline the row."""
+    return printable(value).replace("|", "\\|")
+
+
+def markdown_code(value: object) -> str:
+    """A Markdown code span of ``value`` (pass it through ``markdown_cell`` for a table).
+
+    A backtick inside would end the span early and let the rest of a file name
+    be read as Markdown (links, emphasis, HTML), so it becomes a quote.
+    """
+    return "`" + printable(value).replace("`", "'") + "`"

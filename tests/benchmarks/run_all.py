@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("bench_build", "bench_build_reproducible", "bench_reader", "bench_audit", "bench_diff")
+BENCHMARKS = ("bench_build", "bench_build_reproducible", "bench_reader", "bench_audit", "bench_diff", "bench_fuzz")
 
 
 def main() -> None:

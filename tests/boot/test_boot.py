@@ -128,6 +128,20 @@ def test_expect_pattern_is_success(qemu_kernel: object, image_without_init: Path
     assert result.seconds_to_agent is not None and 0 < result.seconds_to_agent < result.seconds
 
 
+def test_a_compressed_image_boots_from_a_temporary_copy(qemu_kernel: object, image_without_init: Path) -> None:
+    # What `nexlab build -o rootfs.ext4.zst` writes boots too, from a plain copy made beside it.
+    import zstandard
+
+    packed = image_without_init.with_name("no-init.ext4.zst")
+    with image_without_init.open("rb") as source, packed.open("wb") as sink:
+        zstandard.ZstdCompressor().copy_stream(source, sink)
+    before = sorted(p.name for p in packed.parent.iterdir())
+    result = boot(packed, expect=r"Run /init as init process", timeout=QUICK_FAILURE)
+    assert result.ok, result.reason
+    assert result.image == packed.absolute()
+    assert sorted(p.name for p in packed.parent.iterdir()) == before  # the copy is gone
+
+
 def test_ctrl_c_kills_qemu(qemu_kernel: object, image_without_init: Path) -> None:
     marker = f"nexlab.test={uuid.uuid4().hex}"
     exe = Path(sys.executable).parent / "nexlab"

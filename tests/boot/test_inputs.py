@@ -28,12 +28,28 @@ def test_missing_image(tmp_path: Path) -> None:
 
 
 def test_not_ext4(tmp_path: Path) -> None:
+    import gzip
+    import lzma
+
     junk = tmp_path / "rootfs.ext4.gz"
     junk.write_bytes(b"\x1f\x8b" + bytes(4096))
-    done = nexlab_cli("boot", str(junk))
-    assert done.returncode == 2
-    assert "not an ext2/3/4 image" in done.stderr
-    assert "decompress it first" in done.stderr
+    text = tmp_path / "text.gz"
+    text.write_bytes(gzip.compress(b"not a filesystem\n" * 1000))
+    xz = tmp_path / "rootfs.ext4.xz"
+    xz.write_bytes(lzma.compress(bytes(8192)))
+    plain = tmp_path / "rootfs.ext4"
+    plain.write_bytes(bytes(8192))
+    for path, message in (
+        (junk, "cannot decompress (gzip)"),
+        (text, "decompresses to something that is not an ext2/3/4 image"),
+        (xz, "decompress it first (xz -d)"),
+        (plain, "not an ext2/3/4 image"),
+    ):
+        done = nexlab_cli("boot", str(path))
+        assert done.returncode == 2
+        assert message in done.stderr
+        assert done.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (junk, text, xz, plain))
 
 
 def test_missing_kernel(small_ext4: Path, tmp_path: Path) -> None:

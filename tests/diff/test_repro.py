@@ -72,12 +72,25 @@ def test_plain_build_fails_and_explains(tmp_path: Path, base_id: str, sample_age
 
 
 def test_bad_arguments_exit_2(tmp_path: Path, sample_agent: Path) -> None:
-    for extra in (("--runs", "1"), ("--report", str(tmp_path / "missing"))):
+    (tmp_path / "a-file").write_text("not a directory\n")
+    for extra in (("--runs", "1"), ("--report", str(tmp_path / "a-file")), ("--report", str(tmp_path / "a-file/sub"))):
         result = nexlab_cli("repro", "--agent", str(sample_agent), *extra)
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     with pytest.raises(InputError):
         repro(BuildSpec.of(sample_agent), runs=0)
+
+
+def test_report_directory_is_made(tmp_path: Path, sample_agent: Path) -> None:
+    # Like -o: a --report DIR that does not exist yet is created (parents too) before the builds.
+    # The base image does not exist, so the run then stops with one line, whatever the engine.
+    report = tmp_path / "new" / "reports"
+    result = nexlab_cli(
+        "repro", "--agent", str(sample_agent), "--image", "nexlab/absent:none", "-q", "--report", str(report)
+    )
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert report.is_dir()
 
 
 def test_variations_are_applied_and_restored(tmp_path: Path) -> None:

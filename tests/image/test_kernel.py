@@ -199,8 +199,9 @@ def test_info_matches_dumpe2fs_and_statfs(case: tuple[Case, Path], views: dict[s
     assert info.state == fields["Filesystem state"]
     assert info.kind == spec.mkfs[1]
     assert info.image_bytes == image.stat().st_size == info.size_bytes
+    assert info.cluster_size == int(fields.get("Cluster size", info.block_size))
     if "Overhead clusters" in fields:
-        assert info.overhead_bytes == int(fields["Overhead clusters"]) * info.block_size
+        assert info.overhead_bytes == int(fields["Overhead clusters"]) * info.cluster_size
     # statfs's total is everything but the filesystem's own structures (journal included).
     assert statvfs.f_blocks * statvfs.f_frsize == info.size_bytes - info.overhead_bytes
     if info.journal_inode:
