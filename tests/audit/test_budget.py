@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from nexlab.audit import audit
 from nexlab.audit.budget import MiB
-from nexlab.build.mount import mount
+from nexlab.build.mount import Mount, mount
 from tests.conftest import SAMPLE_AGENT
 
 
@@ -35,6 +38,20 @@ def _write_as_nex(root: Path, name: str, size: int) -> subprocess.CompletedProce
     )
 
 
+@contextlib.contextmanager
+def mounted_for_nex(image: Path) -> Iterator[Mount]:
+    """``image`` mounted where uid 1000 can reach it. nexlab's own mount root is root-only by
+    design (issue 10), and pytest's tmp_path sits under a 0700 directory, so a directory of
+    the test's own in /tmp holds the mount point."""
+    reachable = Path(tempfile.mkdtemp(prefix="nexlab-test-nex-"))
+    try:
+        reachable.chmod(0o755)
+        with mount(image, reachable / "mnt") as mounted:
+            yield mounted
+    finally:
+        shutil.rmtree(reachable)
+
+
 def test_nex_free_is_what_statvfs_gives_a_user(debian_rootfs: Path, debian_audit) -> None:  # type: ignore[no-untyped-def]
     budget = debian_audit.budget
     with mount(debian_rootfs, read_only=True) as mounted:
@@ -50,7 +67,7 @@ def test_largest_workload_really_fits(debian_rootfs: Path, debian_audit, tmp_pat
     shutil.copyfile(debian_rootfs, copy)
     largest = debian_audit.budget.largest_workload_bytes
     assert largest > 0
-    with mount(copy) as mounted:
+    with mounted_for_nex(copy) as mounted:
         done = _write_as_nex(mounted.path, "workload", largest)
         assert done.returncode == 0, done.stderr
         # And the margin is real room, not an accident: a bit more than all nex has does not fit.
@@ -71,7 +88,7 @@ def test_size_advice_makes_the_workload_fit(debian_base: str, debian_audit, tmp_
     build_rootfs(bigger, agent=SAMPLE_AGENT, image=debian_base, size=fit.needed_image_size)
     again = audit(bigger, workload=workload, hash=False, fsck_check=False).budget.workload
     assert again is not None and again.fits
-    with mount(bigger) as mounted:
+    with mounted_for_nex(bigger) as mounted:
         done = _write_as_nex(mounted.path, "workload", workload)
         assert done.returncode == 0, done.stderr
 
