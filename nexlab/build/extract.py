@@ -335,7 +335,9 @@ class _Extractor:
                 f"/{path} is a device node, which only root can create", hint="run the reproducible build as root"
             )
         uid, gid = lib.entry_uid(entry_p), lib.entry_gid(entry_p)
-        self.owners["/" + path] = Owner(uid, gid, mode & 0o7777, _xattrs(lib, entry_p))
+        # A symlink's permissions are 0777 on Linux whatever the archive says.
+        perm = 0o777 if stat.S_ISLNK(mode) else mode & 0o7777
+        self.owners["/" + path] = Owner(uid, gid, perm, _xattrs(lib, entry_p))
         if not stat.S_ISLNK(mode):
             lib.entry_set_perm(entry_p, (mode & 0o755) | (0o700 if stat.S_ISDIR(mode) else 0o600))
 
@@ -420,7 +422,7 @@ def finish_archive(*, has_var: bool, mtime: int) -> bytes:
         members.append(info)
     # DNS from the kernel's ip= configuration, as nex does.
     resolv = tarfile.TarInfo("etc/resolv.conf")
-    resolv.type, resolv.linkname = tarfile.SYMTYPE, "/proc/net/pnp"
+    resolv.type, resolv.linkname, resolv.mode = tarfile.SYMTYPE, "/proc/net/pnp", 0o777
     members.append(resolv)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
