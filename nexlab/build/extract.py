@@ -152,30 +152,44 @@ def kept(path: str, is_dir: bool) -> bool:
     return is_dir or not path.startswith(LOGS + "/")
 
 
-class _ChunkReader(io.RawIOBase):
-    """A file object over an iterator of byte chunks, for libarchive's stream reader."""
+class _Pump:
+    """Feeds the export's chunks to libarchive through a pipe, from a thread.
+
+    libarchive then reads a file descriptor in C: no Python runs inside its read
+    callback, where a Ctrl-C (KeyboardInterrupt) would be swallowed by ctypes and
+    libarchive handed a garbage length.
+    """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._pending = memoryview(b"")
+        self.read_fd, self._write_fd = os.pipe()
+        self._chunks = chunks
+        self.failure: BaseException | None = None
+        #: After a failure here (not Ctrl-C) the rest of the export is read and dropped:
+        #: an engine left with a half-read export keeps the container busy for 30 s.
+        self.drain = False
+        self._thread = threading.Thread(target=self._run, name="nexlab-export", daemon=True)
+        self._thread.start()
 
-    def readable(self) -> bool:
-        return True
+    def _run(self) -> None:
+        chunks = iter(self._chunks)
+        try:
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self._write_fd, view) :]
+        except BrokenPipeError:
+            if self.drain:
+                for _ in chunks:
+                    pass
+        except BaseException as exc:
+            self.failure = exc
+        finally:
+            os.close(self._write_fd)
 
-    def drain(self) -> None:
-        for _ in self._chunks:
-            pass
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+    def close(self, *, drain: bool) -> None:
+        self.drain = drain
+        os.close(self.read_fd)
+        self._thread.join(timeout=120 if drain else 5)
 
 
 _P = ctypes.c_void_p
@@ -382,17 +396,24 @@ def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = Non
     lib = _lib()
     with _inside(target), _write_disk(lib, FLAGS_ROOT if root else FLAGS_USER) as write_p:
         extractor = _Extractor(write_p, as_root=root)
-        reader = _ChunkReader(chunks)
+        pump = _Pump(chunks)
         try:
-            with libarchive.stream_reader(reader, block_size=2**20) as archive:
+            with libarchive.fd_reader(pump.read_fd, block_size=2**20) as archive:
                 extractor.entries(archive._pointer, archive, select=True)
         except ArchiveError as exc:
-            reader.drain()
+            pump.close(drain=True)
+            if pump.failure is not None:
+                raise pump.failure from None
             raise InputError(f"cannot read the exported filesystem: {exc}") from None
         except Exception:
-            # A live export left half-read keeps the engine (and the container) busy.
-            reader.drain()
+            pump.close(drain=True)
             raise
+        except BaseException:
+            pump.close(drain=False)
+            raise
+        pump.close(drain=False)
+        if pump.failure is not None:
+            raise pump.failure
         finish = finish_archive(has_var="var" in extractor.seen, mtime=int(time.time()))
         with libarchive.memory_reader(finish) as archive:
             extractor.entries(archive._pointer, archive, select=False)
