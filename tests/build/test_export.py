@@ -231,3 +231,38 @@ def test_base_with_a_tmp_symlink_loop_builds(tmp_path: Path, debian_base: str, d
     with mount(output, read_only=True) as opened:
         tmp = os.lstat(opened.path / "tmp")
         assert stat.S_ISDIR(tmp.st_mode) and stat.S_IMODE(tmp.st_mode) == 0o1777
+
+
+@pytest.fixture
+def small_tmpfs() -> Iterator[Path]:
+    """A 4 MiB tmpfs, outside the build's directory (which must end up empty)."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="nexlab-test-staging-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "nexlab-test", str(directory)], check=True)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+        directory.rmdir()
+
+
+def test_reproducible_staging_full_is_one_line(tmp_path: Path, alpine_base: str, small_tmpfs: Path) -> None:
+    result = build(
+        tmp_path / "rootfs.ext4", "--reproducible", "--image", alpine_base, env={"NEXLAB_STAGING_DIR": str(small_tmpfs)}
+    )
+    assert_one_line_error(result, "staging directory", "is full", "MiB in")
+    assert "NEXLAB_STAGING_DIR" in result.stderr
+    assert list(small_tmpfs.iterdir()) == [] and leftovers(tmp_path) == []
+
+
+def test_reproducible_advice_builds(tmp_path: Path, alpine_base: str, derive, sample_agent: Path) -> None:  # type: ignore[no-untyped-def]
+    from nexlab.build.reproducible import build_reproducible
+    from nexlab.build.spec import BuildSpec
+
+    base = derive(alpine_base, ["/bin/sh", "-c", "head -c 12000000 /dev/urandom >/root/data"])
+    with pytest.raises(ImageTooSmallError, match="use --size") as refused:
+        build_reproducible(BuildSpec.of(sample_agent, base, size="12MiB"), tmp_path / "small.ext4")
+    assert not (tmp_path / "small.ext4").exists()
+    result = build_reproducible(BuildSpec.of(sample_agent, base, size=_advice(refused.value)), tmp_path / "rootfs.ext4")
+    assert result.size == int(_advice(refused.value).removesuffix("MiB")) * 2**20
