@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import io
 import os
 import stat
@@ -68,6 +69,7 @@ _ARCHIVE_OK = 0
 _ARCHIVE_EOF = 1
 _ARCHIVE_WARN = -20
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+_PIPE_BYTES = 4 * 2**20
 
 # libarchive's write_disk resolves names against the working directory: one extraction at a time.
 _CWD_LOCK = threading.Lock()
@@ -115,16 +117,25 @@ class _Blocks:
         end = offset + len(data)
         if len(data) <= len(_ZEROS) and data == _ZEROS[: len(data)]:
             return
-        for block in range(offset // BLOCK, (end - 1) // BLOCK + 1):
+        first, last = offset // BLOCK, (end - 1) // BLOCK
+        for block in range(first, last + 1):
             low, high = max(block * BLOCK, offset) - offset, min((block + 1) * BLOCK, end) - offset
             piece = data[low:high]
             if block == self.last or piece == (_ZERO_BLOCK if len(piece) == BLOCK else bytes(len(piece))):
                 continue
-            self.allocated += 1
-            if block != self.last + 1 or block - self.run_start >= _EXTENT_BLOCKS:
-                self.extents += 1
-                self.run_start = block
-            self.last = block
+            self._run(block, block)
+
+    def _run(self, first: int, last: int) -> None:
+        """Blocks ``first`` to ``last`` hold data."""
+        self.allocated += last - first + 1
+        if first != self.last + 1:
+            self.extents += 1
+            self.run_start = first
+        # An extent holds at most 32768 blocks.
+        while last - self.run_start >= _EXTENT_BLOCKS:
+            self.run_start += _EXTENT_BLOCKS
+            self.extents += 1
+        self.last = last
 
     def metadata_blocks(self) -> int:
         if self.extents <= _INLINE_EXTENTS:
@@ -162,6 +173,12 @@ class _Pump:
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self.read_fd, self._write_fd = os.pipe()
+        # A 64 KiB pipe makes the engine's stream and the extraction take turns; a few
+        # MiB of slack lets them overlap (the extraction waited on the pipe 2 s of 3).
+        for size in (_PIPE_BYTES, 2**20):  # a normal user may not exceed /proc/sys/fs/pipe-max-size
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._write_fd, fcntl.F_SETPIPE_SZ, size)
+                break
         self._chunks = chunks
         self.failure: BaseException | None = None
         #: After a failure here (not Ctrl-C) the rest of the export is read and dropped:
@@ -208,6 +225,11 @@ _SIGNATURES: dict[str, tuple[list[type], type | None]] = {
         [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)],
         ctypes.c_int,
     ),
+    "archive_entry_new": ([], _P),
+    "archive_entry_free": ([_P], None),
+    "archive_entry_size": ([_P], ctypes.c_longlong),
+    "archive_read_next_header2": ([_P, _P], ctypes.c_int),
+    "archive_read_extract2": ([_P, _P, _P], ctypes.c_int),
     "archive_read_data_block": (
         [_P, ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_longlong)],
         ctypes.c_int,
@@ -272,50 +294,79 @@ class _Extractor:
         self.full = False
         self.seen: set[str] = set()
 
-    def _check(self, code: int, path: str) -> None:
+    def _check(self, code: int, path: str, archive: ctypes.c_void_p | None = None) -> None:
+        """Note a full target, raise on anything else; ``archive`` holds the error
+        (read_extract2 copies the writer's error to the reader)."""
         if code >= _ARCHIVE_OK:
             return
-        number = self.lib.errno(self.write_p)
-        if number in _FULL:
+        holder = archive or self.write_p
+        if self.lib.errno(holder) in _FULL:
             self.full = True
             return
-        message = (self.lib.error_string(self.write_p) or b"").decode("utf-8", "replace")
+        message = (self.lib.error_string(holder) or b"").decode("utf-8", "replace")
         raise InputError(f"cannot extract /{path} from the base image: {message}")
 
-    def entries(self, read_p: ctypes.c_void_p, entries: Iterable[object], *, select: bool) -> None:
+    def entries(self, read_p: ctypes.c_void_p, *, select: bool) -> None:
+        """Every entry of the archive ``read_p``: kept ones extracted (or, once full, counted)."""
         lib = self.lib
-        buff, size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_longlong()
-        for entry in entries:
-            entry_p = entry._entry_p  # type: ignore[attr-defined]
-            raw = lib.entry_pathname(entry_p) or b""
-            path = raw.decode("utf-8", "surrogateescape").removeprefix("./").rstrip("/")
-            mode = lib.entry_mode(entry_p)
-            is_dir = stat.S_ISDIR(mode)
-            hardlink = lib.entry_hardlink(entry_p)
-            if not path or (select and not kept(path, is_dir)):
-                continue
-            self.seen.add(path)
-            self._count_header(entry_p, path, mode, hardlink)
-            if self.owners is not None and not hardlink:
-                self._record_owner(entry_p, path, mode)
-            if not self.full:
-                self._check(lib.write_header(self.write_p, entry_p), path)
-            blocks = _Blocks()
+        entry_p = lib.entry_new()
+        try:
             while True:
-                code = lib.read_data_block(read_p, ctypes.byref(buff), ctypes.byref(size), ctypes.byref(offset))
+                code = lib.read_next_header2(read_p, entry_p)
                 if code == _ARCHIVE_EOF:
-                    break
+                    return
                 if code < _ARCHIVE_WARN:
-                    raise InputError(f"the exported filesystem is damaged at /{path}")
-                if not size.value:
-                    continue
-                blocks.feed(ctypes.string_at(buff, size.value), offset.value)
-                if not self.full:
-                    written = lib.write_data_block(self.write_p, buff, size, offset)
-                    self._check(int(written), path)
-            self.content.blocks += blocks.allocated + blocks.metadata_blocks()
+                    message = (lib.error_string(read_p) or b"").decode("utf-8", "replace")
+                    raise InputError(f"cannot read the exported filesystem: {message}")
+                self._entry(read_p, entry_p, select=select)
+        finally:
+            lib.entry_free(entry_p)
+
+    def _entry(self, read_p: ctypes.c_void_p, entry_p: ctypes.c_void_p, *, select: bool) -> None:
+        lib = self.lib
+        raw = lib.entry_pathname(entry_p) or b""
+        path = raw.decode("utf-8", "surrogateescape").removeprefix("./").rstrip("/")
+        mode = lib.entry_mode(entry_p)
+        hardlink = lib.entry_hardlink(entry_p)
+        if not path or (select and not kept(path, stat.S_ISDIR(mode))):
+            return  # libarchive skips its data at the next header
+        self.seen.add(path)
+        self._count_header(entry_p, path, mode, hardlink)
+        if self.owners is not None and not hardlink:
+            self._record_owner(entry_p, path, mode)
+        on_disk = stat.S_ISREG(mode) and not hardlink
+        if not self.full:
+            # Header, data and attributes in one call, all in C: this loop runs per entry.
+            self._check(lib.read_extract2(read_p, entry_p, self.write_p), path, read_p)
             if not self.full:
-                self._check(lib.write_finish_entry(self.write_p), path)
+                # A file's blocks are what the filesystem allocated for it, holes and
+                # extent blocks as they are (cheaper than scanning its data).
+                self.content.blocks += self._allocated(path) if on_disk else 0
+                return
+            # Out of room in this very file: count all of it as data.
+            self.content.blocks += -(-lib.entry_size(entry_p) // BLOCK) if on_disk else 0
+            return
+        # Full: nothing is written any more, the data is scanned for what it would take.
+        blocks = _Blocks()
+        buff, size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_longlong()
+        while True:
+            code = lib.read_data_block(read_p, ctypes.byref(buff), ctypes.byref(size), ctypes.byref(offset))
+            if code == _ARCHIVE_EOF:
+                break
+            if code < _ARCHIVE_WARN:
+                raise InputError(f"the exported filesystem is damaged at /{path}")
+            if size.value:
+                blocks.feed(ctypes.string_at(buff, size.value), offset.value)
+        self.content.blocks += blocks.allocated + blocks.metadata_blocks()
+
+    @staticmethod
+    def _allocated(path: str) -> int:
+        """4 KiB blocks the filesystem gave ``path`` (extent blocks included), just extracted
+        by libarchive, which refused any name through a symlink."""
+        try:
+            return -(-os.lstat(path).st_blocks // (BLOCK // 512))
+        except OSError:
+            return 0
 
     def _count_header(self, entry_p: ctypes.c_void_p, path: str, mode: int, hardlink: bytes | None) -> None:
         content = self.content
@@ -399,7 +450,7 @@ def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = Non
         pump = _Pump(chunks)
         try:
             with libarchive.fd_reader(pump.read_fd, block_size=2**20) as archive:
-                extractor.entries(archive._pointer, archive, select=True)
+                extractor.entries(archive._pointer, select=True)
         except ArchiveError as exc:
             pump.close(drain=True)
             if pump.failure is not None:
@@ -407,6 +458,8 @@ def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = Non
             raise InputError(f"cannot read the exported filesystem: {exc}") from None
         except Exception:
             pump.close(drain=True)
+            if pump.failure is not None:  # the engine's error cut the stream short: it is the cause
+                raise pump.failure from None
             raise
         except BaseException:
             pump.close(drain=False)
@@ -416,7 +469,7 @@ def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = Non
             raise pump.failure
         finish = finish_archive(has_var="var" in extractor.seen, mtime=int(time.time()))
         with libarchive.memory_reader(finish) as archive:
-            extractor.entries(archive._pointer, archive, select=False)
+            extractor.entries(archive._pointer, select=False)
         if not extractor.full:
             # Directory modes and times are set here, deepest first.
             extractor._check(lib.write_close(write_p), ".")
