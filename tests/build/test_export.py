@@ -266,3 +266,11 @@ def test_reproducible_advice_builds(tmp_path: Path, alpine_base: str, derive, sa
     assert not (tmp_path / "small.ext4").exists()
     result = build_reproducible(BuildSpec.of(sample_agent, base, size=_advice(refused.value)), tmp_path / "rootfs.ext4")
     assert result.size == int(_advice(refused.value).removesuffix("MiB")) * 2**20
+
+
+def test_base_where_the_inputs_cannot_go_is_one_line(tmp_path: Path, alpine_base: str, derive) -> None:  # type: ignore[no-untyped-def]
+    """/etc/init.d is a file: the engine cannot put the service there."""
+    base = derive(alpine_base, ["/bin/sh", "-c", "rm -rf /etc/init.d && echo x >/etc/init.d"])
+    result = build(tmp_path / "rootfs.ext4", "--image", base)
+    assert_one_line_error(result, "cannot copy nexlab's setup files", "/etc/init.d/agent")
+    assert leftovers(tmp_path) == []
