@@ -1,18 +1,20 @@
-"""Run nexlab's setup script in a container of the base image (the nex recipe).
+"""Run nexlab's setup script in a container of the base image, in place (the nex recipe).
 
-The target directory is bind-mounted at ``/my-rootfs``, the agent at
-``/usr/local/bin/agent`` and the OpenRC service at ``/etc/init.d/agent``; the
-container's output streams line by line to ``Progress`` as it runs. The
-container is always removed, also on Ctrl-C.
+The container changes its own root: the setup script, the agent
+(``/usr/local/bin/agent``), the OpenRC service (``/etc/init.d/agent``) and the
+user's script go in through the engine's archive API before it starts, and the
+result comes out through ``export`` (``nexlab.build.extract``). Nothing is
+bind-mounted, so the engine need not share this host's disk. The container's
+output streams line by line to ``Progress`` as it runs; the container is
+removed on any exit, also on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import io
 import re
-import shutil
-import tempfile
+import tarfile
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,21 +23,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.build import owned
-from nexlab.errors import ContainerFailedError, DockerError
+from nexlab.errors import BaseImageError, ContainerFailedError, DockerError
 from nexlab.progress import Progress
 
 if TYPE_CHECKING:
     import docker
+    from docker.models.containers import Container
     from docker.models.images import Image
 
-ROOTFS_IN_CONTAINER = "/my-rootfs"
 _STEP = re.compile(r"^nexlab-step: (\d+)/(\d+) (.*)$")
-_NEEDS = re.compile(r"^nexlab-needs: (\d+) (\d+)$")
-_EXIT_TOO_SMALL = 75
+#: Steps 1-5 run in the container; the last one (export) runs here.
+STEPS = 6
 
 
 class ContentTooLargeError(Exception):
-    """The copy ran out of space or inodes; the caller knows the filesystem and words the error."""
+    """The content did not fit; the caller knows the filesystem and words the error.
+
+    ``content_bytes`` and ``content_files`` count everything the image would hold
+    (data blocks without holes, directory, extent and xattr blocks; inodes).
+    """
 
     def __init__(self, *, content_bytes: int, content_files: int) -> None:
         super().__init__(f"{content_bytes} bytes in {content_files} files do not fit")
@@ -50,88 +56,140 @@ class SetupInputs:
     script: Path | None
 
 
+@dataclass(frozen=True)
+class FinishedSetup:
+    """A setup container that exited 0: its filesystem is the new root, ready to export."""
+
+    container: Container
+    image: str
+    image_id: str
+    output_tail: tuple[str, ...]
+
+
 def default_service() -> Path:
     return Path(str(resources.files("nexlab.build.assets") / "agent.openrc"))
 
 
+def setup_script() -> Path:
+    return Path(str(resources.files("nexlab.build.assets") / "setup.sh"))
+
+
+def inputs_archive(inputs: SetupInputs) -> bytes:
+    """The files the container needs, as a tar for ``put_archive`` (root-owned, fixed names).
+
+    Only files, no directory entries: the engine creates missing parents, and an
+    entry for ``etc/init.d`` would re-stamp the base's own directory.
+    """
+    members: list[tuple[str, Path, int]] = [
+        ("nexlab/setup.sh", setup_script(), 0o755),
+        ("usr/local/bin/agent", inputs.agent, 0o755),
+        ("etc/init.d/agent", inputs.service, 0o755),
+    ]
+    if inputs.script is not None:
+        members.append(("nexlab/user-script", inputs.script, 0o644))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, source, mode in members:
+            data = source.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(source.stat().st_mtime)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _reason(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    text = explanation.decode("utf-8", "replace") if isinstance(explanation, bytes) else str(explanation)
+    return " ".join(text.split())[:300]
+
+
+def _start_error(reference: str, exc: Exception) -> DockerError:
+    """One line for a container the engine cannot start (no shell, a broken base)."""
+    reason = _reason(exc)
+    if "/bin/sh" in reason and ("no such file" in reason.lower() or "not found" in reason.lower()):
+        return BaseImageError(
+            f"base image {reference} has no /bin/sh: nexlab's setup script needs a POSIX shell",
+            hint="use a base with a shell (busybox, dash or bash at /bin/sh)",
+        )
+    return BaseImageError(f"the setup container of {reference} cannot start: {reason}")
+
+
 @contextlib.contextmanager
-def _script_dir(script: Path | None) -> Iterator[Path]:
-    """A private directory with setup.sh and the user's script, mounted at /nexlab."""
-    workdir = Path(tempfile.mkdtemp(prefix="nexlab-setup-"))
-    try:
-        os.chmod(workdir, 0o755)
-        shutil.copyfile(str(resources.files("nexlab.build.assets") / "setup.sh"), workdir / "setup.sh")
-        if script is not None:
-            shutil.copyfile(script, workdir / "user-script")
-        yield workdir
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def run_setup(
+def setup_container(
     client: docker.DockerClient,
     image: Image,
-    target: Path,
     inputs: SetupInputs,
     progress: Progress,
     *,
+    reference: str | None = None,
     environment: Mapping[str, str] | None = None,
     network: str = "none",
-) -> tuple[str, ...]:
-    """Run setup.sh in ``image`` with ``target`` as the new root; returns the output's last lines."""
+) -> Iterator[FinishedSetup]:
+    """Run setup.sh in a container of ``image``; yield it, exited 0, until the block ends."""
     import docker.errors
 
-    tail: deque[str] = deque(maxlen=40)
-    needs: tuple[int, int] | None = None
-    with _script_dir(inputs.script) as scripts:
-        volumes = {
-            str(target): {"bind": ROOTFS_IN_CONTAINER, "mode": "rw"},
-            str(inputs.agent): {"bind": "/usr/local/bin/agent", "mode": "ro"},
-            str(inputs.service): {"bind": "/etc/init.d/agent", "mode": "ro"},
-            str(scripts): {"bind": "/nexlab", "mode": "ro"},
-        }
+    reference = reference or image.id
+    try:
+        container = client.containers.create(
+            image.id,
+            entrypoint=["/bin/sh"],
+            command=["/nexlab/setup.sh"],
+            environment={"NEXLAB_NETWORK": network, **(environment or {})},
+            network_mode=network,
+            user="0:0",
+            working_dir="/",
+            labels=owned.labels("populate"),
+        )
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot create the setup container of {reference}: {_reason(exc)}") from None
+    try:
         try:
-            container = client.containers.create(
-                image.id,
-                entrypoint=["/bin/sh"],
-                command=["/nexlab/setup.sh"],
-                volumes=volumes,
-                environment={"NEXLAB_ROOTFS": ROOTFS_IN_CONTAINER, "NEXLAB_NETWORK": network, **(environment or {})},
-                network_mode=network,
-                user="0:0",
-                working_dir="/",
-                labels=owned.labels("populate"),
-            )
+            container.put_archive("/", inputs_archive(inputs))
         except docker.errors.DockerException as exc:
-            raise DockerError(f"cannot create the setup container: {exc}") from None
+            raise BaseImageError(
+                f"cannot copy nexlab's setup files into a container of {reference}: {_reason(exc)}"
+            ) from None
         try:
             container.start()
-            for line in _lines(container.logs(stream=True, follow=True)):
-                tail.append(line)
-                step = _STEP.match(line)
-                needs_match = _NEEDS.match(line)
-                if step:
-                    done, total, text = int(step.group(1)), int(step.group(2)), step.group(3)
-                    progress.fraction((done - 1) / total, text)
-                elif needs_match:
-                    needs = (int(needs_match.group(1)) * 1024, int(needs_match.group(2)))
-                progress.log_line(line)
-            status = container.wait()
-        finally:
-            with contextlib.suppress(docker.errors.DockerException):
-                container.remove(force=True)
-    exit_code = int(status.get("StatusCode", -1))
-    if exit_code == _EXIT_TOO_SMALL and needs is not None:
-        raise ContentTooLargeError(content_bytes=needs[0], content_files=needs[1])
-    if exit_code != 0:
-        last = next((line for line in reversed(tail) if line.strip()), "")
-        raise ContainerFailedError(
-            f"the setup container exited with status {exit_code}: {last}",
-            exit_code=exit_code,
-            log_tail=list(tail),
-        )
-    progress.fraction(1.0, "done")
-    return tuple(tail)
+        except docker.errors.DockerException as exc:
+            raise _start_error(reference, exc) from None
+        tail = _follow(container, progress)
+        status = container.wait()
+        exit_code = int(status.get("StatusCode", -1))
+        if exit_code != 0:
+            last = next((line for line in reversed(tail) if line.strip()), "")
+            raise ContainerFailedError(
+                f"the setup container exited with status {exit_code}: {last}",
+                exit_code=exit_code,
+                log_tail=list(tail),
+            )
+        progress.fraction((STEPS - 1) / STEPS, "export")
+        yield FinishedSetup(container=container, image=reference, image_id=image.id, output_tail=tuple(tail))
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            container.remove(force=True)
+
+
+def _follow(container: Container, progress: Progress) -> deque[str]:
+    tail: deque[str] = deque(maxlen=40)
+    for line in _lines(container.logs(stream=True, follow=True)):
+        tail.append(line)
+        step = _STEP.match(line)
+        if step:
+            done, total, text = int(step.group(1)), int(step.group(2)), step.group(3)
+            progress.fraction((done - 1) / total, text)
+        progress.log_line(line)
+    return tail
+
+
+def export_stream(finished: FinishedSetup, chunk_size: int = 2**20) -> Iterator[bytes]:
+    """The container's whole filesystem as a tar stream, from the engine."""
+    import docker.errors
+
+    try:
+        yield from finished.container.export(chunk_size=chunk_size)
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot export the setup container's filesystem: {_reason(exc)}") from None
 
 
 def _lines(chunks: Iterator[bytes]) -> Iterator[str]:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from nexlab.build import engine
 from nexlab.build.allocate import DEFAULT_SIZE, allocate
+from nexlab.build.container import setup_container
 from nexlab.build.mkfs import mkfs
 from nexlab.build.mount import mount, require_root
 from nexlab.build.output import host_full, sha256_file, staged_output
-from nexlab.build.populate import DEFAULT_IMAGE, populate, setup_inputs
+from nexlab.build.populate import DEFAULT_IMAGE, fill, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.spec import BuildSpec
 from nexlab.build.unmount import unmount
@@ -67,18 +68,24 @@ def build(
 
 
 def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: Progress | None = None) -> BuildResult:
-    """The five steps through a loop mount (needs root)."""
+    """The setup container, then the five steps through a loop mount (needs root)."""
     start = time.monotonic()
     report = resolve(progress)
     target = Path(output)
     num_bytes = parse_size(spec.size)
-    setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
+    inputs = setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     require_root("building through a mount")
     client = engine.connect()
-    engine.ensure_image(client, spec.image)
+    base = engine.ensure_image(client, spec.image)
 
     steps: list[StepResult] = []
-    with staged_output(target) as staged:
+    # The setup runs before the image exists: a base that cannot be set up fails
+    # before anything is allocated, and its container waits, exited, to be exported.
+    populate_start = time.monotonic()
+    with (
+        setup_container(client, base, inputs, report, reference=spec.image, network=spec.network) as finished,
+        staged_output(target) as staged,
+    ):
         report.step_started("allocate", f"{num_bytes} bytes")
         steps.append(allocate(staged, num_bytes, overwrite=True))  # staged_output made it, empty
         report.step_finished("allocate", steps[-1])
@@ -88,20 +95,9 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         report.step_started("mount", "loop device")
         with mount(staged) as mounted:
             report.step_finished("mount", mounted)
-            report.step_started("populate", f"container from {spec.image}")
+            report.step_started("populate", f"export of the setup container of {spec.image}")
             try:
-                steps.append(
-                    populate(
-                        mounted,
-                        agent=spec.agent,
-                        image=spec.image,
-                        script=spec.script,
-                        service=spec.service,
-                        network=spec.network,
-                        progress=report,
-                        client=client,
-                    )
-                )
+                steps.append(fill(mounted, finished, inputs, progress=report, started=populate_start))
             except ImageTooSmallError:
                 # No space in the image may be no space on the host under the sparse file.
                 host = host_full(staged)

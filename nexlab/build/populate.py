@@ -1,4 +1,10 @@
-"""Step 4: fill the mounted filesystem from a container of the base image."""
+"""Step 4: fill the mounted filesystem from a container of the base image.
+
+The setup container changes its own root; its exported filesystem is then
+extracted into the mount (``nexlab.build.extract``), keeping only what a guest
+needs. ``populate`` does both; ``build_mounted`` runs the container first, so a
+broken base fails before any image exists, and calls ``fill`` once mounted.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,15 @@ import time
 from typing import TYPE_CHECKING
 
 from nexlab.build import engine
-from nexlab.build.container import ContentTooLargeError, SetupInputs, default_service, run_setup
+from nexlab.build.container import (
+    ContentTooLargeError,
+    FinishedSetup,
+    SetupInputs,
+    default_service,
+    export_stream,
+    setup_container,
+)
+from nexlab.build.extract import extract
 from nexlab.build.inputs import check_agent, regular_file
 from nexlab.build.mount import Mount
 from nexlab.build.results import PopulateResult
@@ -43,7 +57,7 @@ def populate(
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
 ) -> PopulateResult:
-    """Run the base ``image`` with the mount at ``/my-rootfs`` and copy a bootable system into it.
+    """Run the setup in a container of the base ``image`` and extract a bootable system into the mount.
 
     ``network`` is the container's Docker network; the default ``none`` suits
     bases that already hold OpenRC. Use ``"bridge"`` when ``--script`` or the
@@ -56,31 +70,46 @@ def populate(
     inputs = setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
+    with setup_container(client, base, inputs, report, reference=image, network=network) as finished:
+        return fill(mount, finished, inputs, progress=report, started=start)
+
+
+def fill(
+    mount: Mount,
+    finished: FinishedSetup,
+    inputs: SetupInputs,
+    *,
+    progress: Progress | None = None,
+    started: float | None = None,
+) -> PopulateResult:
+    """Extract the finished setup container's filesystem into ``mount``."""
+    start = time.monotonic() if started is None else started
+    report = resolve(progress)
     try:
-        tail = run_setup(client, base, mount.path, inputs, report, network=network)
+        extract(export_stream(finished), mount.path, as_root=True)
     except ContentTooLargeError as exc:
-        raise _too_small(mount, exc.content_bytes, exc.content_files) from None
+        raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None
+    report.fraction(1.0, "done")
     used, free = mount.usage()
     return PopulateResult(
         seconds=time.monotonic() - start,
-        base_image=image,
-        base_image_id=base.id,
+        base_image=finished.image,
+        base_image_id=finished.image_id,
         agent=inputs.agent,
         script=inputs.script,
         service=inputs.service,
         used_bytes=used,
         free_bytes=free,
         files=mount.inodes_used(),
-        output_tail=tail,
+        output_tail=finished.output_tail,
     )
 
 
-def _too_small(mount: Mount, content_bytes: int, content_files: int) -> ImageTooSmallError:
+def too_small(size: int, content_bytes: int, content_files: int, where: str | None = None) -> ImageTooSmallError:
     """Say how large the image must be for content that did not fit."""
-    size = mount.image.stat().st_size
     needed = size_for_content(content_bytes, content_files)
     return ImageTooSmallError(
-        f"{size // 2**20} MiB is too small: the content is {content_bytes / 2**20:.1f} MiB "
+        f"{where or f'{size // 2**20} MiB'} is too small: the content is {content_bytes / 2**20:.1f} MiB "
         f"in {content_files} files; use --size {needed // 2**20}MiB or more",
         needed_bytes=needed,
     )

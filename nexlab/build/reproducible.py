@@ -5,9 +5,10 @@ state, and a parallel writer places files differently each run
 (``notes/reproducible-ext4.md`` §2). So this path never mounts anything:
 
 1. the same setup script as the mount path runs in a container of the base
-   image, with a host **staging directory** at ``/my-rootfs`` and
-   ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it); for a user
-   who is not root, through a Docker volume and a tar stream (``rootless``);
+   image, with ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it),
+   and its exported filesystem is extracted into a host **staging directory**
+   exactly as the mount path extracts it; a user who is not root keeps the
+   owners, modes and xattrs aside (``rootless``) for step 4;
 2. the staging tree is scrubbed and every mtime clamped (``normalize``);
 3. ``mkfs.ext4 -d`` copies it into a fresh sparse file, with ``LC_ALL=C``, the
    pinned config and layout, ``E2FSPROGS_FAKE_TIME``, and a UUID and hash seed
@@ -39,18 +40,18 @@ from typing import TYPE_CHECKING
 
 from nexlab.build import engine, owned, safefs, signals
 from nexlab.build.allocate import allocate
-from nexlab.build.container import ContentTooLargeError, SetupInputs, run_setup
+from nexlab.build.container import ContentTooLargeError, SetupInputs, export_stream, setup_container
+from nexlab.build.extract import extract
 from nexlab.build.manifest import BuildManifest, manifest_path
 from nexlab.build.mkfs import mkfs, superblock_facts
 from nexlab.build.normalize import scrub
 from nexlab.build.output import host_full, sha256_file, staged_output
-from nexlab.build.populate import setup_inputs
+from nexlab.build.populate import setup_inputs, too_small
 from nexlab.build.results import BuildResult, StepResult
-from nexlab.build.rootless import Owner, export_volume, owner_commands, staging_volume
-from nexlab.build.sizing import size_for_content
+from nexlab.build.rootless import Owner, owner_commands
 from nexlab.build.spec import BuildSpec
 from nexlab.e2fsck import exit_status
-from nexlab.errors import CommandError, ImageTooSmallError, InputError
+from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
 from nexlab.sizes import format_size, parse_size
@@ -195,27 +196,24 @@ def build_reproducible(
         report.step_started("stage", f"setup container from {image} into a staging directory")
         stage_start = time.monotonic()
         environment = {"SOURCE_DATE_EPOCH": str(inputs.epoch)}
-        owners: dict[str, Owner] | None = None
-        try:
-            if os.geteuid() == 0:
-                tail = run_setup(client, base, staging, setup, report, environment=environment, network=network)
-            else:
-                # A normal user could not read back (or delete) a tree the container wrote
-                # with root's owners: it goes through a volume and a tar stream instead.
-                with staging_volume(client) as volume:
-                    tail = run_setup(
-                        client, base, Path(volume), setup, report, environment=environment, network=network
-                    )
-                    owners = export_volume(client, base, volume, staging)
-        except ContentTooLargeError as exc:
-            # The staging tmpfs is capped at the image's size: the content cannot fit the image.
-            needed = size_for_content(exc.content_bytes, exc.content_files)
-            raise ImageTooSmallError(
-                f"{format_size(num_bytes)} is too small: the content is {format_size(exc.content_bytes)} "
-                f"in {exc.content_files} files; use --size {-(-needed // 2**20)}MiB or more",
-                needed_bytes=needed,
-            ) from None
-        entries, used = _tree_usage(staging)
+        with setup_container(
+            client, base, setup, report, reference=image, environment=environment, network=network
+        ) as finished:
+            try:
+                # As a normal user the tree is ours, owners and modes noted aside for debugfs.
+                staged_tree = extract(export_stream(finished), staging)
+            except ContentTooLargeError as exc:
+                if os.path.ismount(staging.parent):
+                    # A tmpfs capped at the image's size: what does not fit it cannot fit the image.
+                    raise too_small(num_bytes, exc.content_bytes, exc.content_files) from None
+                raise InputError(
+                    f"the staging directory {staging.parent.parent} is full: the content is "
+                    f"{exc.content_bytes / 2**20:.1f} MiB in {exc.content_files} files",
+                    hint="point NEXLAB_STAGING_DIR at a directory with more room",
+                ) from None
+        owners = staged_tree.owners
+        tail = finished.output_tail
+        entries, used = staged_tree.content.entries, staged_tree.content.bytes
         steps.append(
             StagingResult(
                 seconds=time.monotonic() - stage_start,
@@ -262,16 +260,11 @@ def build_reproducible(
                     mkfs(staged, uuid=inputs.uuid, hash_seed=inputs.hash_seed, populate_from=staging, env=fake_time)
                 )
             except CommandError as exc:
-                if "allocate" in exc.stderr or "space" in exc.stderr:
+                if "allocate" in exc.stderr or "space" in exc.stderr or "inode" in exc.stderr:
                     host = host_full(staged)
                     if host is not None:
                         raise host from None
-                    need_mib = -(-int(used * 1.15 + 16 * 2**20) // 2**20)
-                    raise ImageTooSmallError(
-                        f"{format_size(num_bytes)} is too small for {format_size(used)} of content; "
-                        f"use --size {need_mib}MiB or more",
-                        needed_bytes=need_mib * 2**20,
-                    ) from None
+                    raise too_small(num_bytes, used, staged_tree.content.inodes) from None
                 raise
             report.step_finished("mkfs", steps[-1])
             report.step_started("times", "debugfs: ctime and atime := epoch; e2fsck -fn")
@@ -424,15 +417,6 @@ def staging_directory(content_limit: int) -> Iterator[Path]:
                     run(["umount", "-l", str(private)], check=False)
                 with contextlib.suppress(OSError):
                     safefs.rmtree(private)
-
-
-def _tree_usage(root: Path) -> tuple[int, int]:
-    entries = 0
-    used = 0
-    for entry in safefs.walk(root):
-        entries += 1
-        used += entry.stat.st_blocks * 512
-    return entries, used
 
 
 _GROUP = re.compile(r"^Group (\d+):")

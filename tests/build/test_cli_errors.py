@@ -126,11 +126,21 @@ def test_bad_size_flag(tmp_path: Path) -> None:
     assert_one_line_error(build(tmp_path / "rootfs.ext4", "--size", "lots"), "invalid size")
 
 
+#: The setup container runs before the image exists; a user script that writes 300 MB of
+#: noise keeps the extraction into the mounted image busy for a few seconds.
+_PHASES = {
+    "container": ("echo NEXLAB-TEST-READY\nsleep 60\n", "200MiB"),
+    "extract": ("head -c 300000000 /dev/urandom >/root/noise\necho NEXLAB-TEST-READY\n", "600MiB"),
+}
+
+
+@pytest.mark.parametrize("phase", sorted(_PHASES))
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: signal.Signals) -> None:
+def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: signal.Signals, phase: str) -> None:
+    body, size = _PHASES[phase]
     script = tmp_path / "keep" / "slow.sh"
     script.parent.mkdir()
-    script.write_text("echo NEXLAB-TEST-READY\nsleep 60\n")
+    script.write_text(body)
     out = tmp_path / "rootfs.ext4"
     exe = Path(sys.executable).with_name("nexlab")
     child = subprocess.Popen(
@@ -142,7 +152,7 @@ def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: s
             "--image",
             debian_base,
             "--size",
-            "200MiB",
+            size,
             "--script",
             str(script),
             "-o",
@@ -156,16 +166,21 @@ def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: s
     )
     assert child.stderr is not None
     deadline = time.monotonic() + 60
-    seen_mounted = False
     for line in child.stderr:
         if "NEXLAB-TEST-READY" in line:
             break
         assert time.monotonic() < deadline, "the build never reached the user script"
-    # Half way: the image exists under its temporary name, mounted on a loop device, container running.
-    staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
-    assert staged, "a temporary image is being written"
-    seen_mounted = loop_devices_for(staged[0]) != ""
-    assert seen_mounted
+    if phase == "container":
+        # The container runs first: no image exists yet, so a broken base leaves none behind.
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
+    else:
+        # Half way: the image exists under its temporary name, mounted on a loop device, being filled.
+        seen_mounted = False
+        while not seen_mounted and time.monotonic() < deadline and child.poll() is None:
+            staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
+            seen_mounted = bool(staged) and loop_devices_for(staged[0]) != ""
+            time.sleep(0.02)
+        assert seen_mounted, "the extraction into the mounted image was never seen"
     child.send_signal(sig)
     rest = child.stderr.read()
     assert child.wait(timeout=60) == 130, rest

@@ -93,7 +93,7 @@ def test_steps_one_at_a_time_stream_the_container_log(
         check_nex_layout(mounted.path, sample_agent)
         done = unmount(mounted)
     assert done.fsck_clean
-    assert any("nexlab-step: 5/6 copy" in line for line in recorder.lines), "container output streams live"
+    assert any("nexlab-step: 5/6 finish" in line for line in recorder.lines), "container output streams live"
     assert recorder.fractions == sorted(recorder.fractions) and recorder.fractions[-1] == 1.0
     assert result.base_image_id.startswith("sha256:")
     assert "populate" in result._repr_html_() and "files" in str(result)

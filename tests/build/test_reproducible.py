@@ -339,59 +339,82 @@ def _tar(members: list[tuple[str, bytes | None, dict[str, object]]]) -> io.Bytes
     return buffer
 
 
-def test_extract_tree_records_owners_and_modes(tmp_path: Path) -> None:
+def test_extract_records_owners_and_modes(tmp_path: Path) -> None:
     import tarfile
 
-    from nexlab.build.rootless import extract_tree
+    from nexlab.build.extract import extract
 
     stream = _tar(
         [
-            ("my-rootfs", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 100}),
-            ("my-rootfs/etc", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 200}),
-            ("my-rootfs/etc/shadow", b"root:*:1:::::\n", {"mode": 0o640, "gid": 42, "mtime": 300}),
-            ("my-rootfs/bin", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 400}),
-            ("my-rootfs/bin/su", b"\x7fELF", {"mode": 0o4755, "mtime": 500}),
-            ("my-rootfs/bin/su2", None, {"type": tarfile.LNKTYPE, "linkname": "my-rootfs/bin/su"}),
-            ("my-rootfs/etc/resolv.conf", None, {"type": tarfile.SYMTYPE, "linkname": "/proc/net/pnp", "mtime": 600}),
-            ("my-rootfs/home", None, {"type": tarfile.DIRTYPE, "mode": 0o750, "uid": 1000, "gid": 1000, "mtime": 700}),
+            ("etc", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 200}),
+            ("etc/shadow", b"root:*:1:::::\n", {"mode": 0o640, "gid": 42, "mtime": 300}),
+            ("bin", None, {"type": tarfile.DIRTYPE, "mode": 0o755, "mtime": 400}),
+            ("bin/su", b"\x7fELF", {"mode": 0o4755, "mtime": 500}),
+            ("bin/su2", None, {"type": tarfile.LNKTYPE, "linkname": "bin/su"}),
+            ("etc/resolv.conf", None, {"type": tarfile.SYMTYPE, "linkname": "/etc/elsewhere", "mtime": 600}),
+            ("etc/motd", None, {"type": tarfile.SYMTYPE, "linkname": "/proc/net/pnp", "mtime": 600}),
+            ("home", None, {"type": tarfile.DIRTYPE, "mode": 0o750, "uid": 1000, "gid": 1000, "mtime": 700}),
         ]
     )
-    owners = extract_tree(stream, tmp_path)
+    owners = extract([stream.getvalue()], tmp_path, as_root=False).owners
+    assert owners is not None
     assert owners["/etc/shadow"].gid == 42 and owners["/etc/shadow"].mode == 0o640
     assert owners["/bin/su"].mode == 0o4755 and owners["/home"].uid == 1000
     assert "/" not in owners
     assert (tmp_path / "bin" / "su").stat().st_mode & 0o7777 == 0o755  # no setuid bit on the host
     assert (tmp_path / "bin" / "su").stat().st_ino == (tmp_path / "bin" / "su2").stat().st_ino
+    assert os.readlink(tmp_path / "etc" / "motd") == "/proc/net/pnp"
+    assert os.lstat(tmp_path / "etc" / "motd").st_mtime == 600
+    # The engine's resolv.conf is not the guest's: the finish step's link replaces it.
     assert os.readlink(tmp_path / "etc" / "resolv.conf") == "/proc/net/pnp"
-    assert os.lstat(tmp_path / "etc" / "resolv.conf").st_mtime == 600
     assert (tmp_path / "etc").stat().st_mtime == 200 and (tmp_path / "home").stat().st_mtime == 700
+    assert (tmp_path / "tmp").is_dir() and owners["/tmp"].mode == 0o1777
 
 
 @pytest.mark.parametrize(
     "name, attrs, message",
     [
-        ("my-rootfs/../escape", {}, "unsafe path"),
-        ("my-rootfs/link/owned", {}, "not a real directory"),
-        ("my-rootfs/dev-null", {"type": b"3", "devmajor": 1, "devminor": 3}, "device node"),
-        ("elsewhere/file", {}, "unexpected path"),
+        ("etc/../../escape", {}, "cannot extract"),
+        ("etc/link/owned", {}, "cannot extract"),
+        ("etc/dev-null", {"type": b"3", "devmajor": 1, "devminor": 3}, "device node"),
     ],
 )
-def test_extract_tree_refuses_hostile_members(
-    tmp_path: Path, name: str, attrs: dict[str, object], message: str
-) -> None:
+def test_extract_refuses_hostile_members(tmp_path: Path, name: str, attrs: dict[str, object], message: str) -> None:
     import tarfile
 
-    from nexlab.build.rootless import extract_tree
+    from nexlab.build.extract import extract
 
     staging, outside = tmp_path / "staging", tmp_path / "outside"
     staging.mkdir()
     outside.mkdir()
     stream = _tar(
         [
-            ("my-rootfs/link", None, {"type": tarfile.SYMTYPE, "linkname": str(outside)}),
+            ("etc", None, {"type": tarfile.DIRTYPE, "mode": 0o755}),
+            ("etc/link", None, {"type": tarfile.SYMTYPE, "linkname": str(outside)}),
             (name, None if attrs else b"x", attrs),
         ]
     )
     with pytest.raises(InputError, match=message):
-        extract_tree(stream, staging)
+        extract([stream.getvalue()], staging, as_root=False)
     assert list(outside.iterdir()) == [] and not (tmp_path / "escape").exists()
+
+
+@pytest.mark.parametrize("name", ["elsewhere/file", "/etc/absolute", "nexlab/setup.sh", "dev/sda", "var/log/dpkg.log"])
+def test_extract_leaves_out_what_the_image_does_not_keep(tmp_path: Path, name: str) -> None:
+    import tarfile
+
+    from nexlab.build.extract import extract
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    stream = _tar(
+        [
+            ("var", None, {"type": tarfile.DIRTYPE, "mode": 0o755}),
+            ("var/log", None, {"type": tarfile.DIRTYPE, "mode": 0o755}),
+            (name, b"x", {}),
+        ]
+    )
+    extracted = extract([stream.getvalue()], staging, as_root=False)
+    assert not (staging / name.lstrip("/")).exists() and not (tmp_path / name.lstrip("/")).exists()
+    assert (staging / "var" / "log").is_dir()
+    assert extracted.owners is not None and "/" + name.lstrip("/") not in extracted.owners

@@ -1,16 +1,14 @@
 #!/bin/sh
-# nexlab's setup script. It runs as root inside the base image, with the new
-# root filesystem bind-mounted at $ROOTFS, the agent at /usr/local/bin/agent and
-# its OpenRC service at /etc/init.d/agent (the nex recipe). It works with
-# busybox (Alpine) and with Debian's dash and coreutils.
+# nexlab's setup script. It runs as root inside a container of the base image
+# and changes that container's own root, which becomes the new root filesystem
+# (nexlab exports it through the engine and keeps what a guest needs). The agent
+# is at /usr/local/bin/agent and its OpenRC service at /etc/init.d/agent (the nex
+# recipe). It works with busybox (Alpine) and with Debian's dash and coreutils.
 #
-# Progress lines "nexlab-step: N/M text" drive the progress bar; a line
-# "nexlab-needs-kib: N" tells nexlab the content does not fit.
+# Progress lines "nexlab-step: N/M text" drive the progress bar; the last step
+# (export) runs outside the container.
 set -eu
 
-ROOTFS=${NEXLAB_ROOTFS:-/my-rootfs}
-COPY_DIRS="bin etc lib lib64 root sbin usr home var"
-MAKE_DIRS="dev proc run sys var tmp"
 STEPS=6
 
 step() { echo "nexlab-step: $1/$STEPS $2"; }
@@ -94,45 +92,16 @@ if [ -f /etc/inittab ] && ! grep -q '^[^#]*openrc boot' /etc/inittab \
     esac
 fi
 
-step 5 "copy"
-# One cp -a for everything: faster than a tar pipe per directory, and GNU cp
-# also keeps xattrs (file capabilities). Owners, modes, times and links are kept.
-sources=""
-for dir in $COPY_DIRS; do
-    if [ -e "/$dir" ] || [ -L "/$dir" ]; then sources="$sources /$dir"; fi
-done
-# shellcheck disable=SC2086 # word splitting of $sources is intended
-if ! cp -a $sources "$ROOTFS/" 2>/tmp/nexlab-copy.err; then
-    if grep -q 'No space left' /tmp/nexlab-copy.err; then
-        # Measured only when it did not fit: du costs time on every good build.
-        # shellcheck disable=SC2086
-        needed_kib=$(du -skcx $sources | tail -n 1 | cut -f1)
-        # shellcheck disable=SC2086
-        needed_inodes=$(find $sources | wc -l)
-        echo "content: ${needed_kib} KiB in ${needed_inodes} files does not fit in the image"
-        echo "nexlab-needs: ${needed_kib} ${needed_inodes}"
-        exit 75
-    fi
-    cat /tmp/nexlab-copy.err
-    exit 4
-fi
-# Caches, logs and package lists are rebuilt at run time and only cost space.
-rm -rf "$ROOTFS"/var/cache/apt/* "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apk/* \
-    "$ROOTFS"/var/log/apt/* "$ROOTFS"/var/tmp/*
-
-step 6 "finish"
-for dir in $MAKE_DIRS; do mkdir -p "$ROOTFS/$dir"; done
-chmod 1777 "$ROOTFS/tmp"
-mkdir -p "$ROOTFS/home/nex"
-chown 1000:1000 "$ROOTFS/home/nex"
-chmod 0750 "$ROOTFS/home/nex"
+step 5 "finish"
+# The copy and the files the engine injects (hostname, hosts, resolv.conf,
+# /dev, /proc, /sys) are nexlab's, in step 6 outside the container, which also
+# leaves caches, package lists and logs out. Deleting the big ones here only
+# makes the engine's export smaller (tens of MB after an apt-get update).
+rm -rf /var/cache/apt/* /var/lib/apt/lists/* /var/cache/apk/* 2>/dev/null || true
+mkdir -p /home/nex
+chown 1000:1000 /home/nex
+chmod 0750 /home/nex
 # Root runs these at boot: they must not be owned or writable by nex.
-chown 0:0 "$ROOTFS/usr/local/bin/agent" "$ROOTFS/etc/init.d/agent"
-chmod 0755 "$ROOTFS/usr/local/bin/agent" "$ROOTFS/etc/init.d/agent"
-# Docker bind-mounts these into every container; the guest gets its own.
-echo nex >"$ROOTFS/etc/hostname"
-printf '127.0.0.1\tlocalhost nex\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOTFS/etc/hosts"
-rm -f "$ROOTFS/etc/resolv.conf"
-ln -s /proc/net/pnp "$ROOTFS/etc/resolv.conf"   # DNS from the kernel's ip= configuration, as nex does
-rm -f "$ROOTFS/.dockerenv"
-echo "rootfs ready"
+chown 0:0 /usr/local/bin/agent /etc/init.d/agent
+chmod 0755 /usr/local/bin/agent /etc/init.d/agent
+echo "setup done"
