@@ -36,8 +36,15 @@ def leftovers(directory: Path) -> list[str]:
     (this test's, by run id)."""
     found = [f"file {p.name}" for p in directory.iterdir() if p.name != "keep"]
     loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    found += [f"loop {line}" for line in loops.splitlines() if str(directory) in line]
-    found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if str(directory) in line]
+    ours = [line for line in loops.splitlines() if str(directory) in line]
+    found += [f"loop {line}" for line in ours]
+    # Mounts live in nexlab's root-only mount root, not beside the image: found by their loop device.
+    devices = {line.split(":", 1)[0] for line in ours}
+    found += [
+        f"mount {line}"
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if str(directory) in line or line.split(" ", 1)[0] in devices
+    ]
     containers = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=org.nexlab.run={run_id(directory)}"], capture_output=True, text=True
     ).stdout.split()

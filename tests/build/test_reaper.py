@@ -16,11 +16,33 @@ from tests.conftest import REPO, SAMPLE_AGENT, nexlab_cli
 
 def _start_slow_build(tmp_path: Path, image: str, *extra: str) -> subprocess.Popen[str]:
     """A build whose setup container sleeps once it is running; returns when it got there."""
+    return _start_build(tmp_path, image, "echo NEXLAB-TEST-READY\nsleep 120\n", "200MiB", *extra)
+
+
+def _start_extracting_mount_build(tmp_path: Path, image: str) -> subprocess.Popen[str]:
+    """A mount build caught while the container's export fills the mounted image: the moment
+    everything exists at once (container, loop device, mount, partial output). The setup
+    container runs before the image is made, so 300 MB of noise keeps the extraction busy."""
+    from tests.conftest import loop_devices_for
+
+    noise = "head -c 300000000 /dev/urandom >/root/noise\necho NEXLAB-TEST-READY\n"
+    child = _start_build(tmp_path, image, noise, "600MiB")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
+        if staged and loop_devices_for(staged[0]):
+            return child
+        time.sleep(0.02)
+    child.kill()
+    raise AssertionError("the extraction into the mounted image was never seen")
+
+
+def _start_build(tmp_path: Path, image: str, body: str, size: str, *extra: str) -> subprocess.Popen[str]:
     script = tmp_path / "keep" / "slow.sh"
     script.parent.mkdir(exist_ok=True)
-    script.write_text("echo NEXLAB-TEST-READY\nsleep 120\n")
+    script.write_text(body)
     exe = Path(sys.executable).with_name("nexlab")
-    inputs = ["--agent", str(SAMPLE_AGENT), "--image", image, "--size", "200MiB", "--script", str(script)]
+    inputs = ["--agent", str(SAMPLE_AGENT), "--image", image, "--size", size, "--script", str(script)]
     child = subprocess.Popen(
         [str(exe), "build", *inputs, "-o", str(tmp_path / "rootfs.ext4"), *extra],
         stderr=subprocess.PIPE,
@@ -53,7 +75,7 @@ def _containers(directory: Path) -> list[str]:
 
 
 def test_a_sigkilled_mount_build_is_reaped_by_the_next_run(tmp_path: Path, debian_base: str) -> None:
-    child = _start_slow_build(tmp_path, debian_base)
+    child = _start_extracting_mount_build(tmp_path, debian_base)
     child.kill()
     child.wait(timeout=30)
     left = leftovers(tmp_path)
@@ -82,15 +104,21 @@ def test_a_sigkilled_reproducible_build_is_reaped(tmp_path: Path, debian_base: s
 
 @pytest.mark.timeout(300)
 def test_clean_never_touches_a_live_build(tmp_path: Path, debian_base: str) -> None:
-    child = _start_slow_build(tmp_path, debian_base)
+    import signal
+
+    child = _start_extracting_mount_build(tmp_path, debian_base)
+    # Frozen, it is alive and its container, loop device, mount and partial file stay as they are.
+    child.send_signal(signal.SIGSTOP)
     try:
         before = leftovers(tmp_path)
+        assert any(item.startswith("loop") for item in before) and any(item.startswith("mount") for item in before)
         cleaned = nexlab_cli("clean")
         assert cleaned.returncode == 0
         assert f"of process {child.pid}" not in cleaned.stderr
         assert leftovers(tmp_path) == before
     finally:
-        child.send_signal(2)
+        child.send_signal(signal.SIGCONT)
+        child.send_signal(signal.SIGINT)
         assert child.stderr is not None
         rest = child.stderr.read()
         assert child.wait(timeout=60) == 130, rest
