@@ -33,6 +33,10 @@ DEFAULT_DEBIAN_TAG = "nexlab/debian:bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
+#: The inits ``nexlab base debian`` can install.
+DEBIAN_INITS = ("openrc", "systemd")
+
+
 @dataclass(frozen=True)
 class DebianSpec:
     suite: str = "bookworm"
@@ -42,9 +46,41 @@ class DebianSpec:
     #: Installed with apt in a second pass: debootstrap's resolver picks sysv-rc for
     #: sysvinit-core and then fails on openrc, which conflicts with it.
     second_pass: tuple[str, ...] = ("openrc",)
+    #: Leave apt's downloaded packages and indexes in (a base as many real ones are).
+    keep_caches: bool = False
+
+    @classmethod
+    def variant(
+        cls, suite: str = "bookworm", init: str = "openrc", *, keep_caches: bool = False, mirror: str = DEFAULT_MIRROR
+    ) -> DebianSpec:
+        """The spec for ``suite`` with ``init`` as PID 1's companion: OpenRC (via sysvinit) or systemd."""
+        if init == "openrc":
+            return cls(suite=suite, mirror=mirror, keep_caches=keep_caches)
+        if init == "systemd":
+            # systemd-sysv makes systemd PID 1, the shape of Debian's and Firecracker's CI images.
+            return cls(
+                suite=suite,
+                mirror=mirror,
+                packages=("systemd-sysv", "util-linux", "ca-certificates"),
+                second_pass=(),
+                keep_caches=keep_caches,
+            )
+        raise InputError(f"unknown init {init!r} for a Debian base", hint=f"use one of {', '.join(DEBIAN_INITS)}")
+
+    @property
+    def init(self) -> str:
+        return "systemd" if "systemd-sysv" in self.packages else "openrc"
+
+    def default_tag(self) -> str:
+        """``nexlab/debian:SUITE``, with ``-systemd`` and ``-caches`` for the variants."""
+        suffix = ("-systemd" if self.init == "systemd" else "") + ("-caches" if self.keep_caches else "")
+        return f"nexlab/debian:{self.suite}{suffix}"
 
     def cache_key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        fields = asdict(self)
+        if not self.keep_caches:
+            del fields["keep_caches"]  # the key of specs made before the option existed stays the same
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -76,7 +112,7 @@ def debian(
     force: bool = False,
     progress: Progress | None = None,
 ) -> BaseResult:
-    """Make (or reuse) a Debian minbase image with OpenRC and the ``nex`` user, and import it as ``tag``."""
+    """Make (or reuse) a Debian minbase image with OpenRC (or systemd) and the ``nex`` user, imported as ``tag``."""
     import docker.errors
 
     report = resolve(progress)
@@ -88,14 +124,20 @@ def debian(
             return BaseResult(tag, image.id, "docker (already present)", time.monotonic() - start, cached=True)
     if os.geteuid() != 0:
         raise InputError("debootstrap needs root")
-    tarball = cache_dir() / f"debian-{spec.suite}-{spec.cache_key()}.tar.gz"
+    tarball = debian_cache(spec)
     cached = tarball.is_file() and not force
     if not cached:
         report.step_started("debootstrap", f"{spec.suite} minbase from {spec.mirror}")
         _debootstrap_tarball(spec, tarball, report)
     report.step_started("import", f"docker import as {tag}")
     image_id, _ = _import(client, tarball, tag)
-    return BaseResult(tag, image_id, f"debootstrap {spec.suite}", time.monotonic() - start, cached=cached)
+    source = f"debootstrap {spec.suite} with {spec.init}" + (", caches kept" if spec.keep_caches else "")
+    return BaseResult(tag, image_id, source, time.monotonic() - start, cached=cached)
+
+
+def debian_cache(spec: DebianSpec) -> Path:
+    """Where the debootstrap tree of ``spec`` is cached (one file per variant)."""
+    return cache_dir() / f"debian-{spec.suite}-{spec.cache_key()}.tar.gz"
 
 
 def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> None:
@@ -121,7 +163,8 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> N
                 env={"DEBIAN_FRONTEND": "noninteractive"},
                 timeout=1800,
             )
-            run(["chroot", str(root), "apt-get", "clean"])
+            if not spec.keep_caches:
+                run(["chroot", str(root), "apt-get", "clean"])
         run(["chroot", str(root), "groupadd", "-g", "1000", "nex"])
         run(
             [
@@ -140,8 +183,8 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> N
                 "nex",
             ]
         )
-        # Downloaded packages and indexes are not part of the system.
-        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        # Downloaded packages and indexes are not part of the system (unless asked for).
+        for leftover in () if spec.keep_caches else ("var/cache/apt/archives", "var/lib/apt/lists"):
             for item in (root / leftover).glob("*"):
                 if item.is_file():
                     item.unlink()

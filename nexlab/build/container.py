@@ -1,7 +1,7 @@
 """Run nexlab's setup script in a container of the base image (the nex recipe).
 
 The target directory is bind-mounted at ``/my-rootfs``, the agent at
-``/usr/local/bin/agent`` and the OpenRC service at ``/etc/init.d/agent``; the
+``/usr/local/bin/agent`` and its service where the base's init wants it; the
 container's output streams line by line to ``Progress`` as it runs. The
 container is always removed, also on Ctrl-C.
 """
@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nexlab.build.init import SERVICE_ASSETS, SERVICE_PATHS, InitKind
 from nexlab.errors import ContainerFailedError, DockerError
 from nexlab.progress import Progress
 
@@ -47,10 +48,16 @@ class SetupInputs:
     agent: Path
     service: Path
     script: Path | None
+    #: The base's init (nexlab.build.init): where the service goes and how setup.sh enables it.
+    init: InitKind = InitKind.OPENRC
+
+    @property
+    def service_target(self) -> str:
+        return SERVICE_PATHS[self.init]
 
 
-def default_service() -> Path:
-    return Path(str(resources.files("nexlab.build.assets") / "agent.openrc"))
+def default_service(init: InitKind = InitKind.OPENRC) -> Path:
+    return Path(str(resources.files("nexlab.build.assets") / SERVICE_ASSETS[init]))
 
 
 @contextlib.contextmanager
@@ -86,7 +93,7 @@ def run_setup(
         volumes = {
             str(target): {"bind": ROOTFS_IN_CONTAINER, "mode": "rw"},
             str(inputs.agent): {"bind": "/usr/local/bin/agent", "mode": "ro"},
-            str(inputs.service): {"bind": "/etc/init.d/agent", "mode": "ro"},
+            str(inputs.service): {"bind": inputs.service_target, "mode": "ro"},
             str(scripts): {"bind": "/nexlab", "mode": "ro"},
         }
         try:
@@ -95,7 +102,13 @@ def run_setup(
                 entrypoint=["/bin/sh"],
                 command=["/nexlab/setup.sh"],
                 volumes=volumes,
-                environment={"NEXLAB_ROOTFS": ROOTFS_IN_CONTAINER, "NEXLAB_NETWORK": network, **(environment or {})},
+                environment={
+                    "NEXLAB_ROOTFS": ROOTFS_IN_CONTAINER,
+                    "NEXLAB_NETWORK": network,
+                    "NEXLAB_INIT": inputs.init.value,
+                    "NEXLAB_SERVICE": inputs.service_target,
+                    **(environment or {}),
+                },
                 network_mode=network,
                 user="0:0",
                 working_dir="/",

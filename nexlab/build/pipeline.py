@@ -8,11 +8,13 @@ from pathlib import Path
 
 from nexlab.build import engine
 from nexlab.build.allocate import DEFAULT_SIZE, allocate
+from nexlab.build.init import parse_init
 from nexlab.build.mkfs import mkfs
 from nexlab.build.mount import mount, require_root
 from nexlab.build.output import sha256_file, staged_output
-from nexlab.build.populate import DEFAULT_IMAGE, populate, setup_inputs
+from nexlab.build.populate import DEFAULT_IMAGE, base_init, populate, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
+from nexlab.build.service_check import check_service
 from nexlab.build.spec import BuildSpec
 from nexlab.build.unmount import unmount
 from nexlab.errors import CommandError, InputError
@@ -32,6 +34,7 @@ def build_rootfs(
     progress: Progress | None = None,
     reproducible: bool = False,
     source_date_epoch: int | None = None,
+    init: str = "auto",
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -44,8 +47,11 @@ def build_rootfs(
     same inputs, same bytes, a manifest beside the image, and no root needed for a
     loop device; ``source_date_epoch`` pins its clock (default: the base image's
     creation time).
+
+    ``init`` is the base's init: ``auto`` detects it (OpenRC, systemd, busybox
+    init, sysvinit) and a base without one is refused before anything is made.
     """
-    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch)
+    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch, init)
     return build(spec, output, reproducible=reproducible, progress=progress)
 
 
@@ -73,9 +79,11 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     target = Path(output)
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
+    parse_init(spec.init)
     require_root("building through a mount")
     client = engine.connect()
-    engine.ensure_image(client, spec.image)
+    base = engine.ensure_image(client, spec.image)
+    system = base_init(client, base, spec.image, spec.init, spec.network, report)
 
     steps: list[StepResult] = []
     with staged_output(target) as staged:
@@ -97,6 +105,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
                     script=spec.script,
                     service=spec.service,
                     network=spec.network,
+                    init=system,
                     progress=report,
                     client=client,
                 )
@@ -108,6 +117,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         report.step_finished("unmount", unmounted)
         if not unmounted.fsck_clean:
             raise CommandError(["e2fsck", "-fn", str(target)], 4, "\n".join(unmounted.fsck_report))
+        check_service(staged, system.kind)
     final = target
     return BuildResult(
         seconds=time.monotonic() - start,

@@ -12,9 +12,15 @@ from nexlab.cli.types import Subparsers
 def register(sub: Subparsers) -> None:
     base = sub.add_parser("base", help="make an offline base image (debootstrap or an Alpine minirootfs)")
     kinds = base.add_subparsers(dest="kind", required=True, metavar="KIND")
-    debian = kinds.add_parser("debian", help="Debian minbase + OpenRC + nex user, via debootstrap")
-    debian.add_argument("--tag", default="nexlab/debian:bookworm")
-    debian.add_argument("--suite", default="bookworm")
+    debian = kinds.add_parser("debian", help="Debian minbase + OpenRC (or systemd) + nex user, via debootstrap")
+    debian.add_argument("--tag", help="default: nexlab/debian:SUITE, with -systemd and -caches for the variants")
+    debian.add_argument("--suite", default="bookworm", help="bookworm (default), trixie, ...")
+    debian.add_argument(
+        "--init", choices=("openrc", "systemd"), default="openrc", help="OpenRC on sysvinit (default) or systemd"
+    )
+    debian.add_argument(
+        "--keep-caches", action="store_true", help="leave apt's downloaded packages and indexes in the image"
+    )
     debian.add_argument("--mirror", default="http://deb.debian.org/debian")
     debian.add_argument("--force", action="store_true", help="rebuild even if the tag or the cache exists")
     debian.set_defaults(handler=run_base_debian)
@@ -27,8 +33,8 @@ def register(sub: Subparsers) -> None:
 def run_base_debian(args: argparse.Namespace) -> int:
     from nexlab.build import base
 
-    spec = base.DebianSpec(suite=args.suite, mirror=args.mirror)
-    print(base.debian(args.tag, spec, force=args.force, progress=TerminalProgress()))
+    spec = base.DebianSpec.variant(args.suite, args.init, keep_caches=args.keep_caches, mirror=args.mirror)
+    print(base.debian(args.tag or spec.default_tag(), spec, force=args.force, progress=TerminalProgress()))
     return 0
 
 
