@@ -370,7 +370,11 @@ def serial_getty(facts: Facts) -> Iterable[Finding]:
         "ttyS0" in line and "respawn" in line and not line.lstrip().startswith("#")
         for line in (facts.text("/etc/inittab") or "").splitlines()
     )
-    if not (openrc or inittab):
+    systemd = any(
+        facts.find(f"/etc/systemd/system/{wants}serial-getty@ttyS0.service") is not None
+        for wants in ("getty.target.wants/", "")
+    )
+    if not (openrc or inittab or systemd):
         yield _finding(
             Severity.MEDIUM,
             "no-serial-getty",

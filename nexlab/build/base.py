@@ -240,6 +240,106 @@ def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
     return str(client.images.get(tag).id), False
 
 
+@dataclass(frozen=True)
+class AlpineRelease:
+    """An official Alpine minirootfs, pinned by its sha256."""
+
+    version: str
+    sha256: str
+
+    @property
+    def branch(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def filename(self) -> str:
+        return f"alpine-minirootfs-{self.version}-x86_64.tar.gz"
+
+    @property
+    def url(self) -> str:
+        return f"{ALPINE_MIRROR}/v{self.branch}/releases/x86_64/{self.filename}"
+
+
+ALPINE_MIRROR = "https://dl-cdn.alpinelinux.org/alpine"
+#: The sha256 of the official tarballs (the ones alpinelinux/docker-alpine's
+#: branches ship, whose checksums.sha512 they match).
+ALPINE_RELEASES = {
+    "3.19": AlpineRelease("3.19.4", "a2a87004e87720cbb0372c08b7de9b80748afdfd7fd72d2eab2ec0b074b92211"),
+    "3.20": AlpineRelease("3.20.3", "d4e6fd67dcf75e40c451560ac7265166c2b72a0f38ddc9aae756a7de3d1efa0c"),
+}
+_DOWNLOAD_LIMIT = 64 << 20
+
+
+def alpine_release(version: str) -> AlpineRelease:
+    release = ALPINE_RELEASES.get(version) or next((r for r in ALPINE_RELEASES.values() if r.version == version), None)
+    if release is None:
+        raise InputError(f"no pinned Alpine minirootfs {version!r}", hint=f"use one of {', '.join(ALPINE_RELEASES)}")
+    return release
+
+
+def alpine_tarball(
+    version: str,
+    search: tuple[str | os.PathLike[str], ...] = (),
+    *,
+    download: bool = True,
+    url: str | None = None,
+    timeout: float = 60,
+) -> Path:
+    """The minirootfs of ``version``: from ``search``'s folders, then the cache, then downloaded.
+
+    Whatever is found or fetched must have the pinned sha256; a download goes to
+    the cache folder under a temporary name and is renamed only once it checks out.
+    """
+    release = alpine_release(version)
+    for folder in (*search, cache_dir()):
+        candidate = Path(folder) / release.filename
+        if candidate.is_file():
+            _check_sha256(candidate, release)
+            return candidate
+    if not download:
+        raise InputError(f"{release.filename} is in none of {', '.join(map(str, (*search, cache_dir())))}")
+    destination = cache_dir() / release.filename
+    _download(url or release.url, destination, release, timeout)
+    return destination
+
+
+def _check_sha256(path: Path, release: AlpineRelease) -> None:
+    digest = sha256_file(path)
+    if digest != release.sha256:
+        raise InputError(
+            f"{path} has sha256 {digest[:16]}..., not the pinned {release.sha256[:16]}... of Alpine {release.version}"
+        )
+
+
+def _download(url: str, destination: Path, release: AlpineRelease, timeout: float) -> None:
+    import urllib.error
+    import urllib.request
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, partial.open("wb") as out:
+            total = 0
+            while chunk := response.read(1 << 16):
+                total += len(chunk)
+                if total > _DOWNLOAD_LIMIT:
+                    raise InputError(f"{url} is larger than {_DOWNLOAD_LIMIT >> 20} MiB: not a minirootfs")
+                digest.update(chunk)
+                out.write(chunk)
+        if digest.hexdigest() != release.sha256:
+            raise InputError(
+                f"the download of {url} has sha256 {digest.hexdigest()[:16]}..., "
+                f"not the pinned {release.sha256[:16]}...: refused"
+            )
+        os.replace(partial, destination)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise InputError(f"cannot download {url}: {reason}", hint="put the tarball in the cache folder") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:
     """Import an Alpine minirootfs tarball as a Docker image (default tag ``nexlab/alpine:VERSION``)."""
     report = resolve(progress)
@@ -250,7 +350,7 @@ def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: 
     client = engine.connect()
     report.step_started("import", f"docker import {tarball.name} as {tag}")
     image_id, reused = _import(client, tarball, tag)
-    notes = ("no OpenRC: Alpine's package repositories are unreachable here; builds from it do not boot to the agent",)
+    notes = ("no OpenRC: builds from it run the agent from busybox init's inittab (--init busybox)",)
     return BaseResult(
         tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=reused, notes=notes
     )

@@ -24,8 +24,14 @@ def register(sub: Subparsers) -> None:
     debian.add_argument("--mirror", default="http://deb.debian.org/debian")
     debian.add_argument("--force", action="store_true", help="rebuild even if the tag or the cache exists")
     debian.set_defaults(handler=run_base_debian)
-    alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (no OpenRC offline)")
-    alpine.add_argument("--rootfs", required=True, type=Path, help="alpine-minirootfs-*.tar.gz")
+    alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (busybox init, no OpenRC)")
+    source = alpine.add_mutually_exclusive_group(required=True)
+    source.add_argument("--rootfs", type=Path, help="alpine-minirootfs-*.tar.gz")
+    source.add_argument(
+        "--version",
+        help="a pinned release (3.19, 3.20): taken from --search folders, then the cache, then downloaded",
+    )
+    alpine.add_argument("--search", type=Path, action="append", default=[], help="a folder to look in first")
     alpine.add_argument("--tag", help="default: nexlab/alpine:VERSION")
     alpine.set_defaults(handler=run_base_alpine)
 
@@ -41,5 +47,6 @@ def run_base_debian(args: argparse.Namespace) -> int:
 def run_base_alpine(args: argparse.Namespace) -> int:
     from nexlab.build import base
 
-    print(base.alpine(args.rootfs, args.tag, progress=TerminalProgress()))
+    rootfs = args.rootfs or base.alpine_tarball(args.version, tuple(args.search))
+    print(base.alpine(rootfs, args.tag, progress=TerminalProgress()))
     return 0
