@@ -19,7 +19,7 @@ def test_alpine_import_from_the_official_minirootfs(docker_client: object) -> No
     require(tarball.is_file(), f"the Alpine minirootfs {tarball}")
     result = nexlab_cli("base", "alpine", "--rootfs", str(tarball), "--tag", "nexlab-test/alpine:3.20")
     assert result.returncode == 0, result.stderr
-    assert "Alpine 3.20.3" in result.stdout and "no OpenRC" in result.stdout
+    assert "Alpine 3.20.3" in result.stdout and "busybox init" in result.stdout
     image = engine.ensure_image(docker_client, "nexlab-test/alpine:3.20", pull=False)  # type: ignore[arg-type]
     assert image.attrs["Architecture"] == "amd64"
     assert base.alpine(tarball).tag == "nexlab/alpine:3.20.3", "the default tag carries the release"

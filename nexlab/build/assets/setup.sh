@@ -45,10 +45,10 @@ name_of() { awk -F: -v id="$2" '$3 == id { print $1; exit }' "$1"; }
 group_1000=$(name_of /etc/group 1000)
 user_1000=$(name_of /etc/passwd 1000)
 if [ -n "$group_1000" ] && [ "$group_1000" != nex ]; then
-    fail "gid 1000 is already group '$group_1000' in this base image; the agent needs nex as 1000:1000 (remove or renumber it in --script's base)"
+    fail "gid 1000 is already group '$group_1000' in this base image; the agent needs nex as 1000:1000 (renumber it in the base image)"
 fi
 if [ -n "$user_1000" ] && [ "$user_1000" != nex ]; then
-    fail "uid 1000 is already user '$user_1000' in this base image; the agent needs nex as 1000:1000 (remove or renumber it in --script's base)"
+    fail "uid 1000 is already user '$user_1000' in this base image; the agent needs nex as 1000:1000 (renumber it in the base image)"
 fi
 if ! grep -q '^nex:' /etc/group; then
     if have groupadd; then groupadd -g 1000 nex; else addgroup -g 1000 -S nex; fi
