@@ -34,7 +34,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
 #: The inits ``nexlab base debian`` can install.
-DEBIAN_INITS = ("openrc", "systemd")
+DEBIAN_INITS = ("openrc", "systemd", "sysvinit")
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,20 @@ class DebianSpec:
                 second_pass=(),
                 keep_caches=keep_caches,
             )
+        if init == "sysvinit":
+            # sysvinit's own rc scripts (sysv-rc, initscripts), no OpenRC: Debian's other classic shape.
+            return cls(suite=suite, mirror=mirror, second_pass=(), keep_caches=keep_caches)
         raise InputError(f"unknown init {init!r} for a Debian base", hint=f"use one of {', '.join(DEBIAN_INITS)}")
 
     @property
     def init(self) -> str:
-        return "systemd" if "systemd-sysv" in self.packages else "openrc"
+        if "systemd-sysv" in self.packages:
+            return "systemd"
+        return "openrc" if "openrc" in self.second_pass else "sysvinit"
 
     def default_tag(self) -> str:
-        """``nexlab/debian:SUITE``, with ``-systemd`` and ``-caches`` for the variants."""
-        suffix = ("-systemd" if self.init == "systemd" else "") + ("-caches" if self.keep_caches else "")
+        """``nexlab/debian:SUITE``, with ``-systemd``/``-sysvinit`` and ``-caches`` for the variants."""
+        suffix = ("" if self.init == "openrc" else f"-{self.init}") + ("-caches" if self.keep_caches else "")
         return f"nexlab/debian:{self.suite}{suffix}"
 
     def cache_key(self) -> str:

@@ -13,10 +13,15 @@ def register(sub: Subparsers) -> None:
     base = sub.add_parser("base", help="make an offline base image (debootstrap or an Alpine minirootfs)")
     kinds = base.add_subparsers(dest="kind", required=True, metavar="KIND")
     debian = kinds.add_parser("debian", help="Debian minbase + OpenRC (or systemd) + nex user, via debootstrap")
-    debian.add_argument("--tag", help="default: nexlab/debian:SUITE, with -systemd and -caches for the variants")
+    debian.add_argument(
+        "--tag", help="default: nexlab/debian:SUITE, with -systemd, -sysvinit, -caches for the variants"
+    )
     debian.add_argument("--suite", default="bookworm", help="bookworm (default), trixie, ...")
     debian.add_argument(
-        "--init", choices=("openrc", "systemd"), default="openrc", help="OpenRC on sysvinit (default) or systemd"
+        "--init",
+        choices=("openrc", "systemd", "sysvinit"),
+        default="openrc",
+        help="OpenRC on sysvinit (default), systemd, or sysvinit with its own rc scripts",
     )
     debian.add_argument(
         "--keep-caches", action="store_true", help="leave apt's downloaded packages and indexes in the image"

@@ -100,3 +100,60 @@ def test_boots_to_the_agent(spec: Base, matrix_dir: Path, docker_client: object,
     image = image_of(spec, matrix_dir, reproducible=False)
     result = boot(image, timeout=240, log=matrix_dir / f"{spec.name}.console")
     assert result.ok, f"{result.reason}: {result.last_lines[-5:]}"
+
+
+CRASHING_AGENT = '#!/bin/sh\necho "agent: cannot reach the control plane" >&2\nexit 1\n'
+#: Per init: what makes the agent never start (a debugfs request on a copy of the good image).
+DISABLE = {
+    "openrc": "rm /etc/runlevels/boot/agent",
+    "systemd": "rm /etc/systemd/system/multi-user.target.wants/agent.service",
+    "busybox": None,  # covered by the crash: busybox's inittab is rewritten below
+}
+FAST_FAIL = {b.init: b for b in BASES if b.name in ("bookworm-openrc", "bookworm-systemd", "alpine-3.20")}
+
+
+@pytest.mark.qemu
+@pytest.mark.usefixtures("qemu_kernel")
+@pytest.mark.parametrize("init", sorted(FAST_FAIL))
+def test_booted_without_the_agent_fails_with_the_reason(
+    init: str, matrix_dir: Path, docker_client: object, is_root: bool
+) -> None:
+    import shutil
+
+    from nexlab.boot import Outcome, boot
+    from nexlab.run import run
+
+    spec = FAST_FAIL[init]
+    image = matrix_dir / f"{spec.name}-no-agent.ext4"
+    shutil.copyfile(image_of(spec, matrix_dir, reproducible=False), image)
+    if init == "busybox":
+        inittab = matrix_dir / "inittab-no-agent"
+        inittab.write_text(
+            "::sysinit:/usr/local/sbin/agent-service sysinit\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
+        )
+        for request in ("rm /etc/inittab", f"write {inittab} /etc/inittab"):
+            run(["debugfs", "-w", "-R", request, str(image)])
+    else:
+        run(["debugfs", "-w", "-R", str(DISABLE[init]), str(image)])
+    result = boot(image, timeout=240, log=matrix_dir / f"{spec.name}-no-agent.console")
+    assert result.outcome == Outcome.NO_AGENT, f"{result.reason}: {result.last_lines[-5:]}"
+    assert "booted without starting the agent" in result.reason
+
+
+@pytest.mark.qemu
+@pytest.mark.usefixtures("qemu_kernel")
+@pytest.mark.parametrize("init", ["systemd", "busybox"])
+def test_an_agent_that_dies_at_start_up_is_a_crash(
+    init: str, matrix_dir: Path, docker_client: object, is_root: bool
+) -> None:
+    from nexlab.boot import Outcome, boot
+
+    spec = FAST_FAIL[init]
+    agent = matrix_dir / "crashing-agent.sh"
+    agent.write_text(CRASHING_AGENT)
+    agent.chmod(0o755)
+    image = build_rootfs(
+        matrix_dir / f"{spec.name}-crash.ext4", agent=agent, image=base_tag(spec), size=spec.size
+    ).output
+    result = boot(image, timeout=240, log=matrix_dir / f"{spec.name}-crash.console")
+    assert result.outcome == Outcome.SERVICE_CRASHED, f"{result.reason}: {result.last_lines[-5:]}"

@@ -22,7 +22,7 @@ as_nex() {
 }
 
 if [ "${1:-}" = sysinit ]; then
-    # busybox init without OpenRC: nothing else mounts the kernel's filesystems.
+    # busybox init (or sysvinit) without OpenRC: nothing else may mount the kernel's filesystems.
     mountpoint -q /proc || mount -t proc proc /proc
     mountpoint -q /sys || mount -t sysfs sysfs /sys
     mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev

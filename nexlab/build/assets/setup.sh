@@ -169,6 +169,8 @@ install_inittab() {
             || echo "::sysinit:$SERVICE sysinit" >>/etc/inittab
         grep -q "^[^#]*respawn:$SERVICE\$" /etc/inittab || echo "::respawn:$SERVICE" >>/etc/inittab
     else
+        # After rcS (if there is one): it mounts only what is not mounted yet.
+        grep -q 'agent-service sysinit' /etc/inittab || echo "as::sysinit:$SERVICE sysinit" >>/etc/inittab
         grep -q "^[^#]*respawn:$SERVICE\$" /etc/inittab || echo "ag:2345:respawn:$SERVICE" >>/etc/inittab
     fi
     inittab_getty
