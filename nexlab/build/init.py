@@ -168,7 +168,9 @@ def _find_init(container: Container) -> tuple[str | None, bytes]:
         resolved = _stat(container, target) if target != path else stat
         if resolved is None:
             continue  # a dangling link: the kernel cannot run it either
-        return target, _head(container, target)
+        # The name settles systemd and busybox; only a regular /sbin/init is read.
+        conclusive = posixpath.basename(target) in ("systemd", "busybox")
+        return target, b"" if conclusive else _head(container, target)
     return None, b""
 
 

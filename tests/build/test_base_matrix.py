@@ -7,6 +7,7 @@ boot tests. Boots are ``qemu``/``slow``: about 30-45 s each under TCG.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ BASES = [
     Base("bookworm-openrc", "openrc", "200MiB", debian=("bookworm", "openrc", False)),
     Base("trixie-openrc", "openrc", "240MiB", debian=("trixie", "openrc", False)),
     Base("bookworm-systemd", "systemd", "300MiB", debian=("bookworm", "systemd", False)),
+    Base("bookworm-sysvinit", "sysvinit", "200MiB", debian=("bookworm", "sysvinit", False)),
     # apt's downloaded packages are left in: these do not fit 200 MiB today.
     Base("bookworm-openrc-caches", "openrc", "400MiB", debian=("bookworm", "openrc", True)),
     Base("bookworm-systemd-caches", "systemd", "480MiB", debian=("bookworm", "systemd", True)),
@@ -91,69 +93,94 @@ def test_builds_and_audits_without_high_findings(
     assert high == []
 
 
-@pytest.mark.qemu
-@pytest.mark.usefixtures("qemu_kernel")
-@pytest.mark.parametrize("spec", [b for b in BASES if not b.name.endswith("-caches")], ids=lambda b: b.name)
-def test_boots_to_the_agent(spec: Base, matrix_dir: Path, docker_client: object, is_root: bool) -> None:
-    from nexlab.boot import boot
-
-    image = image_of(spec, matrix_dir, reproducible=False)
-    result = boot(image, timeout=240, log=matrix_dir / f"{spec.name}.console")
-    assert result.ok, f"{result.reason}: {result.last_lines[-5:]}"
-
-
 CRASHING_AGENT = '#!/bin/sh\necho "agent: cannot reach the control plane" >&2\nexit 1\n'
-#: Per init: what makes the agent never start (a debugfs request on a copy of the good image).
+#: A busybox inittab without the agent's entry (the getty stays: it is how boot ends).
+BUSYBOX_NO_AGENT = "::sysinit:/usr/local/sbin/agent-service sysinit\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
+#: Per init: what makes the agent never start (debugfs requests on a copy of the good image).
 DISABLE = {
-    "openrc": "rm /etc/runlevels/boot/agent",
-    "systemd": "rm /etc/systemd/system/multi-user.target.wants/agent.service",
-    "busybox": None,  # covered by the crash: busybox's inittab is rewritten below
+    "openrc": ["rm /etc/runlevels/boot/agent"],
+    "systemd": ["rm /etc/systemd/system/multi-user.target.wants/agent.service"],
+    "busybox": ["rm /etc/inittab", "write {inittab} /etc/inittab"],
 }
-FAST_FAIL = {b.init: b for b in BASES if b.name in ("bookworm-openrc", "bookworm-systemd", "alpine-3.20")}
+BY_NAME = {b.name: b for b in BASES}
 
 
-@pytest.mark.qemu
-@pytest.mark.usefixtures("qemu_kernel")
-@pytest.mark.parametrize("init", sorted(FAST_FAIL))
-def test_booted_without_the_agent_fails_with_the_reason(
-    init: str, matrix_dir: Path, docker_client: object, is_root: bool
-) -> None:
+@dataclass(frozen=True)
+class BootCase:
+    """One boot of the matrix: a base, what was done to its image, the verdict expected."""
+
+    base: str
+    variant: str  # "good", "no-agent" (service disabled) or "crash" (an agent that exits 1)
+    expected: str  # an Outcome's name
+
+    @property
+    def id(self) -> str:
+        return f"{self.base}-{self.variant}"
+
+
+BOOT_CASES = [
+    *(BootCase(b.name, "good", "AGENT_STARTED") for b in BASES if not b.name.endswith("-caches")),
+    *(BootCase(name, "no-agent", "NO_AGENT") for name in ("bookworm-openrc", "bookworm-systemd", "alpine-3.20")),
+    *(BootCase(name, "crash", "SERVICE_CRASHED") for name in ("bookworm-systemd", "alpine-3.20", "bookworm-sysvinit")),
+]
+
+
+def boot_image(case: BootCase, directory: Path) -> Path:
     import shutil
 
-    from nexlab.boot import Outcome, boot
     from nexlab.run import run
 
-    spec = FAST_FAIL[init]
-    image = matrix_dir / f"{spec.name}-no-agent.ext4"
-    shutil.copyfile(image_of(spec, matrix_dir, reproducible=False), image)
-    if init == "busybox":
-        inittab = matrix_dir / "inittab-no-agent"
-        inittab.write_text(
-            "::sysinit:/usr/local/sbin/agent-service sysinit\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n"
-        )
-        for request in ("rm /etc/inittab", f"write {inittab} /etc/inittab"):
-            run(["debugfs", "-w", "-R", request, str(image)])
-    else:
-        run(["debugfs", "-w", "-R", str(DISABLE[init]), str(image)])
-    result = boot(image, timeout=240, log=matrix_dir / f"{spec.name}-no-agent.console")
-    assert result.outcome == Outcome.NO_AGENT, f"{result.reason}: {result.last_lines[-5:]}"
-    assert "booted without starting the agent" in result.reason
+    spec = BY_NAME[case.base]
+    if case.variant == "good":
+        return image_of(spec, directory, reproducible=False)
+    if case.variant == "crash":
+        agent = directory / "crashing-agent.sh"
+        agent.write_text(CRASHING_AGENT)
+        agent.chmod(0o755)
+        out = directory / f"{case.id}.ext4"
+        return build_rootfs(out, agent=agent, image=base_tag(spec), size=spec.size).output
+    image = directory / f"{case.id}.ext4"
+    shutil.copyfile(image_of(spec, directory, reproducible=False), image)
+    inittab = directory / "inittab-no-agent"
+    inittab.write_text(BUSYBOX_NO_AGENT)
+    for request in DISABLE[spec.init]:
+        run(["debugfs", "-w", "-R", request.format(inittab=inittab), str(image)])
+    return image
+
+
+#: Boots that run side by side: each QEMU (TCG, one vCPU) keeps one core busy.
+BOOT_WORKERS = int(os.environ.get("NEXLAB_BOOT_WORKERS", min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def matrix_boots(request: pytest.FixtureRequest, matrix_dir: Path, docker_client: object, is_root: bool):  # type: ignore[no-untyped-def]
+    """The boot result of every selected case: images built one by one, booted ``BOOT_WORKERS`` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nexlab.boot import boot
+
+    selected = [
+        item.callspec.params["case"]
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_boot_verdict" and hasattr(item, "callspec")
+    ]
+    images = {case.id: boot_image(case, matrix_dir) for case in selected}
+
+    def one(case: BootCase):  # type: ignore[no-untyped-def]
+        return boot(images[case.id], timeout=300, log=matrix_dir / f"{case.id}.console")
+
+    with ThreadPoolExecutor(max_workers=max(BOOT_WORKERS, 1)) as pool:
+        return dict(zip([c.id for c in selected], pool.map(one, selected), strict=True))
 
 
 @pytest.mark.qemu
 @pytest.mark.usefixtures("qemu_kernel")
-@pytest.mark.parametrize("init", ["systemd", "busybox"])
-def test_an_agent_that_dies_at_start_up_is_a_crash(
-    init: str, matrix_dir: Path, docker_client: object, is_root: bool
-) -> None:
-    from nexlab.boot import Outcome, boot
+@pytest.mark.parametrize("case", BOOT_CASES, ids=lambda c: c.id)
+def test_boot_verdict(case: BootCase, matrix_boots) -> None:  # type: ignore[no-untyped-def]
+    """Good images boot to the agent; broken ones fail with the reason (not the timeout)."""
+    from nexlab.boot import Outcome
 
-    spec = FAST_FAIL[init]
-    agent = matrix_dir / "crashing-agent.sh"
-    agent.write_text(CRASHING_AGENT)
-    agent.chmod(0o755)
-    image = build_rootfs(
-        matrix_dir / f"{spec.name}-crash.ext4", agent=agent, image=base_tag(spec), size=spec.size
-    ).output
-    result = boot(image, timeout=240, log=matrix_dir / f"{spec.name}-crash.console")
-    assert result.outcome == Outcome.SERVICE_CRASHED, f"{result.reason}: {result.last_lines[-5:]}"
+    result = matrix_boots[case.id]
+    assert result.outcome == Outcome[case.expected], f"{result.reason}: {result.last_lines[-5:]}"
+    if case.variant == "no-agent":
+        assert "booted without starting the agent" in result.reason
