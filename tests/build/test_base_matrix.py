@@ -184,3 +184,34 @@ def test_boot_verdict(case: BootCase, matrix_boots) -> None:  # type: ignore[no-
     assert result.outcome == Outcome[case.expected], f"{result.reason}: {result.last_lines[-5:]}"
     if case.variant == "no-agent":
         assert "booted without starting the agent" in result.reason
+
+
+def test_systemd_image_with_an_openrc_script_is_high_and_fails_the_build_check(
+    matrix_dir: Path, docker_client: object, is_root: bool
+) -> None:
+    """The issue's image: systemd as PID 1, the agent only as an OpenRC script."""
+    import shutil
+
+    from nexlab.build.init import InitKind
+    from nexlab.build.service_check import check_service
+    from nexlab.errors import AgentServiceError
+    from nexlab.run import run
+
+    image = matrix_dir / "systemd-openrc-script.ext4"
+    shutil.copyfile(image_of(BY_NAME["bookworm-systemd"], matrix_dir, reproducible=False), image)
+    script = matrix_dir / "agent.openrc"
+    script.write_text("#!/sbin/openrc-run\ncommand=/usr/local/bin/agent\n")
+    for request in (
+        "rm /etc/systemd/system/multi-user.target.wants/agent.service",
+        "rm /etc/systemd/system/agent.service",
+        "mkdir /etc/init.d",
+        f"write {script} /etc/init.d/agent",
+    ):
+        run(["debugfs", "-w", "-R", request, str(image)])
+    result = audit(image, hash=False)
+    high = {f.code: f for f in result.findings if f.severity.rank >= Severity.HIGH.rank}
+    assert set(high) == {"service-missing"}
+    assert "systemd is PID 1" in high["service-missing"].message
+    assert "OpenRC script" in high["service-missing"].message
+    with pytest.raises(AgentServiceError, match="systemd is PID 1"):
+        check_service(image, InitKind.SYSTEMD)
