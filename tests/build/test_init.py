@@ -122,3 +122,20 @@ def test_the_build_fails_when_the_service_cannot_run(tmp_path: Path, alpine_base
     )  # fmt: skip
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "agent cannot start" in result.stderr and not out.exists()
+
+
+def test_cli_init_that_the_base_cannot_honour_is_one_line(tmp_path: Path, alpine_base: str, is_root: bool) -> None:
+    out = tmp_path / "never.ext4"
+    result = nexlab_cli(
+        "build", "--agent", str(SAMPLE_AGENT), "--image", alpine_base, "--init", "systemd", "-o", str(out)
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "--init systemd, but PID 1" in errors[0] and "/bin/busybox" in errors[0]
+    assert list(tmp_path.iterdir()) == []
+    forced = nexlab_cli(
+        "build", "--agent", str(SAMPLE_AGENT), "--image", alpine_base, "--init", "sysvinit", "--size", "64MiB",
+        "-o", str(out),
+    )  # fmt: skip
+    assert forced.returncode == 0, forced.stderr
+    assert "init: sysvinit (--init" in forced.stdout + forced.stderr
