@@ -108,3 +108,7 @@ class BootError(NexlabError):
         super().__init__(message)
         self.reason = reason
         self.console_tail = console_tail or []
+
+
+class AgentServiceError(NexlabError):
+    """The built image's agent service cannot run (wrong init, missing interpreter, not enabled)."""

@@ -15,6 +15,7 @@ from enum import StrEnum
 from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, resolve
 from nexlab.audit.passwords import well_known_password
+from nexlab.build.init import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
 
 NEX_UID = 1000
 NEX_GID = 1000
@@ -139,14 +140,135 @@ def agent(facts: Facts) -> Iterable[Finding]:
         )
 
 
+def image_init(facts: Facts) -> InitKind | None:
+    """The image's init, classified as the build does (``nexlab.build.init.classify``)."""
+    pid1 = None
+    for path in INIT_PATHS:
+        real = resolve(facts.records, path)
+        if real is not None and real in facts.records and facts.records[real].type == "file":
+            pid1 = real
+            break
+    openrc = any((r := facts.find(p)) is not None and r.type == "file" for p in OPENRC_RUN_PATHS)
+    if pid1 is None:
+        return classify(None, b"", openrc=openrc)
+    conclusive = posixpath.basename(pid1) in ("systemd", "busybox")
+    head = b"" if conclusive else (facts.read(pid1) or b"")
+    return classify(pid1, head, openrc=openrc)
+
+
 def agent_service(facts: Facts) -> Iterable[Finding]:
-    service = facts.find(AGENT_SERVICE)
-    if service is None or service.type != "file":
+    """The agent's service, for the init the image boots with."""
+    kind = image_init(facts)
+    if kind is None and facts.find("/sbin/init") is None and facts.find("/usr/sbin/init") is None:
+        yield _finding(
+            Severity.HIGH,
+            "no-init",
+            "no /sbin/init: the kernel finds nothing to run, nothing starts the agent",
+            "build from a base with OpenRC, systemd or busybox init",
+            ["/sbin/init"],
+        )
+    if kind == InitKind.SYSTEMD:
+        yield from _systemd_service(facts)
+    elif kind in (InitKind.BUSYBOX, InitKind.SYSVINIT) and _inittab_agent(facts):
+        yield from _inittab_service(facts, kind)
+    else:
+        yield from _openrc_service(facts, kind)
+
+
+#: Where systemd finds units an administrator installed (in order).
+_UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+
+
+def _systemd_service(facts: Facts) -> Iterable[Finding]:
+    unit = next((r for d in _UNIT_DIRS if (r := facts.find(f"{d}/agent.service")) and r.type == "file"), None)
+    if unit is None:
+        openrc_script = facts.find(AGENT_SERVICE) is not None
         yield _finding(
             Severity.HIGH,
             "service-missing",
-            f"no {AGENT_SERVICE}: OpenRC will not start the agent",
-            "install the agent's OpenRC service (nexlab build does)",
+            "systemd is PID 1 but there is no agent.service unit"
+            + (f" (only {AGENT_SERVICE}, an OpenRC script systemd does not run)" if openrc_script else "")
+            + ": the agent will not start",
+            "rebuild with nexlab build (it installs a unit for systemd bases)",
+            [SERVICE_PATHS[InitKind.SYSTEMD]],
+        )
+        return
+    enabled = [
+        path
+        for path, record in facts.records.items()
+        if path.startswith("/etc/systemd/system/")
+        and posixpath.dirname(path).endswith(".wants")
+        and posixpath.basename(path) == "agent.service"
+        and record.type == "symlink"
+        and resolve(facts.records, path) == unit.path
+    ]
+    if not enabled:
+        yield _finding(
+            Severity.HIGH,
+            "service-not-enabled",
+            "agent.service is wanted by no target: systemd will not start it at boot",
+            "systemctl enable agent (a link in /etc/systemd/system/multi-user.target.wants)",
+            [unit.path],
+        )
+    command = _unit_value(facts.text(unit.path) or "", "ExecStart")
+    yield from _command_missing(facts, command, unit.path)
+
+
+def _unit_value(text: str, key: str) -> str:
+    """The last ``key=`` of a unit file (systemd's prefixes like ``-`` or ``+`` dropped)."""
+    value = ""
+    for line in text.splitlines():
+        name, sep, rest = line.strip().partition("=")
+        if sep and name.strip() == key:
+            value = rest.strip().lstrip("-+!@:")
+    return value
+
+
+def _inittab_agent(facts: Facts) -> list[str]:
+    """The inittab ``respawn`` commands that run the agent (its wrapper or the agent itself)."""
+    commands = []
+    for line in (facts.text("/etc/inittab") or "").splitlines():
+        fields = line.strip().split(":", 3)
+        if line.lstrip().startswith("#") or len(fields) != 4 or fields[2] != "respawn":
+            continue
+        command = fields[3].strip()
+        if "agent" in posixpath.basename(command.split(" ")[0]):
+            commands.append(command)
+    return commands
+
+
+def _inittab_service(facts: Facts, kind: InitKind) -> Iterable[Finding]:
+    for command in _inittab_agent(facts):
+        yield from _command_missing(facts, command, "/etc/inittab")
+        program = facts.find(command.split(" ")[0])
+        if program is not None and program.type == "file":
+            yield from _service_interpreter(facts, program, f"{kind.value} init")
+
+
+def _command_missing(facts: Facts, command: str, where: str) -> Iterable[Finding]:
+    program = command.split(" ")[0] if command else ""
+    if not program.startswith("/"):
+        return
+    record = facts.find(program)
+    if record is None or record.type != "file" or not record.mode & 0o111:
+        yield _finding(
+            Severity.HIGH,
+            "service-command-missing",
+            f"{where} runs {program}, which is not an executable file in the image: the agent will not start",
+            "rebuild with nexlab build, or fix the path",
+            [where, program],
+        )
+
+
+def _openrc_service(facts: Facts, kind: InitKind | None) -> Iterable[Finding]:
+    service = facts.find(AGENT_SERVICE)
+    if service is None or service.type != "file":
+        runner = "OpenRC" if kind in (InitKind.OPENRC, None) else f"{kind.value} init (no inittab entry, no OpenRC)"
+        yield _finding(
+            Severity.HIGH,
+            "service-missing",
+            f"no {AGENT_SERVICE}: {runner} will not start the agent",
+            "install the agent's service for the image's init (nexlab build does)",
             [AGENT_SERVICE],
         )
         return
@@ -155,7 +277,7 @@ def agent_service(facts: Facts) -> Iterable[Finding]:
         for link in facts.runlevel_links()
         if resolve(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
     ]
-    yield from _service_interpreter(facts, service)
+    yield from _service_interpreter(facts, service, "OpenRC")
     if not enabled:
         yield _finding(
             Severity.HIGH,
@@ -166,8 +288,8 @@ def agent_service(facts: Facts) -> Iterable[Finding]:
         )
 
 
-def _service_interpreter(facts: Facts, service: FileRecord) -> Iterable[Finding]:
-    """An init script whose ``#!`` interpreter is absent (no OpenRC in the image) never runs."""
+def _service_interpreter(facts: Facts, service: FileRecord, runner: str) -> Iterable[Finding]:
+    """A service script whose ``#!`` interpreter is absent (say OpenRC's) never runs."""
     first_line = (facts.text(service.path) or "").partition("\n")[0]
     if not first_line.startswith("#!"):
         return
@@ -177,10 +299,12 @@ def _service_interpreter(facts: Facts, service: FileRecord) -> Iterable[Finding]
         yield _finding(
             Severity.HIGH,
             "service-interpreter-missing",
-            f"{AGENT_SERVICE} runs with {interpreter}, which is not in the image: the agent will not start",
-            "use a base image with OpenRC (nexlab base debian, synadia/nex-rootfs:alpine), "
-            "or build with --network bridge so the setup can install it",
-            [AGENT_SERVICE, interpreter],
+            f"{service.path} runs with {interpreter}, which is not in the image: the agent will not start",
+            "rebuild with nexlab build (it installs the service for the base's init, --init auto)"
+            if runner != "OpenRC" or service.path != AGENT_SERVICE
+            else "rebuild with --init auto (the base's own init), or with --network bridge so the setup "
+            "can install OpenRC",
+            [service.path, interpreter],
         )
 
 
@@ -246,7 +370,11 @@ def serial_getty(facts: Facts) -> Iterable[Finding]:
         "ttyS0" in line and "respawn" in line and not line.lstrip().startswith("#")
         for line in (facts.text("/etc/inittab") or "").splitlines()
     )
-    if not (openrc or inittab):
+    systemd = any(
+        facts.find(f"/etc/systemd/system/{wants}serial-getty@ttyS0.service") is not None
+        for wants in ("getty.target.wants/", "")
+    )
+    if not (openrc or inittab or systemd):
         yield _finding(
             Severity.MEDIUM,
             "no-serial-getty",

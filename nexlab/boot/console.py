@@ -13,6 +13,15 @@ is not the end: it only says supervise-daemon forked, and the service's
 later. So a start is final once OpenRC has moved on (the next service, the
 runlevel change, a login prompt) or ``settle`` seconds passed without an error;
 its time is that of the ``[ ok ]`` line.
+
+The same holds for the other inits nexlab installs the agent for: systemd's
+``Started agent.service`` (printed after the unit's own start-up check) and the
+busybox/sysvinit wrapper's ``nexlab-agent: agent started``. And every init says
+when it has finished booting: systemd ``Reached target ... Multi-User`` or
+``Startup finished``, a ``login:`` prompt for any of them. Once that is seen
+without any start of the agent (and ``grace`` seconds confirm it, since a getty
+and the agent start side by side under busybox init), the boot has failed: it
+will not get better by waiting for the timeout.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class Outcome(enum.StrEnum):
     NO_INIT = "no init"
     NO_ROOT = "root filesystem not mounted"
     SERVICE_CRASHED = "agent service crashed"
+    NO_AGENT = "booted without starting the agent"
     VM_STOPPED = "VM stopped"
     TIMEOUT = "timeout"
 
@@ -67,10 +77,27 @@ def _failure_patterns(service: str) -> list[tuple[re.Pattern[str], Outcome]]:
         # OpenRC (and our service's start-up check), supervise-daemon if it reaches the console
         (re.compile(rf"ERROR: {name} failed to start|ERROR: {name} .*(?:crashed|exited)"), Outcome.SERVICE_CRASHED),
         (re.compile(rf"respawned \"?{name}\"? too many times"), Outcome.SERVICE_CRASHED),
+        # systemd (the unit's ExecStartPost check fails the start of an agent that dies)
+        (re.compile(rf"Failed to start (?:{name}\.service|Nex agent)\b"), Outcome.SERVICE_CRASHED),
+        (
+            re.compile(rf"{name}\.service: (?:Failed with result|Start request repeated too quickly)"),
+            Outcome.SERVICE_CRASHED,
+        ),
+        # nexlab's inittab wrapper (busybox init, sysvinit) and sysvinit's own limit
+        (re.compile(rf"nexlab-{name}: ERROR: "), Outcome.SERVICE_CRASHED),
+        (re.compile(r'INIT: Id "ag" respawning too fast'), Outcome.SERVICE_CRASHED),
     ]
 
 
-_MOVED_ON = re.compile(r"INIT: Entering runlevel|login: ?$|^\s*\*\s+(?:Starting|Mounting|Setting|Checking) ")
+_MOVED_ON = re.compile(
+    r"INIT: Entering runlevel|login: ?$|^\s*\*\s+(?:Starting|Mounting|Setting|Checking) "
+    r"|Reached target|Startup finished|\[\s*OK\s*\] (?:Started|Finished|Reached)"
+)
+#: The init has finished booting: whatever it was going to start has been started.
+_BOOTED = re.compile(
+    r"login: ?$|Reached target (?:multi-user\.target|Multi-User System|graphical\.target|Graphical Interface)"
+    r"|Startup finished in "
+)
 
 
 @dataclass(frozen=True)
@@ -86,10 +113,17 @@ class ConsoleWatcher:
     one when a started service has settled with no console line to carry it.
     """
 
-    def __init__(self, *, expect: str | None = None, service: str = "agent", settle: float = 10.0) -> None:
+    def __init__(
+        self, *, expect: str | None = None, service: str = "agent", settle: float = 10.0, grace: float = 5.0
+    ) -> None:
         self._expect = re.compile(expect) if expect is not None else None
         self._service = service
-        self._starting = re.compile(rf"\*\s+Starting (?:{re.escape(service)}|Nex agent)\b")
+        name = re.escape(service)
+        self._starting = re.compile(rf"\*\s+Starting (?:{name}|Nex agent)\b")
+        # A start that is already checked: systemd's and nexlab's inittab wrapper's.
+        self._started_line = re.compile(rf"Started (?:{name}\.service|Nex agent)\b|nexlab-{name}: {name} started\b")
+        self._grace = grace
+        self._booted: _Started | None = None
         self._failures = _failure_patterns(service)
         self._settle = settle
         self._pending_start: str | None = None
@@ -111,6 +145,13 @@ class ConsoleWatcher:
     def poll(self, now: float) -> Verdict | None:
         if self.verdict is None and self._started is not None and now - self._started.at >= self._settle:
             self.verdict = Verdict(Outcome.AGENT_STARTED, self._started.line)
+        if (
+            self.verdict is None
+            and self._started is None
+            and self._booted is not None
+            and now - self._booted.at >= self._grace
+        ):
+            self.verdict = Verdict(Outcome.NO_AGENT, self._booted.line)
         return self.verdict
 
     def _decide(self, line: str, now: float) -> Verdict | None:
@@ -121,10 +162,15 @@ class ConsoleWatcher:
             if _MOVED_ON.search(line) and not self._starting.search(line):
                 return Verdict(Outcome.AGENT_STARTED, self._started.line)
             return None
+        if self._booted is None and _BOOTED.search(line):
+            self._booted = _Started(line, now)
         if self._expect is not None:
             if self._expect.search(line):
                 self.started_at = now
                 return Verdict(Outcome.AGENT_STARTED, line)
+            return None
+        if self._started_line.search(line):
+            self._start(line, now)
             return None
         if self._starting.search(line):
             # "[ ok ]" may already be on this line (a console that wraps nothing)

@@ -33,6 +33,8 @@ log = logging.getLogger("nexlab.boot")
 
 QEMU = "qemu-system-x86_64"
 _KILL_GRACE_SECONDS = 3.0
+#: The end of a getty's prompt ("nex login: "), which no newline follows.
+_PROMPT = b"login:"
 
 
 class Accel(enum.StrEnum):
@@ -134,6 +136,11 @@ class Vm:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 self._lines.put(line.decode("utf-8", "replace") + "\n")
+            if pending.rstrip(b" ").endswith(_PROMPT):
+                # A getty's prompt ends no line, and it is how a booted system
+                # says so: hand it over now rather than with the next line.
+                self._lines.put(pending.decode("utf-8", "replace"))
+                pending = b""
         if pending:
             self._lines.put(pending.decode("utf-8", "replace"))
         self._lines.put(Vm.EOF)

@@ -1,9 +1,9 @@
 """Run nexlab's setup script in a container of the base image, in place (the nex recipe).
 
 The container changes its own root: the setup script, the agent
-(``/usr/local/bin/agent``), the OpenRC service (``/etc/init.d/agent``) and the
-user's script go in through the engine's archive API before it starts, and the
-result comes out through ``export`` (``nexlab.build.extract``). Nothing is
+(``/usr/local/bin/agent``), its service where the base's init wants it
+(``nexlab.build.init.SERVICE_PATHS``) and the user's script go in through the
+engine's archive API before it starts, and the result comes out through ``export`` (``nexlab.build.extract``). Nothing is
 bind-mounted, so the engine need not share this host's disk. The container's
 output streams line by line to ``Progress`` as it runs; the container is
 removed on any exit, also on Ctrl-C.
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab.build import owned
+from nexlab.build.init import SERVICE_ASSETS, SERVICE_PATHS, InitKind
 from nexlab.errors import BaseImageError, ContainerFailedError, DockerError
 from nexlab.progress import Progress
 
@@ -54,6 +55,12 @@ class SetupInputs:
     agent: Path
     service: Path
     script: Path | None
+    #: The base's init (nexlab.build.init): where the service goes and how setup.sh enables it.
+    init: InitKind = InitKind.OPENRC
+
+    @property
+    def service_target(self) -> str:
+        return SERVICE_PATHS[self.init]
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,8 @@ class FinishedSetup:
     output_tail: tuple[str, ...]
 
 
-def default_service() -> Path:
-    return Path(str(resources.files("nexlab.build.assets") / "agent.openrc"))
+def default_service(init: InitKind = InitKind.OPENRC) -> Path:
+    return Path(str(resources.files("nexlab.build.assets") / SERVICE_ASSETS[init]))
 
 
 def setup_script() -> Path:
@@ -83,7 +90,8 @@ def inputs_archive(inputs: SetupInputs) -> bytes:
     members: list[tuple[str, Path, int]] = [
         ("nexlab/setup.sh", setup_script(), 0o755),
         ("usr/local/bin/agent", inputs.agent, 0o755),
-        ("etc/init.d/agent", inputs.service, 0o755),
+        # A systemd unit is configuration (0644); the other inits run the file.
+        (inputs.service_target.lstrip("/"), inputs.service, 0o644 if inputs.init is InitKind.SYSTEMD else 0o755),
     ]
     if inputs.script is not None:
         members.append(("nexlab/user-script", inputs.script, 0o644))
@@ -134,7 +142,12 @@ def setup_container(
             image.id,
             entrypoint=["/bin/sh"],
             command=["/nexlab/setup.sh"],
-            environment={"NEXLAB_NETWORK": network, **(environment or {})},
+            environment={
+                "NEXLAB_NETWORK": network,
+                "NEXLAB_INIT": inputs.init.value,
+                "NEXLAB_SERVICE": inputs.service_target,
+                **(environment or {}),
+            },
             network_mode=network,
             user="0:0",
             working_dir="/",

@@ -9,11 +9,13 @@ from pathlib import Path
 from nexlab.build import engine
 from nexlab.build.allocate import DEFAULT_SIZE, allocate
 from nexlab.build.container import setup_container
+from nexlab.build.init import parse_init
 from nexlab.build.mkfs import mkfs
 from nexlab.build.mount import mount, require_root
 from nexlab.build.output import host_full, sha256_file, staged_output
-from nexlab.build.populate import DEFAULT_IMAGE, fill, setup_inputs
+from nexlab.build.populate import DEFAULT_IMAGE, base_init, fill, setup_inputs
 from nexlab.build.results import BuildResult, StepResult
+from nexlab.build.service_check import check_service
 from nexlab.build.spec import BuildSpec
 from nexlab.build.unmount import unmount
 from nexlab.errors import CommandError, ImageTooSmallError, InputError
@@ -33,6 +35,7 @@ def build_rootfs(
     progress: Progress | None = None,
     reproducible: bool = False,
     source_date_epoch: int | None = None,
+    init: str = "auto",
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -45,8 +48,11 @@ def build_rootfs(
     same inputs, same bytes, a manifest beside the image, and no root needed for a
     loop device; ``source_date_epoch`` pins its clock (default: the base image's
     creation time).
+
+    ``init`` is the base's init: ``auto`` detects it (OpenRC, systemd, busybox
+    init, sysvinit) and a base without one is refused before anything is made.
     """
-    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch)
+    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch, init)
     return build(spec, output, reproducible=reproducible, progress=progress)
 
 
@@ -73,10 +79,13 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     report = resolve(progress)
     target = Path(output)
     num_bytes = parse_size(spec.size)
-    inputs = setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
+    setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
+    parse_init(spec.init)
     require_root("building through a mount")
     client = engine.connect()
     base = engine.ensure_image(client, spec.image)
+    system = base_init(client, base, spec.image, spec.init, spec.network, report)
+    inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
 
     steps: list[StepResult] = []
     # The setup runs before the image exists: a base that cannot be set up fails
@@ -111,6 +120,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         report.step_finished("unmount", unmounted)
         if not unmounted.fsck_clean:
             raise CommandError(["e2fsck", "-fn", str(target)], 4, "\n".join(unmounted.fsck_report))
+        check_service(staged, system.kind)
     final = target
     return BuildResult(
         seconds=time.monotonic() - start,

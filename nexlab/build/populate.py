@@ -22,6 +22,7 @@ from nexlab.build.container import (
     setup_container,
 )
 from nexlab.build.extract import extract
+from nexlab.build.init import InitKind, InitSystem, choose, detect, parse_init
 from nexlab.build.inputs import check_agent, regular_file
 from nexlab.build.mount import Mount
 from nexlab.build.results import PopulateResult
@@ -31,19 +32,34 @@ from nexlab.progress import Progress, resolve
 
 if TYPE_CHECKING:
     import docker
+    from docker.models.images import Image
 
 #: nex's default base image.
 DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
 
 
 def setup_inputs(
-    agent: str | os.PathLike[str], script: str | os.PathLike[str] | None, service: str | os.PathLike[str] | None
+    agent: str | os.PathLike[str],
+    script: str | os.PathLike[str] | None,
+    service: str | os.PathLike[str] | None,
+    init: InitKind = InitKind.OPENRC,
 ) -> SetupInputs:
     return SetupInputs(
         agent=check_agent(agent),
-        service=regular_file(service, "service") if service is not None else default_service(),
+        service=regular_file(service, "service") if service is not None else default_service(init),
         script=regular_file(script, "script") if script is not None else None,
+        init=init,
     )
+
+
+def base_init(
+    client: docker.DockerClient, base: Image, reference: str, init: str, network: str, progress: Progress
+) -> InitSystem:
+    """The init to build for: ``--init``'s (``auto`` detects it from the base), refused if unusable."""
+    requested = parse_init(init)
+    system = choose(detect(client, base, reference), requested, reference, network)
+    progress.log_line(f"init: {system.evidence}")
+    return system
 
 
 def populate(
@@ -54,6 +70,7 @@ def populate(
     script: str | os.PathLike[str] | None = None,
     service: str | os.PathLike[str] | None = None,
     network: str = "none",
+    init: str | InitSystem = "auto",
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
 ) -> PopulateResult:
@@ -61,15 +78,19 @@ def populate(
 
     ``network`` is the container's Docker network; the default ``none`` suits
     bases that already hold OpenRC. Use ``"bridge"`` when ``--script`` or the
-    setup must download packages.
+    setup must download packages. ``init`` is ``auto`` (detected from the base)
+    or one of ``openrc``, ``systemd``, ``busybox``, ``sysvinit`` (or an
+    ``InitSystem`` a caller already resolved with ``base_init``).
     """
     if not mount.mounted:
         raise InputError(f"{mount.image} is not mounted any more")
     start = time.monotonic()
     report = resolve(progress)
-    inputs = setup_inputs(agent, script, service)
+    setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
+    system = init if isinstance(init, InitSystem) else base_init(client, base, image, init, network, report)
+    inputs = setup_inputs(agent, script, service, system.kind)
     with setup_container(client, base, inputs, report, reference=image, network=network) as finished:
         return fill(mount, finished, inputs, progress=report, started=start)
 
@@ -102,6 +123,7 @@ def fill(
         free_bytes=free,
         files=mount.inodes_used(),
         output_tail=finished.output_tail,
+        init=inputs.init.value,
     )
 
 

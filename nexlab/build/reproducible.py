@@ -42,13 +42,15 @@ from nexlab.build import engine, owned, safefs, signals
 from nexlab.build.allocate import allocate
 from nexlab.build.container import ContentTooLargeError, SetupInputs, export_stream, setup_container
 from nexlab.build.extract import extract
+from nexlab.build.init import parse_init
 from nexlab.build.manifest import BuildManifest, manifest_path
 from nexlab.build.mkfs import mkfs, superblock_facts
 from nexlab.build.normalize import scrub
 from nexlab.build.output import host_full, sha256_file, staged_output
-from nexlab.build.populate import setup_inputs, too_small
+from nexlab.build.populate import base_init, setup_inputs, too_small
 from nexlab.build.results import BuildResult, StepResult
 from nexlab.build.rootless import Owner, owner_commands
+from nexlab.build.service_check import check_service
 from nexlab.build.spec import BuildSpec
 from nexlab.e2fsck import exit_status
 from nexlab.errors import CommandError, InputError
@@ -145,6 +147,8 @@ class Inputs:
     epoch_source: str
     size: int
     network: str
+    #: The init the service was installed for: it decides setup.sh's service step.
+    init: str = "openrc"
 
     def digest(self) -> str:
         parts = [
@@ -157,6 +161,7 @@ class Inputs:
             str(self.epoch),
             str(self.size),
             self.network,
+            self.init,
         ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -182,13 +187,16 @@ def build_reproducible(
     target = Path(output)
     image, network, source_date_epoch = spec.image, spec.network, spec.source_date_epoch
     num_bytes = parse_size(spec.size)
-    setup = setup_inputs(spec.agent, spec.script, spec.service)
+    setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
+    parse_init(spec.init)
     if source_date_epoch is not None and source_date_epoch < 0:
         raise InputError(f"source date epoch {source_date_epoch} is negative")
     if not target.parent.is_dir():
         raise InputError(f"output directory {target.parent} does not exist")
     client = engine.connect()
     base = engine.ensure_image(client, image)
+    system = base_init(client, base, image, spec.init, network, report)
+    setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
     inputs = collect_inputs(image, base, setup, num_bytes, network, source_date_epoch)
 
     steps: list[StepResult] = []
@@ -270,6 +278,7 @@ def build_reproducible(
             report.step_started("times", "debugfs: ctime and atime := epoch; e2fsck -fn")
             steps.append(pin_inode_times(staged, inputs.epoch, owners=owners))
             report.step_finished("times", steps[-1])
+            check_service(staged, system.kind)
     digest = manifests[0].image_sha256
     manifest = manifest_path(target)
     return BuildResult(
@@ -324,6 +333,7 @@ def collect_inputs(
         epoch_source=source,
         size=size,
         network=network,
+        init=setup.init.value,
     )
 
 

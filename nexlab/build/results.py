@@ -92,6 +92,8 @@ class PopulateResult(StepResult):
     free_bytes: int
     files: int
     output_tail: tuple[str, ...] = field(default=())
+    #: The init the service was installed for (nexlab.build.init.InitKind's value).
+    init: str = "openrc"
 
     step = "populate"
 
@@ -103,7 +105,7 @@ class PopulateResult(StepResult):
         return [
             ("base image", f"{self.base_image} ({self.base_image_id[:19]})"),
             ("agent", str(self.agent)),
-            ("service", str(self.service)),
+            ("service", f"{self.service} ({self.init})"),
             ("script", str(self.script) if self.script else "-"),
             ("files", str(self.files)),
             ("used / free", f"{format_size(self.used_bytes)} / {format_size(self.free_bytes)}"),

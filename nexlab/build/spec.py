@@ -27,6 +27,8 @@ class BuildSpec:
     network: str = "none"
     #: For reproducible builds: the clock every time is clamped to (None: the base image's creation).
     source_date_epoch: int | None = None
+    #: The base's init: ``auto`` (detected) or openrc, systemd, busybox, sysvinit.
+    init: str = "auto"
 
     @classmethod
     def of(
@@ -38,6 +40,7 @@ class BuildSpec:
         size: int | str = DEFAULT_SIZE,
         network: str = "none",
         source_date_epoch: int | None = None,
+        init: str = "auto",
     ) -> BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
@@ -48,6 +51,7 @@ class BuildSpec:
             size=size,
             network=network,
             source_date_epoch=source_date_epoch,
+            init=init,
         )
 
     def absolute(self) -> BuildSpec:
@@ -68,4 +72,6 @@ class BuildSpec:
             inputs["service"] = str(self.service)
         if self.source_date_epoch is not None:
             inputs["source_date_epoch"] = str(self.source_date_epoch)
+        if self.init != "auto":
+            inputs["init"] = self.init
         return inputs

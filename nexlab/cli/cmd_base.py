@@ -12,14 +12,31 @@ from nexlab.cli.types import Subparsers
 def register(sub: Subparsers) -> None:
     base = sub.add_parser("base", help="make an offline base image (debootstrap or an Alpine minirootfs)")
     kinds = base.add_subparsers(dest="kind", required=True, metavar="KIND")
-    debian = kinds.add_parser("debian", help="Debian minbase + OpenRC + nex user, via debootstrap")
-    debian.add_argument("--tag", default="nexlab/debian:bookworm")
-    debian.add_argument("--suite", default="bookworm")
+    debian = kinds.add_parser("debian", help="Debian minbase + OpenRC (or systemd) + nex user, via debootstrap")
+    debian.add_argument(
+        "--tag", help="default: nexlab/debian:SUITE, with -systemd, -sysvinit, -caches for the variants"
+    )
+    debian.add_argument("--suite", default="bookworm", help="bookworm (default), trixie, ...")
+    debian.add_argument(
+        "--init",
+        choices=("openrc", "systemd", "sysvinit"),
+        default="openrc",
+        help="OpenRC on sysvinit (default), systemd, or sysvinit with its own rc scripts",
+    )
+    debian.add_argument(
+        "--keep-caches", action="store_true", help="leave apt's downloaded packages and indexes in the image"
+    )
     debian.add_argument("--mirror", default="http://deb.debian.org/debian")
     debian.add_argument("--force", action="store_true", help="rebuild even if the tag or the cache exists")
     debian.set_defaults(handler=run_base_debian)
-    alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (no OpenRC offline)")
-    alpine.add_argument("--rootfs", required=True, type=Path, help="alpine-minirootfs-*.tar.gz")
+    alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (busybox init, no OpenRC)")
+    source = alpine.add_mutually_exclusive_group(required=True)
+    source.add_argument("--rootfs", type=Path, help="alpine-minirootfs-*.tar.gz")
+    source.add_argument(
+        "--version",
+        help="a pinned release (3.19, 3.20): taken from --search folders, then the cache, then downloaded",
+    )
+    alpine.add_argument("--search", type=Path, action="append", default=[], help="a folder to look in first")
     alpine.add_argument("--tag", help="default: nexlab/alpine:VERSION")
     alpine.set_defaults(handler=run_base_alpine)
 
@@ -27,13 +44,14 @@ def register(sub: Subparsers) -> None:
 def run_base_debian(args: argparse.Namespace) -> int:
     from nexlab.build import base
 
-    spec = base.DebianSpec(suite=args.suite, mirror=args.mirror)
-    print(base.debian(args.tag, spec, force=args.force, progress=TerminalProgress()))
+    spec = base.DebianSpec.variant(args.suite, args.init, keep_caches=args.keep_caches, mirror=args.mirror)
+    print(base.debian(args.tag or spec.default_tag(), spec, force=args.force, progress=TerminalProgress()))
     return 0
 
 
 def run_base_alpine(args: argparse.Namespace) -> int:
     from nexlab.build import base
 
-    print(base.alpine(args.rootfs, args.tag, progress=TerminalProgress()))
+    rootfs = args.rootfs or base.alpine_tarball(args.version, tuple(args.search))
+    print(base.alpine(rootfs, args.tag, progress=TerminalProgress()))
     return 0

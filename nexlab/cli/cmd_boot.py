@@ -22,7 +22,8 @@ def register(sub: Subparsers) -> None:
         "boot",
         help="boot an image in QEMU (microvm/q35, KVM or TCG) and check the agent starts",
         description="Boot IMAGE on a copy-on-write overlay (the image is never modified) with the host's "
-        "Debian cloud kernel and watch the serial console until OpenRC starts the agent service.",
+        "Debian cloud kernel and watch the serial console until the init (OpenRC, systemd, busybox init) starts "
+        "the agent service.",
     )
     boot.add_argument("image", type=Path, help="the rootfs.ext4 to boot")
     boot.add_argument("--kernel", type=Path, help="bzImage or PVH vmlinux (default: /boot/vmlinuz-*-cloud-amd64)")

@@ -53,6 +53,7 @@ def register(sub: Subparsers) -> None:
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     """The inputs of a build, shared by ``build`` and ``repro``."""
     from nexlab.build.allocate import DEFAULT_SIZE
+    from nexlab.build.init import INIT_CHOICES
     from nexlab.build.populate import DEFAULT_IMAGE
 
     parser.add_argument(
@@ -61,7 +62,16 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"base image (default: {DEFAULT_IMAGE})")
     parser.add_argument("--script", type=Path, help="extra setup script run in the container before the copy")
     parser.add_argument(
-        "--service", type=Path, help="OpenRC service for the agent (default: nexlab's, supervised, as nex)"
+        "--service",
+        type=Path,
+        help="the agent's service for the base's init: an OpenRC script, a systemd unit or an inittab "
+        "wrapper (default: nexlab's, supervised, as nex)",
+    )
+    parser.add_argument(
+        "--init",
+        choices=INIT_CHOICES,
+        default="auto",
+        help="the base's init (default: auto, detected from the base image)",
     )
     parser.add_argument(
         "--size",
@@ -86,7 +96,7 @@ def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
     """The ``BuildSpec`` of the options ``add_build_options`` added."""
     from nexlab.build.spec import BuildSpec
 
-    return BuildSpec.of(args.agent, args.image, args.script, args.service, args.size, args.network, epoch)
+    return BuildSpec.of(args.agent, args.image, args.script, args.service, args.size, args.network, epoch, args.init)
 
 
 def run_build(args: argparse.Namespace) -> int:

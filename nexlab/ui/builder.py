@@ -22,6 +22,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from nexlab.build.allocate import allocate
+from nexlab.build.init import INIT_CHOICES
 from nexlab.build.mkfs import mkfs
 from nexlab.build.mount import Mount, mount
 from nexlab.build.populate import populate, setup_inputs
@@ -66,6 +67,7 @@ class BuilderPanel(widgets.VBox):
         size: str = "150MiB",
         output: str | os.PathLike[str] = "rootfs.ext4",
         network: str = "none",
+        init: str = "auto",
         overwrite: bool = False,
     ) -> None:
         text = {"style": {"description_width": "7em"}, "layout": {"width": "40em"}}
@@ -79,6 +81,7 @@ class BuilderPanel(widgets.VBox):
         self.network = widgets.Dropdown(
             options=["none", "bridge"], value=network, description="network", style=text["style"]
         )
+        self.init = widgets.Dropdown(options=list(INIT_CHOICES), value=init, description="init", style=text["style"])
         self.overwrite = widgets.Checkbox(value=overwrite, description="replace an existing output", indent=False)
 
         self.progress = WidgetProgress()
@@ -101,7 +104,7 @@ class BuilderPanel(widgets.VBox):
         for step, button in self.buttons.items():
             button.on_click(self._handler(step, actions[step]))
         inputs = widgets.VBox(
-            [self.image, self.agent, self.script, self.size, self.output, self.network, self.overwrite]
+            [self.image, self.agent, self.script, self.size, self.output, self.network, self.init, self.overwrite]
         )
         steps = [widgets.VBox([self.buttons[step], self.results[step]]) for step in STEPS]
         super().__init__(
@@ -204,6 +207,7 @@ class BuilderPanel(widgets.VBox):
             image=self.image.value,
             script=self.script.value or None,
             network=self.network.value,
+            init=self.init.value,
             progress=self.progress,
         )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from nexlab.audit import audit
 from nexlab.audit.findings import Severity
+from nexlab.run import run
 
 
 def codes(result) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -22,12 +24,26 @@ def test_good_debian_build_has_nothing_above_low(debian_audit) -> None:  # type:
     assert debian_audit.fsck.clean is True
 
 
-def test_alpine_build_without_openrc_is_flagged(alpine_rootfs: Path) -> None:
+def test_alpine_build_with_busybox_init_has_nothing_above_low(alpine_rootfs: Path) -> None:
     result = audit(alpine_rootfs)
     above_low = {f.code for f in result.findings if f.severity.rank > Severity.LOW.rank}
-    # setup.sh adds a busybox getty line for ttyS0 (Alpine's own is commented out); what is
-    # left is the one thing that really stops this image: the minirootfs has no OpenRC.
-    assert above_low == {"service-interpreter-missing"}
+    # No OpenRC in the minirootfs: the agent runs from busybox init's inittab, with a ttyS0 getty.
+    assert above_low == set()
+
+
+def test_alpine_image_with_only_an_openrc_script_is_flagged(alpine_rootfs: Path, tmp_path: Path) -> None:
+    # What builds made before busybox init support: an OpenRC script, no OpenRC, no inittab entry.
+    image = tmp_path / "openrc-script.ext4"
+    shutil.copyfile(alpine_rootfs, image)
+    script, inittab = tmp_path / "agent", tmp_path / "inittab"
+    script.write_text("#!/sbin/openrc-run\ncommand=/usr/local/bin/agent\n")
+    inittab.write_text("::sysinit:/sbin/openrc sysinit\nttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100\n")
+    for request in ("mkdir /etc/init.d", f"write {script} /etc/init.d/agent", "rm /etc/inittab",
+                    f"write {inittab} /etc/inittab"):  # fmt: skip
+        run(["debugfs", "-w", "-R", request, str(image)])
+    result = audit(image)
+    above_low = {f.code for f in result.findings if f.severity.rank > Severity.LOW.rank}
+    assert "service-interpreter-missing" in above_low
     missing = next(f for f in result.findings if f.code == "service-interpreter-missing")
     assert "/sbin/openrc-run" in missing.paths
 

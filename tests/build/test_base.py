@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ def test_alpine_import_from_the_official_minirootfs(docker_client: object) -> No
     require(tarball.is_file(), f"the Alpine minirootfs {tarball}")
     result = nexlab_cli("base", "alpine", "--rootfs", str(tarball), "--tag", "nexlab-test/alpine:3.20")
     assert result.returncode == 0, result.stderr
-    assert "Alpine 3.20.3" in result.stdout and "no OpenRC" in result.stdout
+    assert "Alpine 3.20.3" in result.stdout and "busybox init" in result.stdout
     image = engine.ensure_image(docker_client, "nexlab-test/alpine:3.20", pull=False)  # type: ignore[arg-type]
     assert image.attrs["Architecture"] == "amd64"
     assert base.alpine(tarball).tag == "nexlab/alpine:3.20.3", "the default tag carries the release"
@@ -105,3 +106,67 @@ def test_importing_the_same_tarball_again_reuses_the_image(docker_client: object
         assert labels[base.SOURCE_LABEL] == sha256_file(tarball)
     finally:
         docker_client.images.remove("nexlab-test/alpine:reuse", force=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def alpine_server(tmp_path: Path) -> Iterator[str]:
+    """A local HTTP server with the shared 3.20 tarball and a tampered copy (Alpine's CDN is unreachable here)."""
+    import functools
+    import http.server
+    import threading
+
+    tarball = ALPINE_TARBALLS["3.20"]
+    require(tarball.is_file(), f"the Alpine minirootfs {tarball}")
+    served = tmp_path / "served"
+    (served / "good").mkdir(parents=True)
+    (served / "bad").mkdir()
+    (served / "good" / tarball.name).write_bytes(tarball.read_bytes())
+    (served / "bad" / tarball.name).write_bytes(tarball.read_bytes() + b"tampered")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_alpine_tarball_is_found_then_cached_then_downloaded(
+    tmp_path: Path, alpine_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = base.alpine_release("3.20")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NEXLAB_CACHE", str(cache))
+    shared = ALPINE_TARBALLS["3.20"].parent
+    assert base.alpine_tarball("3.20", (shared,), download=False) == shared / release.filename
+    with pytest.raises(InputError, match="is in none of"):
+        base.alpine_tarball("3.20", (tmp_path,), download=False)
+    fetched = base.alpine_tarball("3.20", (tmp_path,), url=f"{alpine_server}/good/{release.filename}")
+    assert fetched == cache / release.filename and sha256_file(fetched) == release.sha256
+    assert sorted(p.name for p in cache.iterdir()) == [release.filename], "no partial file left"
+    # Now the cache answers, no server needed.
+    assert base.alpine_tarball("3.20", (tmp_path,), url="http://127.0.0.1:9/nothing") == fetched
+
+
+def test_alpine_download_with_another_checksum_is_refused(
+    tmp_path: Path, alpine_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = base.alpine_release("3.20")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NEXLAB_CACHE", str(cache))
+    with pytest.raises(InputError, match="not the pinned"):
+        base.alpine_tarball("3.20", (), url=f"{alpine_server}/bad/{release.filename}")
+    assert not cache.exists() or list(cache.iterdir()) == [], "nothing kept"
+    with pytest.raises(InputError, match="cannot download"):
+        base.alpine_tarball("3.20", (), url=f"{alpine_server}/missing/{release.filename}")
+    # A tampered file already in the cache is refused too, not imported.
+    cache.mkdir(exist_ok=True)
+    (cache / release.filename).write_bytes(b"not alpine")
+    with pytest.raises(InputError, match="not the pinned"):
+        base.alpine_tarball("3.20", ())
+    result = nexlab_cli("base", "alpine", "--version", "3.7")
+    assert (
+        result.returncode != 0 and "no pinned Alpine minirootfs" in result.stderr and "Traceback" not in result.stderr
+    )

@@ -49,14 +49,18 @@ def opened(debian_rootfs: Path) -> Iterator[Mount]:
         yield mounted
 
 
-def check_nex_layout(root: Path, agent: Path) -> None:
-    """What the Nex agent expects of its root filesystem."""
+def check_nex_layout(root: Path, agent: Path, init: str = "openrc") -> None:
+    """What the Nex agent expects of its root filesystem (its service for the base's ``init``)."""
+    from nexlab.build.init import SERVICE_PATHS, InitKind
+
     agent_stat = os.lstat(root / "usr/local/bin/agent")
     assert (agent_stat.st_uid, agent_stat.st_gid, stat.S_IMODE(agent_stat.st_mode)) == (0, 0, 0o755)
     assert (root / "usr/local/bin/agent").read_bytes() == agent.read_bytes()
-    service = os.lstat(root / "etc/init.d/agent")
-    assert (service.st_uid, stat.S_IMODE(service.st_mode)) == (0, 0o755), "root runs it: nex must not own it"
-    assert os.readlink(root / "etc/runlevels/boot/agent") == "/etc/init.d/agent"
+    service = os.lstat(root / SERVICE_PATHS[InitKind(init)].lstrip("/"))
+    mode = 0o644 if init == "systemd" else 0o755
+    assert (service.st_uid, stat.S_IMODE(service.st_mode)) == (0, mode), "root runs it: nex must not own it"
+    if init == "openrc":
+        assert os.readlink(root / "etc/runlevels/boot/agent") == "/etc/init.d/agent"
     home = os.lstat(root / "home/nex")
     assert (home.st_uid, home.st_gid) == (1000, 1000)
     assert stat.S_IMODE(os.lstat(root / "tmp").st_mode) == 0o1777
@@ -105,10 +109,13 @@ def test_alpine_build(tmp_path: Path, alpine_base: str, sample_agent: Path, is_r
     result = build_rootfs(out, agent=sample_agent, image=alpine_base, size="64MiB", progress=recorder)
     assert result.output == out and out.stat().st_size == 64 * 2**20
     assert recorder.steps == ["allocate", "mkfs", "mount", "populate", "unmount"]
-    assert any("no network to install it" in line for line in recorder.lines), "missing OpenRC is reported"
+    assert any("init: busybox" in line for line in recorder.lines), "the init found is reported"
     with mount(out, read_only=True) as mounted:
-        check_nex_layout(mounted.path, sample_agent)
-        assert "ttyS0::respawn:" in (mounted.path / "etc/inittab").read_text(), "busybox init gets a serial getty"
+        check_nex_layout(mounted.path, sample_agent, "busybox")
+        inittab = (mounted.path / "etc/inittab").read_text()
+        assert "ttyS0::respawn:" in inittab, "busybox init gets a serial getty"
+        assert "::respawn:/usr/local/sbin/agent-service\n" in inittab, "and runs the agent's wrapper"
+        assert "\n::wait:/sbin/openrc" not in inittab, "no OpenRC to run"
         assert (mounted.path / "lib/apk/db/installed").is_file()
 
 
