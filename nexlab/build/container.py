@@ -4,9 +4,9 @@ The container changes its own root: the setup script, the agent
 (``/usr/local/bin/agent``), its service where the base's init wants it
 (``nexlab.build.init.SERVICE_PATHS``) and the user's script go in through the
 engine's archive API before it starts, and the result comes out through
-``export`` (``nexlab.build.extract``). Nothing is bind-mounted, so the engine need not share this host's disk. The container's
-output streams line by line to ``Progress`` as it runs; the container is
-removed on any exit, also on Ctrl-C.
+``export`` (``nexlab.build.extract``). Nothing is bind-mounted, so the engine
+need not share this host's disk. The container's output streams line by line to
+``Progress`` as it runs; the container is removed on any exit, also on Ctrl-C.
 """
 
 from __future__ import annotations
