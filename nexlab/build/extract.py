@@ -101,7 +101,8 @@ class Content:
 
     def add_name(self, path: str) -> None:
         parent, _, name = path.rpartition("/")
-        self.directories[parent] = self.directories.get(parent, 0) + 8 + -(-len(name.encode()) // 4) * 4
+        size = len(name.encode("utf-8", "surrogateescape"))  # the name's bytes, whatever they are
+        self.directories[parent] = self.directories.get(parent, 0) + 8 + -(-size // 4) * 4
 
 
 @dataclass

@@ -274,3 +274,14 @@ def test_base_where_the_inputs_cannot_go_is_one_line(tmp_path: Path, alpine_base
     result = build(tmp_path / "rootfs.ext4", "--image", base)
     assert_one_line_error(result, "cannot copy nexlab's setup files", "/etc/init.d/agent")
     assert leftovers(tmp_path) == []
+
+
+def test_a_name_that_is_not_utf8_is_kept_byte_for_byte(
+    tmp_path: Path, debian_base: str, derive, sample_agent: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # Names are bytes on Linux; a base may hold any (this one once crashed the content count).
+    image = derive(debian_base, ["/bin/sh", "-c", "printf x > \"/root/caf$(printf '\\377')\""])
+    output = tmp_path / "rootfs.ext4"
+    build_rootfs(output, agent=sample_agent, image=image, size="200MiB")
+    with mount(output, read_only=True) as opened:
+        assert b"caf\xff" in os.listdir(os.fsencode(opened.path / "root"))
