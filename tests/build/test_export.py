@@ -269,10 +269,10 @@ def test_reproducible_advice_builds(tmp_path: Path, alpine_base: str, derive, sa
 
 
 def test_base_where_the_inputs_cannot_go_is_one_line(tmp_path: Path, alpine_base: str, derive) -> None:  # type: ignore[no-untyped-def]
-    """/etc/init.d is a file: the engine cannot put the service there."""
-    base = derive(alpine_base, ["/bin/sh", "-c", "rm -rf /etc/init.d && echo x >/etc/init.d"])
+    """/usr/local/sbin is a file: the engine cannot put busybox init's service wrapper there."""
+    base = derive(alpine_base, ["/bin/sh", "-c", "rm -rf /usr/local/sbin && echo x >/usr/local/sbin"])
     result = build(tmp_path / "rootfs.ext4", "--image", base)
-    assert_one_line_error(result, "cannot copy nexlab's setup files", "/etc/init.d/agent")
+    assert_one_line_error(result, "cannot copy nexlab's setup files", "/usr/local/sbin")
     assert leftovers(tmp_path) == []
 
 

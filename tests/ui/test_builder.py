@@ -50,7 +50,7 @@ def test_steps_enable_one_after_another(tmp_path: Path, debian_base: str, sample
             assert step in panel.progress.status.value
         # The container's output streamed into the live log line by line as it ran, not at the end.
         log = panel.progress.log.value
-        assert "nexlab-step: 1/" in log and "rootfs ready" in log
+        assert "nexlab-step: 1/" in log and "setup done" in log
         assert len(log_updates) >= len(log.splitlines()) > 5
         assert [u.count("\n") for u in log_updates] == sorted(u.count("\n") for u in log_updates)
         partial = [f for f in fractions if 0 < f < 1]
