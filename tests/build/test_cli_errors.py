@@ -135,36 +135,22 @@ def test_bad_size_flag(tmp_path: Path) -> None:
 
 #: The setup container runs before the image exists; a user script that writes 300 MB of
 #: noise keeps the extraction into the mounted image busy for a few seconds.
-_PHASES = {
-    "container": ("echo NEXLAB-TEST-READY\nsleep 60\n", "200MiB"),
-    "extract": ("head -c 300000000 /dev/urandom >/root/noise\necho NEXLAB-TEST-READY\n", "600MiB"),
-}
+SLEEPING_SCRIPT = ("echo NEXLAB-TEST-READY\nsleep 120\n", "200MiB")
+NOISY_SCRIPT = ("head -c 300000000 /dev/urandom >/root/noise\necho NEXLAB-TEST-READY\n", "600MiB")
+_PHASES = {"container": SLEEPING_SCRIPT, "extract": NOISY_SCRIPT}
 
 
-@pytest.mark.parametrize("phase", sorted(_PHASES))
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: signal.Signals, phase: str) -> None:
-    body, size = _PHASES[phase]
-    script = tmp_path / "keep" / "slow.sh"
-    script.parent.mkdir()
-    script.write_text(body)
-    out = tmp_path / "rootfs.ext4"
+def start_scripted_build(tmp_path: Path, image: str, script: tuple[str, str], *extra: str) -> subprocess.Popen[str]:
+    """``nexlab build`` with the user script ``script`` (body, size), returned once the script
+    said NEXLAB-TEST-READY; its containers carry this test's run id."""
+    body, size = script
+    path = tmp_path / "keep" / "slow.sh"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(body)
     exe = Path(sys.executable).with_name("nexlab")
+    inputs = ["--agent", str(SAMPLE_AGENT), "--image", image, "--size", size, "--script", str(path)]
     child = subprocess.Popen(
-        [
-            str(exe),
-            "build",
-            "--agent",
-            str(SAMPLE_AGENT),
-            "--image",
-            debian_base,
-            "--size",
-            size,
-            "--script",
-            str(script),
-            "-o",
-            str(out),
-        ],
+        [str(exe), "build", *inputs, "-o", str(tmp_path / "rootfs.ext4"), *extra],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -172,22 +158,35 @@ def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: s
         env={**os.environ, "NEXLAB_RUN_ID": run_id(tmp_path)},
     )
     assert child.stderr is not None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     for line in child.stderr:
         if "NEXLAB-TEST-READY" in line:
             break
         assert time.monotonic() < deadline, "the build never reached the user script"
+    return child
+
+
+def wait_until_extracting(tmp_path: Path, child: subprocess.Popen[str]) -> None:
+    """Until the image exists under its temporary name, on a loop device, being filled."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and child.poll() is None:
+        staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
+        if staged and loop_devices_for(staged[0]):
+            return
+        time.sleep(0.02)
+    raise AssertionError("the extraction into the mounted image was never seen")
+
+
+@pytest.mark.parametrize("phase", sorted(_PHASES))
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: signal.Signals, phase: str) -> None:
+    child = start_scripted_build(tmp_path, debian_base, _PHASES[phase])
+    assert child.stderr is not None
     if phase == "container":
         # The container runs first: no image exists yet, so a broken base leaves none behind.
         assert not [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
     else:
-        # Half way: the image exists under its temporary name, mounted on a loop device, being filled.
-        seen_mounted = False
-        while not seen_mounted and time.monotonic() < deadline and child.poll() is None:
-            staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
-            seen_mounted = bool(staged) and loop_devices_for(staged[0]) != ""
-            time.sleep(0.02)
-        assert seen_mounted, "the extraction into the mounted image was never seen"
+        wait_until_extracting(tmp_path, child)
     child.send_signal(sig)
     rest = child.stderr.read()
     assert child.wait(timeout=60) == 130, rest

@@ -10,53 +10,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.build.test_cli_errors import leftovers, run_id
+from tests.build.test_cli_errors import (
+    NOISY_SCRIPT,
+    SLEEPING_SCRIPT,
+    leftovers,
+    run_id,
+    start_scripted_build,
+    wait_until_extracting,
+)
 from tests.conftest import REPO, SAMPLE_AGENT, nexlab_cli
 
 
 def _start_slow_build(tmp_path: Path, image: str, *extra: str) -> subprocess.Popen[str]:
     """A build whose setup container sleeps once it is running; returns when it got there."""
-    return _start_build(tmp_path, image, "echo NEXLAB-TEST-READY\nsleep 120\n", "200MiB", *extra)
+    return start_scripted_build(tmp_path, image, SLEEPING_SCRIPT, *extra)
 
 
 def _start_extracting_mount_build(tmp_path: Path, image: str) -> subprocess.Popen[str]:
     """A mount build caught while the container's export fills the mounted image: the moment
-    everything exists at once (container, loop device, mount, partial output). The setup
-    container runs before the image is made, so 300 MB of noise keeps the extraction busy."""
-    from tests.conftest import loop_devices_for
-
-    noise = "head -c 300000000 /dev/urandom >/root/noise\necho NEXLAB-TEST-READY\n"
-    child = _start_build(tmp_path, image, noise, "600MiB")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and child.poll() is None:
-        staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
-        if staged and loop_devices_for(staged[0]):
-            return child
-        time.sleep(0.02)
-    child.kill()
-    raise AssertionError("the extraction into the mounted image was never seen")
-
-
-def _start_build(tmp_path: Path, image: str, body: str, size: str, *extra: str) -> subprocess.Popen[str]:
-    script = tmp_path / "keep" / "slow.sh"
-    script.parent.mkdir(exist_ok=True)
-    script.write_text(body)
-    exe = Path(sys.executable).with_name("nexlab")
-    inputs = ["--agent", str(SAMPLE_AGENT), "--image", image, "--size", size, "--script", str(script)]
-    child = subprocess.Popen(
-        [str(exe), "build", *inputs, "-o", str(tmp_path / "rootfs.ext4"), *extra],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "NEXLAB_RUN_ID": run_id(tmp_path)},
-    )
-    assert child.stderr is not None
-    deadline = time.monotonic() + 120
-    for line in child.stderr:
-        if "NEXLAB-TEST-READY" in line:
-            break
-        assert time.monotonic() < deadline, "the build never reached the user script"
+    everything exists at once (container, loop device, mount, partial output)."""
+    child = start_scripted_build(tmp_path, image, NOISY_SCRIPT)
+    try:
+        wait_until_extracting(tmp_path, child)
+    except AssertionError:
+        child.kill()
+        raise
     return child
 
 
