@@ -7,33 +7,12 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from nexlab import allocate, build_rootfs, mkfs, mount, populate, unmount
 from nexlab.build.mount import Mount
-
-
-class Recorder:
-    """A Progress that keeps everything it is told."""
-
-    def __init__(self) -> None:
-        self.steps: list[str] = []
-        self.lines: list[str] = []
-        self.fractions: list[float] = []
-
-    def step_started(self, step: str, description: str) -> None:
-        self.steps.append(step)
-
-    def step_finished(self, step: str, result: Any) -> None:
-        pass
-
-    def log_line(self, line: str) -> None:
-        self.lines.append(line)
-
-    def fraction(self, done: float, text: str = "") -> None:
-        self.fractions.append(done)
+from tests.recorder import Recorder
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import lzma
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 import zstandard
@@ -23,28 +22,9 @@ from nexlab.errors import ImageFormatError, InputError
 from nexlab.image.compressed import plain_image
 from nexlab.run import run
 from tests.conftest import nexlab_cli, require
+from tests.recorder import Recorder
 
 SIZE_MIB = 64
-
-
-class Recorder:
-    """A real Progress that remembers what it was told."""
-
-    def __init__(self) -> None:
-        self.steps: list[str] = []
-        self.fractions: list[float] = []
-
-    def step_started(self, step: str, description: str) -> None:
-        self.steps.append(step)
-
-    def step_finished(self, step: str, result: Any) -> None:
-        pass
-
-    def log_line(self, line: str) -> None:
-        pass
-
-    def fraction(self, done: float, text: str = "") -> None:
-        self.fractions.append(done)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,26 @@
+"""A real ``Progress`` for tests: it remembers the steps, log lines and fractions it was told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Recorder:
+    """A Progress that keeps everything it is told."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.lines: list[str] = []
+        self.fractions: list[float] = []
+
+    def step_started(self, step: str, description: str) -> None:
+        self.steps.append(step)
+
+    def step_finished(self, step: str, result: Any) -> None:
+        pass
+
+    def log_line(self, line: str) -> None:
+        self.lines.append(line)
+
+    def fraction(self, done: float, text: str = "") -> None:
+        self.fractions.append(done)
