@@ -37,7 +37,7 @@ venv: $(BIN)/nexlab
 base: setup
 	$(BIN)/nexlab base debian --tag $(DEBIAN_TAG)
 
-DEMO_AGENT := nexlab/build/assets/sample-agent.sh
+DEMO_AGENT := nexlab/builder/assets/sample-agent.sh
 DEMO_SIZE ?= 200MiB
 
 # The example reports in reports/ (see reports/README.md): an audit of a sample

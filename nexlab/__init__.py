@@ -15,13 +15,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "allocate": "nexlab.build.allocate",
-    "mkfs": "nexlab.build.mkfs",
-    "mount": "nexlab.build.mount",
-    "Mount": "nexlab.build.mount",
-    "populate": "nexlab.build.populate",
-    "unmount": "nexlab.build.unmount",
-    "build_rootfs": "nexlab.build.pipeline",
+    "allocate": "nexlab.builder.allocate",
+    "mkfs": "nexlab.builder.mkfs",
+    "mount": "nexlab.builder.mount",
+    "Mount": "nexlab.builder.mount",
+    "populate": "nexlab.builder.populate",
+    "unmount": "nexlab.builder.unmount",
+    "build_rootfs": "nexlab.builder.pipeline",
     "NexlabError": "nexlab.errors",
     "boot": "nexlab.boot",
     "verify_boot": "nexlab.boot",

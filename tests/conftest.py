@@ -36,7 +36,7 @@ class _AlpineTarballs(Mapping[str, Path]):
         self._found: dict[str, Path] = {}
 
     def __getitem__(self, version: str) -> Path:
-        from nexlab.build import base
+        from nexlab.builder import base
         from nexlab.errors import InputError
 
         if version not in self._found:
@@ -88,7 +88,7 @@ def is_root() -> bool:
 
 @pytest.fixture(scope="session")
 def docker_client():  # type: ignore[no-untyped-def]
-    from nexlab.build import engine
+    from nexlab.builder import engine
     from nexlab.errors import DockerUnavailableError
 
     try:
@@ -102,7 +102,7 @@ def docker_client():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def debian_base(docker_client, is_root) -> str:  # type: ignore[no-untyped-def]
     """The offline Debian base image; made (from the cache when possible) if missing."""
-    from nexlab.build import base
+    from nexlab.builder import base
 
     base.debian(DEBIAN_TAG)
     return DEBIAN_TAG
@@ -110,7 +110,7 @@ def debian_base(docker_client, is_root) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def alpine_base(docker_client) -> str:  # type: ignore[no-untyped-def]
-    from nexlab.build import base
+    from nexlab.builder import base
 
     tarball = ALPINE_TARBALLS["3.19"]
     require(tarball.is_file(), f"the Alpine minirootfs in {tarball.parent}")

@@ -42,7 +42,7 @@ def register(sub: Subparsers) -> None:
 
 
 def run_base_debian(args: argparse.Namespace) -> int:
-    from nexlab.build import base
+    from nexlab.builder import base
 
     spec = base.DebianSpec.variant(args.suite, args.init, keep_caches=args.keep_caches, mirror=args.mirror)
     print(base.debian(args.tag or spec.default_tag(), spec, force=args.force, progress=TerminalProgress()))
@@ -50,7 +50,7 @@ def run_base_debian(args: argparse.Namespace) -> int:
 
 
 def run_base_alpine(args: argparse.Namespace) -> int:
-    from nexlab.build import base
+    from nexlab.builder import base
 
     rootfs = args.rootfs or base.alpine_tarball(args.version, tuple(args.search))
     print(base.alpine(rootfs, args.tag, progress=TerminalProgress()))

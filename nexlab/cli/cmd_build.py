@@ -12,7 +12,7 @@ from nexlab.cli.terminal import TerminalProgress
 from nexlab.cli.types import Subparsers
 
 if TYPE_CHECKING:
-    from nexlab.build.spec import BuildSpec
+    from nexlab.builder.spec import BuildSpec
 
 
 def register(sub: Subparsers) -> None:
@@ -52,9 +52,9 @@ def register(sub: Subparsers) -> None:
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     """The inputs of a build, shared by ``build`` and ``repro``."""
-    from nexlab.build.allocate import DEFAULT_SIZE
-    from nexlab.build.init import INIT_CHOICES
-    from nexlab.build.populate import DEFAULT_IMAGE
+    from nexlab.builder.allocate import DEFAULT_SIZE
+    from nexlab.builder.init import INIT_CHOICES
+    from nexlab.builder.populate import DEFAULT_IMAGE
 
     parser.add_argument(
         "--agent", required=True, type=Path, help="the agent binary (installed as /usr/local/bin/agent)"
@@ -94,14 +94,14 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
 
 def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
     """The ``BuildSpec`` of the options ``add_build_options`` added."""
-    from nexlab.build.spec import BuildSpec
+    from nexlab.builder.spec import BuildSpec
 
     return BuildSpec.of(args.agent, args.image, args.script, args.service, args.size, args.network, epoch, args.init)
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from nexlab.build.output import committed
-    from nexlab.build.pipeline import build
+    from nexlab.builder.output import committed
+    from nexlab.builder.pipeline import build
     from nexlab.cli.cmd_clean import reap_and_report
 
     reap_and_report("build")

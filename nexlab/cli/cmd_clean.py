@@ -22,7 +22,7 @@ def register(sub: Subparsers) -> None:
 
 def reap_and_report(command: str) -> int:
     """Run the reaper; one line on stderr per thing removed. Returns how many."""
-    from nexlab.build.reaper import reap
+    from nexlab.builder.reaper import reap
 
     removed = reap()
     for line in removed:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexlab.build.inputs import regular_file
+from nexlab.builder.inputs import regular_file
 from nexlab.diff.causes import CAUSES
 from nexlab.diff.compare import (
     compare_content,

@@ -6,7 +6,7 @@ import html
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from nexlab.build.results import StepResult
+    from nexlab.builder.results import StepResult
 
 
 def step_text(result: StepResult) -> str:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from nexlab.build.spec import BuildSpec
+from nexlab.builder.spec import BuildSpec
 from nexlab.diff.model import Diff
 from nexlab.errors import InputError
 from nexlab.progress import Progress, resolve
@@ -37,7 +37,7 @@ def repro(
     whose bytes differ from the first. The images are deleted unless ``keep`` names a
     directory to leave them in.
     """
-    from nexlab.build.pipeline import build
+    from nexlab.builder.pipeline import build
     from nexlab.diff import diff
 
     if runs < 2:

@@ -1,6 +1,6 @@
 """``BuilderPanel``: the five build steps as buttons, one after the other.
 
-Each button runs one step of ``nexlab.build`` with the panel's inputs and shows
+Each button runs one step of ``nexlab.builder`` with the panel's inputs and shows
 the step's result below it. A button is enabled only when the step before it
 succeeded. Expected failures (``NexlabError``) are one red line in the panel,
 never a traceback. The panel owns the ``Mount`` between the mount and unmount
@@ -21,12 +21,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from nexlab.build.allocate import allocate
-from nexlab.build.init import INIT_CHOICES
-from nexlab.build.mkfs import mkfs
-from nexlab.build.mount import Mount, mount
-from nexlab.build.populate import populate, setup_inputs
-from nexlab.build.unmount import unmount
+from nexlab.builder.allocate import allocate
+from nexlab.builder.init import INIT_CHOICES
+from nexlab.builder.mkfs import mkfs
+from nexlab.builder.mount import Mount, mount
+from nexlab.builder.populate import populate, setup_inputs
+from nexlab.builder.unmount import unmount
 from nexlab.errors import NexlabError
 from nexlab.ui.progress import WidgetProgress
 

@@ -47,7 +47,7 @@ BAD_EDITS = (
 
 
 def _build(output: Path, image: str, script: Path | None = None) -> Path:
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.builder.pipeline import build_rootfs
 
     build_rootfs(output, agent=SAMPLE_AGENT, image=image, script=script, size=BUILD_SIZE)
     return output
@@ -70,7 +70,7 @@ def alpine_rootfs(alpine_base: str, audit_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def alpine_320_rootfs(docker_client: object, is_root: bool, audit_dir: Path) -> Path:
-    from nexlab.build import base
+    from nexlab.builder import base
 
     tarball = ALPINE_TARBALLS["3.20"]
     require(tarball.is_file(), f"the Alpine minirootfs in {tarball.parent}")

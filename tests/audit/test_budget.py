@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nexlab.audit import audit
 from nexlab.audit.budget import MiB
-from nexlab.build.mount import Mount, mount
+from nexlab.builder.mount import Mount, mount
 from tests.conftest import SAMPLE_AGENT
 
 
@@ -78,7 +78,7 @@ def test_largest_workload_really_fits(debian_rootfs: Path, debian_audit, tmp_pat
 
 
 def test_size_advice_makes_the_workload_fit(debian_base: str, debian_audit, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.builder.pipeline import build_rootfs
 
     workload = debian_audit.budget.nex_free_bytes + 40 * MiB
     fit = audit(debian_audit.image, workload=workload, hash=False, fsck_check=False).budget.workload

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nexlab.audit import audit
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from nexlab.run import run
 from tests.conftest import nexlab_cli
 

@@ -23,7 +23,7 @@ from tests.benchmarks.record import NEXLAB, record, timed
 #: The kernel path, as a user would write it: mount read-only, walk, hash, unmount.
 KERNEL_PATH = r"""
 import hashlib, os, sys
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 with mount(sys.argv[1], read_only=True) as mounted:
     count = 0
     for directory, dirs, files in os.walk(mounted.path):

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from nexlab.build.output import sha256_file
+from nexlab.builder.output import sha256_file
 from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, record, timed
 
 

@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from tests.benchmarks.images import CHANGES_B, bench_image
 from tests.benchmarks.record import NEXLAB, record, timed
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from nexlab.image import open_image
 from tests.benchmarks.images import bench_image
 

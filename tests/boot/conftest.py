@@ -36,7 +36,7 @@ def boot_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def agent_image(debian_base: str, boot_images: Path, qemu_kernel) -> Path:  # type: ignore[no-untyped-def]
     """A real build (Docker, loop mount) of the sample agent on the Debian base."""
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.builder.pipeline import build_rootfs
 
     return build_rootfs(boot_images / "agent.ext4", agent=SAMPLE_AGENT, image=debian_base, size=BOOT_SIZE).output
 
@@ -44,7 +44,7 @@ def agent_image(debian_base: str, boot_images: Path, qemu_kernel) -> Path:  # ty
 @pytest.fixture(scope="session")
 def crashing_image(debian_base: str, boot_images: Path, qemu_kernel) -> Path:  # type: ignore[no-untyped-def]
     """The same build with an agent that exits 1 at once."""
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.builder.pipeline import build_rootfs
 
     agent = boot_images / "crashing-agent.sh"
     agent.write_text('#!/bin/sh\necho "agent: cannot reach the control plane" >&2\nexit 1\n')

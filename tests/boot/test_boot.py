@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nexlab.boot import BootResult, Outcome, boot, verify_boot
-from nexlab.build.output import sha256_file
+from nexlab.builder.output import sha256_file
 from nexlab.errors import BootError
 from nexlab.run import run
 from tests.conftest import nexlab_cli, require

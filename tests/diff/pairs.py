@@ -12,9 +12,9 @@ import os
 import shutil
 from pathlib import Path
 
-from nexlab.build.allocate import allocate
-from nexlab.build.mkfs import mkfs
-from nexlab.build.normalize import clamp_times
+from nexlab.builder.allocate import allocate
+from nexlab.builder.mkfs import mkfs
+from nexlab.builder.normalize import clamp_times
 
 T = 1_700_000_000
 UUID_A = "00000000-0000-4000-8000-00000000000a"

@@ -12,8 +12,8 @@ from tests.conftest import ALPINE_TARBALLS, nexlab_cli, require
 
 @pytest.fixture(scope="module")
 def alpine_pair(tmp_path_factory: pytest.TempPathFactory, docker_client, is_root, sample_agent) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
-    from nexlab.build import base
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.builder import base
+    from nexlab.builder.pipeline import build_rootfs
 
     work = tmp_path_factory.mktemp("alpine")
     images = []

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.build.allocate import allocate
-from nexlab.build.mkfs import mkfs
+from nexlab.builder.allocate import allocate
+from nexlab.builder.mkfs import mkfs
 from nexlab.diff import diff
 from nexlab.report.diff_markdown import diff_markdown
 from tests.conftest import nexlab_cli, require

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.build.spec import BuildSpec
+from nexlab.builder.spec import BuildSpec
 from nexlab.errors import InputError
 from nexlab.repro import repro
 from nexlab.repro.variations import applied, variation

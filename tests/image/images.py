@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from nexlab.run import run
 
 FAKE_TIME = "1700000000"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nexlab.audit import audit
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from nexlab.image import open_image
 from nexlab.run import run
 

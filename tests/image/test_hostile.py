@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.image import open_image
 from nexlab.run import run

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from nexlab.build.mount import mount
+from nexlab.builder.mount import mount
 from nexlab.image import Entry, open_image
 from nexlab.run import run
 from tests.image.images import Case
@@ -229,7 +229,7 @@ def test_crtime_matches_debugfs(case: tuple[Case, Path]) -> None:
 @pytest.mark.docker
 def test_real_rootfs_matches_kernel(debian_base: str, tmp_path: Path) -> None:
     # A real nex rootfs as `nexlab build` makes it: thousands of paths the cases above do not think of.
-    from nexlab.build.pipeline import build_rootfs
+    from nexlab.builder.pipeline import build_rootfs
     from tests.conftest import SAMPLE_AGENT
 
     image = tmp_path / "debian.ext4"

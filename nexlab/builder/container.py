@@ -1,0 +1,216 @@
+"""Run nexlab's setup script in a container of the base image, in place (the nex recipe).
+
+The container changes its own root: the setup script, the agent
+(``/usr/local/bin/agent``), its service where the base's init wants it
+(``nexlab.builder.init.SERVICE_PATHS``) and the user's script go in through the
+engine's archive API before it starts, and the result comes out through
+``export`` (``nexlab.builder.extract``). Nothing is bind-mounted, so the engine
+need not share this host's disk. The container's output streams line by line to
+``Progress`` as it runs; the container is removed on any exit, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import tarfile
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nexlab.builder import owned
+from nexlab.builder.init import SERVICE_ASSETS, SERVICE_PATHS, InitKind
+from nexlab.errors import BaseImageError, ContainerFailedError, DockerError
+from nexlab.progress import Progress
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+    from docker.models.images import Image
+
+_STEP = re.compile(r"^nexlab-step: (\d+)/(\d+) (.*)$")
+#: Steps 1-5 run in the container; the last one (export) runs here.
+STEPS = 6
+
+
+class ContentTooLargeError(Exception):
+    """The content did not fit; the caller knows the filesystem and words the error.
+
+    ``content_bytes`` and ``content_files`` count everything the image would hold
+    (data blocks without holes, directory, extent and xattr blocks; inodes).
+    """
+
+    def __init__(self, *, content_bytes: int, content_files: int) -> None:
+        super().__init__(f"{content_bytes} bytes in {content_files} files do not fit")
+        self.content_bytes = content_bytes
+        self.content_files = content_files
+
+
+@dataclass(frozen=True)
+class SetupInputs:
+    agent: Path
+    service: Path
+    script: Path | None
+    #: The base's init (nexlab.builder.init): where the service goes and how setup.sh enables it.
+    init: InitKind = InitKind.OPENRC
+
+    @property
+    def service_target(self) -> str:
+        return SERVICE_PATHS[self.init]
+
+
+@dataclass(frozen=True)
+class FinishedSetup:
+    """A setup container that exited 0: its filesystem is the new root, ready to export."""
+
+    container: Container
+    image: str
+    image_id: str
+    output_tail: tuple[str, ...]
+
+
+def default_service(init: InitKind = InitKind.OPENRC) -> Path:
+    return Path(str(resources.files("nexlab.builder.assets") / SERVICE_ASSETS[init]))
+
+
+def setup_script() -> Path:
+    return Path(str(resources.files("nexlab.builder.assets") / "setup.sh"))
+
+
+def inputs_archive(inputs: SetupInputs) -> bytes:
+    """The files the container needs, as a tar for ``put_archive`` (root-owned, fixed names).
+
+    Only files, no directory entries: the engine creates missing parents, and an
+    entry for ``etc/init.d`` would re-stamp the base's own directory.
+    """
+    members: list[tuple[str, Path, int]] = [
+        ("nexlab/setup.sh", setup_script(), 0o755),
+        ("usr/local/bin/agent", inputs.agent, 0o755),
+        # A systemd unit is configuration (0644); the other inits run the file.
+        (inputs.service_target.lstrip("/"), inputs.service, 0o644 if inputs.init is InitKind.SYSTEMD else 0o755),
+    ]
+    if inputs.script is not None:
+        members.append(("nexlab/user-script", inputs.script, 0o644))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, source, mode in members:
+            data = source.read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(source.stat().st_mtime)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _reason(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None) or str(exc)
+    text = explanation.decode("utf-8", "replace") if isinstance(explanation, bytes) else str(explanation)
+    return " ".join(text.split())[:300]
+
+
+def _start_error(reference: str, exc: Exception) -> DockerError:
+    """One line for a container the engine cannot start (no shell, a broken base)."""
+    reason = _reason(exc)
+    if "/bin/sh" in reason and ("no such file" in reason.lower() or "not found" in reason.lower()):
+        return BaseImageError(
+            f"base image {reference} has no /bin/sh: nexlab's setup script needs a POSIX shell",
+            hint="use a base with a shell (busybox, dash or bash at /bin/sh)",
+        )
+    return BaseImageError(f"the setup container of {reference} cannot start: {reason}")
+
+
+@contextlib.contextmanager
+def setup_container(
+    client: docker.DockerClient,
+    image: Image,
+    inputs: SetupInputs,
+    progress: Progress,
+    *,
+    reference: str | None = None,
+    environment: Mapping[str, str] | None = None,
+    network: str = "none",
+) -> Iterator[FinishedSetup]:
+    """Run setup.sh in a container of ``image``; yield it, exited 0, until the block ends."""
+    import docker.errors
+
+    reference = reference or image.id
+    try:
+        container = client.containers.create(
+            image.id,
+            entrypoint=["/bin/sh"],
+            command=["/nexlab/setup.sh"],
+            environment={
+                "NEXLAB_NETWORK": network,
+                "NEXLAB_INIT": inputs.init.value,
+                "NEXLAB_SERVICE": inputs.service_target,
+                **(environment or {}),
+            },
+            network_mode=network,
+            user="0:0",
+            working_dir="/",
+            labels=owned.labels("populate"),
+        )
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot create the setup container of {reference}: {_reason(exc)}") from None
+    try:
+        try:
+            container.put_archive("/", inputs_archive(inputs))
+        except docker.errors.DockerException as exc:
+            raise BaseImageError(
+                f"cannot copy nexlab's setup files into a container of {reference}: {_reason(exc)}"
+            ) from None
+        try:
+            container.start()
+        except docker.errors.DockerException as exc:
+            raise _start_error(reference, exc) from None
+        tail = _follow(container, progress)
+        status = container.wait()
+        exit_code = int(status.get("StatusCode", -1))
+        if exit_code != 0:
+            last = next((line for line in reversed(tail) if line.strip()), "")
+            raise ContainerFailedError(
+                f"the setup container exited with status {exit_code}: {last}",
+                exit_code=exit_code,
+                log_tail=list(tail),
+            )
+        progress.fraction((STEPS - 1) / STEPS, "export")
+        yield FinishedSetup(container=container, image=reference, image_id=image.id, output_tail=tuple(tail))
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            container.remove(force=True)
+
+
+def _follow(container: Container, progress: Progress) -> deque[str]:
+    tail: deque[str] = deque(maxlen=40)
+    for line in _lines(container.logs(stream=True, follow=True)):
+        tail.append(line)
+        step = _STEP.match(line)
+        if step:
+            done, total, text = int(step.group(1)), int(step.group(2)), step.group(3)
+            progress.fraction((done - 1) / total, text)
+        progress.log_line(line)
+    return tail
+
+
+def export_stream(finished: FinishedSetup, chunk_size: int = 2**20) -> Iterator[bytes]:
+    """The container's whole filesystem as a tar stream, from the engine."""
+    import docker.errors
+
+    try:
+        yield from finished.container.export(chunk_size=chunk_size)
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot export the setup container's filesystem: {_reason(exc)}") from None
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace")

@@ -1,0 +1,203 @@
+"""Which init a base image boots with, found without running anything in it.
+
+The agent's service has to match PID 1: an OpenRC script under systemd, or a
+systemd unit under busybox init, is a file nothing ever runs. So the base image
+is read before anything is built: a container is *created* (never started) and
+``/sbin/init`` and OpenRC's tools are looked up through the engine's archive
+API, which resolves symlinks inside the container's root, not the host's.
+
+The classification itself (``classify``) only sees names and a few bytes, so
+the audit uses it on an image's records too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import io
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nexlab.errors import BaseImageError, DockerError, InputError
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+    from docker.models.images import Image
+
+
+class InitKind(enum.StrEnum):
+    OPENRC = "openrc"
+    SYSTEMD = "systemd"
+    BUSYBOX = "busybox"
+    SYSVINIT = "sysvinit"
+
+
+#: What ``--init`` accepts: ``auto`` detects, the others force (sysvinit without
+#: OpenRC gets the same inittab service as busybox, in sysvinit's syntax).
+INIT_CHOICES = ("auto", *(kind.value for kind in InitKind))
+
+#: Where each init's agent service lives in the image.
+SERVICE_PATHS = {
+    InitKind.OPENRC: "/etc/init.d/agent",
+    InitKind.SYSTEMD: "/etc/systemd/system/agent.service",
+    InitKind.BUSYBOX: "/usr/local/sbin/agent-service",
+    InitKind.SYSVINIT: "/usr/local/sbin/agent-service",
+}
+#: The default service asset for each init (in nexlab.builder.assets).
+SERVICE_ASSETS = {
+    InitKind.OPENRC: "agent.openrc",
+    InitKind.SYSTEMD: "agent.service",
+    InitKind.BUSYBOX: "agent-service.sh",
+    InitKind.SYSVINIT: "agent-service.sh",
+}
+
+INIT_PATHS = ("/sbin/init", "/usr/sbin/init")
+OPENRC_RUN_PATHS = ("/sbin/openrc-run", "/usr/sbin/openrc-run")
+#: What a refused base was searched for, in the error.
+LOOKED_FOR = "/sbin/init or /usr/sbin/init (systemd, busybox or sysvinit) and /sbin/openrc-run"
+#: Enough of a regular /sbin/init to tell busybox, systemd and sysvinit apart.
+_SNIFF_LIMIT = 16 << 20
+
+
+@dataclass(frozen=True)
+class InitSystem:
+    """The init a base boots with: what PID 1 is, and whether OpenRC can run services."""
+
+    kind: InitKind
+    #: /sbin/init as found, symlinks resolved inside the image ("" when forced without a look).
+    pid1: str
+    openrc: bool
+    #: One line for progress and errors: what was found where.
+    evidence: str
+
+    @property
+    def service_path(self) -> str:
+        return SERVICE_PATHS[self.kind]
+
+
+def classify(pid1: str | None, head: bytes, *, openrc: bool) -> InitKind | None:
+    """The init from ``/sbin/init``'s resolved path and first bytes; None when there is none.
+
+    OpenRC is not PID 1 (busybox init or sysvinit runs it from inittab), so a
+    base with ``openrc-run`` counts as OpenRC unless systemd is PID 1.
+    """
+    if pid1 is None:
+        return InitKind.OPENRC if openrc else None
+    name = posixpath.basename(pid1)
+    if name == "busybox" or b"BusyBox v" in head:
+        pid1_kind = InitKind.BUSYBOX
+    elif name == "systemd" or (b"systemd" in head and b"INIT_VERSION=sysvinit" not in head):
+        pid1_kind = InitKind.SYSTEMD
+    elif head.startswith(b"\x7fELF") and b"INIT_VERSION=sysvinit" in head:
+        pid1_kind = InitKind.SYSVINIT
+    else:
+        return InitKind.OPENRC if openrc else None
+    if openrc and pid1_kind != InitKind.SYSTEMD:
+        return InitKind.OPENRC
+    return pid1_kind
+
+
+def parse_init(value: str) -> InitKind | None:
+    """``--init``'s value: None for auto, else the kind (``InputError`` when unknown)."""
+    if value == "auto":
+        return None
+    try:
+        return InitKind(value)
+    except ValueError:
+        raise InputError(f"unknown init {value!r}", hint=f"use one of {', '.join(INIT_CHOICES)}") from None
+
+
+def detect(client: docker.DockerClient, image: Image, reference: str) -> InitSystem:
+    """The init of ``image``; ``BaseImageError`` (one line) when it has none nexlab knows."""
+    import docker.errors
+
+    try:
+        container = client.containers.create(
+            image.id, command=["/nonexistent"], network_mode="none", labels={"org.nexlab.role": "inspect"}
+        )
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot inspect {reference}'s init: {exc}") from None
+    try:
+        pid1, head = _find_init(container)
+        openrc = any(_stat(container, path) is not None for path in OPENRC_RUN_PATHS)
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            container.remove(force=True)
+    kind = classify(pid1, head, openrc=openrc)
+    if kind is None:
+        found = f"/sbin/init is {pid1}, not one nexlab knows" if pid1 else "none of them is there"
+        raise BaseImageError(
+            f"cannot find the init of base image {reference}: looked for {LOOKED_FOR}; {found}",
+            hint="use a base with OpenRC, systemd or busybox init, or say which with --init",
+        )
+    evidence = f"{kind.value} ({'PID 1 ' + pid1 if pid1 else 'no /sbin/init'}{', OpenRC' if openrc else ''})"
+    return InitSystem(kind=kind, pid1=pid1 or "", openrc=openrc, evidence=evidence)
+
+
+def choose(detected: InitSystem, requested: InitKind | None, reference: str, network: str) -> InitSystem:
+    """The init to build for: the detected one, or ``--init``'s if the base can honour it."""
+    if requested is None or requested == detected.kind:
+        return detected
+    if requested == InitKind.OPENRC:
+        if detected.kind == InitKind.SYSTEMD:
+            raise InputError(f"--init openrc, but systemd is PID 1 in {reference}: OpenRC would never run")
+        if network == "none":
+            raise InputError(
+                f"--init openrc, but {reference} has no OpenRC and the setup has no network to install it",
+                hint="use --network bridge, or --init auto",
+            )
+    elif requested == InitKind.SYSTEMD:
+        raise InputError(f"--init systemd, but PID 1 in {reference} is {detected.pid1 or 'missing'}, not systemd")
+    elif detected.kind == InitKind.SYSTEMD:
+        raise InputError(f"--init {requested.value}, but systemd is PID 1 in {reference}: inittab is never read")
+    evidence = f"{requested.value} (--init; found {detected.evidence})"
+    return InitSystem(requested, detected.pid1, detected.openrc, evidence)
+
+
+def _find_init(container: Container) -> tuple[str | None, bytes]:
+    for path in INIT_PATHS:
+        stat = _stat(container, path)
+        if stat is None:
+            continue
+        # The archive API leaves the last component alone; linkTarget is its
+        # target resolved inside the container.
+        target = str(stat.get("linkTarget") or path)
+        resolved = _stat(container, target) if target != path else stat
+        if resolved is None:
+            continue  # a dangling link: the kernel cannot run it either
+        # The name settles systemd and busybox; only a regular /sbin/init is read.
+        conclusive = posixpath.basename(target) in ("systemd", "busybox")
+        return target, b"" if conclusive else _head(container, target)
+    return None, b""
+
+
+def _stat(container: Container, path: str) -> dict[str, object] | None:
+    import docker.errors
+
+    try:
+        stream, stat = container.get_archive(path)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot read {path} in the base image: {exc}") from None
+    with contextlib.suppress(Exception):
+        stream.close()
+    return dict(stat)
+
+
+def _head(container: Container, path: str) -> bytes:
+    """The first bytes of a regular file in the container (b"" for anything else)."""
+    stream, _ = container.get_archive(path)
+    data = bytearray()
+    for chunk in stream:
+        data += chunk
+        if len(data) > _SNIFF_LIMIT + 1024:
+            break
+    with contextlib.suppress(tarfile.TarError), tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r|") as tar:
+        for member in tar:
+            handle = tar.extractfile(member) if member.isfile() else None
+            return handle.read(_SNIFF_LIMIT) if handle else b""
+    return b""

@@ -1,0 +1,137 @@
+"""Step 4: fill the mounted filesystem from a container of the base image.
+
+The setup container changes its own root; its exported filesystem is then
+extracted into the mount (``nexlab.builder.extract``), keeping only what a guest
+needs. ``populate`` does both; ``build_mounted`` runs the container first, so a
+broken base fails before any image exists, and calls ``fill`` once mounted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from nexlab.builder import engine
+from nexlab.builder.container import (
+    ContentTooLargeError,
+    FinishedSetup,
+    SetupInputs,
+    default_service,
+    export_stream,
+    setup_container,
+)
+from nexlab.builder.extract import extract
+from nexlab.builder.init import InitKind, InitSystem, choose, detect, parse_init
+from nexlab.builder.inputs import check_agent, regular_file
+from nexlab.builder.mount import Mount
+from nexlab.builder.results import PopulateResult
+from nexlab.builder.sizing import size_for_content
+from nexlab.errors import ImageTooSmallError, InputError
+from nexlab.progress import Progress, resolve
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.images import Image
+
+#: nex's default base image.
+DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
+
+
+def setup_inputs(
+    agent: str | os.PathLike[str],
+    script: str | os.PathLike[str] | None,
+    service: str | os.PathLike[str] | None,
+    init: InitKind = InitKind.OPENRC,
+) -> SetupInputs:
+    return SetupInputs(
+        agent=check_agent(agent),
+        service=regular_file(service, "service") if service is not None else default_service(init),
+        script=regular_file(script, "script") if script is not None else None,
+        init=init,
+    )
+
+
+def base_init(
+    client: docker.DockerClient, base: Image, reference: str, init: str, network: str, progress: Progress
+) -> InitSystem:
+    """The init to build for: ``--init``'s (``auto`` detects it from the base), refused if unusable."""
+    requested = parse_init(init)
+    system = choose(detect(client, base, reference), requested, reference, network)
+    progress.log_line(f"init: {system.evidence}")
+    return system
+
+
+def populate(
+    mount: Mount,
+    *,
+    agent: str | os.PathLike[str],
+    image: str = DEFAULT_IMAGE,
+    script: str | os.PathLike[str] | None = None,
+    service: str | os.PathLike[str] | None = None,
+    network: str = "none",
+    init: str | InitSystem = "auto",
+    progress: Progress | None = None,
+    client: docker.DockerClient | None = None,
+) -> PopulateResult:
+    """Run the setup in a container of the base ``image`` and extract a bootable system into the mount.
+
+    ``network`` is the container's Docker network; the default ``none`` suits
+    bases that already hold OpenRC. Use ``"bridge"`` when ``--script`` or the
+    setup must download packages. ``init`` is ``auto`` (detected from the base)
+    or one of ``openrc``, ``systemd``, ``busybox``, ``sysvinit`` (or an
+    ``InitSystem`` a caller already resolved with ``base_init``).
+    """
+    if not mount.mounted:
+        raise InputError(f"{mount.image} is not mounted any more")
+    start = time.monotonic()
+    report = resolve(progress)
+    setup_inputs(agent, script, service)
+    client = client or engine.connect()
+    base = engine.ensure_image(client, image)
+    system = init if isinstance(init, InitSystem) else base_init(client, base, image, init, network, report)
+    inputs = setup_inputs(agent, script, service, system.kind)
+    with setup_container(client, base, inputs, report, reference=image, network=network) as finished:
+        return fill(mount, finished, inputs, progress=report, started=start)
+
+
+def fill(
+    mount: Mount,
+    finished: FinishedSetup,
+    inputs: SetupInputs,
+    *,
+    progress: Progress | None = None,
+    started: float | None = None,
+) -> PopulateResult:
+    """Extract the finished setup container's filesystem into ``mount``."""
+    start = time.monotonic() if started is None else started
+    report = resolve(progress)
+    try:
+        extract(export_stream(finished), mount.path, as_root=True)
+    except ContentTooLargeError as exc:
+        raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None
+    report.fraction(1.0, "done")
+    used, free = mount.usage()
+    return PopulateResult(
+        seconds=time.monotonic() - start,
+        base_image=finished.image,
+        base_image_id=finished.image_id,
+        agent=inputs.agent,
+        script=inputs.script,
+        service=inputs.service,
+        used_bytes=used,
+        free_bytes=free,
+        files=mount.inodes_used(),
+        output_tail=finished.output_tail,
+        init=inputs.init.value,
+    )
+
+
+def too_small(size: int, content_bytes: int, content_files: int, where: str | None = None) -> ImageTooSmallError:
+    """Say how large the image must be for content that did not fit."""
+    needed = size_for_content(content_bytes, content_files)
+    return ImageTooSmallError(
+        f"{where or f'{size // 2**20} MiB'} is too small: the content is {content_bytes / 2**20:.1f} MiB "
+        f"in {content_files} files; use --size {needed // 2**20}MiB or more",
+        needed_bytes=needed,
+    )
