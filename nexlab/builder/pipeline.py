@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from nexlab import e2fsck
 from nexlab.builder import engine
 from nexlab.builder.allocate import DEFAULT_SIZE, allocate
 from nexlab.builder.container import setup_container
@@ -18,7 +19,7 @@ from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount
-from nexlab.errors import CommandError, ImageTooSmallError, InputError
+from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.sizes import parse_size
 
@@ -119,7 +120,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         steps.append(unmounted)
         report.step_finished("unmount", unmounted)
         if not unmounted.fsck_clean:
-            raise CommandError(["e2fsck", "-fn", str(target)], 4, "\n".join(unmounted.fsck_report))
+            raise e2fsck.Check(str(target), e2fsck.exit_status(4), unmounted.fsck_report).error()
         check_service(staged, system.kind)
     final = target
     return BuildResult(

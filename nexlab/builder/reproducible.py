@@ -38,6 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nexlab import e2fsck
 from nexlab.builder import engine, owned, safefs, signals
 from nexlab.builder.allocate import allocate
 from nexlab.builder.container import ContentTooLargeError, SetupInputs, export_stream, setup_container
@@ -52,7 +53,6 @@ from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.rootless import Owner, owner_commands
 from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
-from nexlab.e2fsck import exit_status
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.run import run
@@ -485,7 +485,5 @@ def pin_inode_times(image: Path, epoch: int, *, owners: dict[str, Owner] | None 
     # took more writes (a normal user's, with owners to restore) would differ there.
     # A last, tiny session resets it; what remains is that session's own, fixed writes.
     run(["debugfs", "-w", "-R", "ssv kbytes_written 0", str(image)], env=fake_time)
-    fsck = run(["e2fsck", "-fn", str(image)], check=False, env=fake_time)
-    if not exit_status(fsck.returncode).clean:
-        raise CommandError(["e2fsck", "-fn", str(image)], fsck.returncode, fsck.stdout + fsck.stderr)
+    e2fsck.ensure_clean(image, env=fake_time)
     return TimesResult(seconds=time.monotonic() - start, inodes=len(inodes), fsck_clean=True, owners=owned)

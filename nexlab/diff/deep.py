@@ -100,16 +100,16 @@ def run_diffoscope(
             # ("unable to print Unicode"), in any locale: such names were escaped on
             # extraction (``_utf8_named``). It also gets a UTF-8 locale rather than
             # run()'s C, so that the tools it runs print non-ASCII text as text.
-            result = run(argv, check=False, timeout=timeout + 60, cwd=root, env=UTF8_LOCALE)
+            run(argv, ok=(0, 1), timeout=timeout + 60, cwd=root, env=UTF8_LOCALE)
         except ToolMissingError as exc:
             return DeepResult(
                 files=len(selected), note=f"diffoscope is not installed (apt-get install {exc.package or 'diffoscope'})"
             )
         except CommandError as exc:
-            return DeepResult(files=len(selected), note=f"diffoscope did not finish: {exc}")
-        if result.returncode not in (0, 1):
-            tail = " ".join(result.stderr.strip().splitlines()[-2:])
-            return DeepResult(files=len(selected), note=f"diffoscope failed with status {result.returncode}: {tail}")
+            if exc.returncode == -1:
+                return DeepResult(files=len(selected), note=f"diffoscope did not finish: {exc}")
+            tail = " ".join(exc.stderr.strip().splitlines()[-2:])
+            return DeepResult(files=len(selected), note=f"diffoscope failed with status {exc.returncode}: {tail}")
         text = text_out.read_text(encoding="utf-8", errors="replace") if text_out.exists() else ""
         html = html_out.read_text(encoding="utf-8", errors="replace") if html_out.exists() else ""
     return DeepResult(files=len(selected), text=text, html=html, note=note, seconds=time.monotonic() - start)
