@@ -94,14 +94,25 @@ def mkdtemp(kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=name(kind) + "-", dir=base()))
 
 
+def directory(kind: str) -> contextlib.AbstractContextManager[Path]:
+    """A fresh private directory under the base for the block; removed after it unless kept.
+
+    Made now, not on entering the block, so that a failure to make it is raised here.
+    """
+    return removing(mkdtemp(kind))
+
+
 @contextlib.contextmanager
-def directory(kind: str) -> Iterator[Path]:
-    """A fresh private directory under the base for the block; removed after it unless kept."""
-    path = mkdtemp(kind)
+def removing(path: Path, *, keepable: bool = True) -> Iterator[Path]:
+    """``path`` (a temporary directory) for the block; removed after it unless kept.
+
+    ``keepable=False`` for a directory outside the base (in a caller's own
+    directory): ``--debug`` does not leave things there.
+    """
     try:
         yield path
     finally:
-        if not _keep:
+        if not (_keep and keepable):
             _remove(path)
 
 
