@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nexlab import tempdirs
 from nexlab.diff.model import Change, DeepResult
 from nexlab.errors import CommandError, ToolMissingError
 from nexlab.run import run
@@ -70,7 +70,7 @@ def run_diffoscope(
     if len(selected) > max_files:
         note = f"diffoscope compared the first {max_files} of {len(selected)} changed files"
         selected = selected[:max_files]
-    with tempfile.TemporaryDirectory(prefix="nexlab-deep-") as workdir:
+    with tempdirs.directory("deep") as workdir:
         root = Path(workdir)
         for side, fs, entries in (("a", fs_a, entries_a), ("b", fs_b, entries_b)):
             (root / side).mkdir()
