@@ -87,6 +87,8 @@ class Check:
     lines: tuple[str, ...]
     #: Lines read but not kept (the middle of a very long report).
     dropped: int = 0
+    #: The time limit it ran under (seconds).
+    timeout: float = BUILD_TIMEOUT
 
     @property
     def finished(self) -> bool:
@@ -98,9 +100,9 @@ class Check:
 
     def error(self) -> CommandError:
         """The error a build raises for an image that is not clean."""
-        code = self.status.code if self.status is not None else -1
-        detail = "\n".join(self.lines) or (self.status.describe() if self.status else "did not finish")
-        return CommandError([*CHECK, self.image], code, detail)
+        if self.status is None:
+            return CommandError([*CHECK, self.image], -1, "\n".join(self.lines), timeout=self.timeout)
+        return CommandError([*CHECK, self.image], self.status.code, "\n".join(self.lines) or self.status.describe())
 
 
 def check(
@@ -120,7 +122,7 @@ def check(
     result = run_bounded([*CHECK, path], timeout=timeout, keep_head=keep_head, keep_tail=keep_tail, env=env)
     status = exit_status(result.returncode) if result.returncode is not None else None
     lines = tuple(line.strip() for line in result.lines if line.strip())
-    return Check(path, status, lines, result.dropped)
+    return Check(path, status, lines, result.dropped, timeout)
 
 
 def ensure_clean(image: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Check:

@@ -59,6 +59,8 @@ class CommandError(NexlabError):
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
+        #: The limit the program was killed at, or None when it ended by itself.
+        self.timeout = timeout
 
 
 def describe_status(returncode: int) -> str:

@@ -161,7 +161,7 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, progress: Progress) ->
         except CommandError as exc:
             debootstrap_log = root / "debootstrap" / "debootstrap.log"
             detail = debootstrap_log.read_text(errors="replace")[-400:] if debootstrap_log.exists() else exc.stderr
-            raise CommandError(argv, exc.returncode, detail) from None
+            raise CommandError(argv, exc.returncode, detail, timeout=exc.timeout) from None
         if spec.second_pass:
             run(
                 ["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *spec.second_pass],

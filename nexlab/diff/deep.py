@@ -106,7 +106,7 @@ def run_diffoscope(
                 files=len(selected), note=f"diffoscope is not installed (apt-get install {exc.package or 'diffoscope'})"
             )
         except CommandError as exc:
-            if exc.returncode == -1:
+            if exc.timeout is not None:
                 return DeepResult(files=len(selected), note=f"diffoscope did not finish: {exc}")
             tail = " ".join(exc.stderr.strip().splitlines()[-2:])
             return DeepResult(files=len(selected), note=f"diffoscope failed with status {exc.returncode}: {tail}")
