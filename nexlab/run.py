@@ -245,22 +245,10 @@ def run_bounded(
     by the kept lines whatever the program prints, and at the deadline the
     program and its children are killed instead of being waited for.
     """
-    argv = [str(arg) for arg in argv]
-    executable = which(argv[0])
-    log.debug("running (limit %s s): %s", timeout, shlex.join(argv))
     head: list[str] = []
     tail: collections.deque[str] = collections.deque(maxlen=max(keep_tail, 0))
     dropped = 0
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [executable, *argv[1:]],
-        env=base_environment(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # so a kill reaches anything it started
-    )
-    assert proc.stdout is not None
 
     def drain(stream: IO[bytes]) -> None:
         nonlocal dropped
@@ -274,21 +262,20 @@ def run_bounded(
                 dropped += 1  # the oldest tail line (or this one, when no tail is kept) goes
             tail.append(line)
 
-    reader = threading.Thread(target=drain, args=(proc.stdout,), name="nexlab-run-bounded", daemon=True)
-    reader.start()
+    log.debug("limit %s s for the next program", timeout)
     returncode: int | None
-    try:
-        returncode = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        returncode = None
-        log.debug("%s did not finish in %s s: killed", argv[0], timeout)
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        reader.join(timeout=5)
-        proc.stdout.close()
+    # No grace: at the deadline the program and all it started are SIGKILLed, not asked.
+    with spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, grace=0) as proc:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=drain, args=(proc.stdout,), name="nexlab-run-bounded", daemon=True)
+        reader.start()
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            returncode = None
+            log.debug("%s did not finish in %s s: killed", argv[0], timeout)
+    reader.join(timeout=5)
+    proc.stdout.close()
     return Bounded(returncode, tuple(head), tuple(tail), dropped, time.monotonic() - start)
 
 
@@ -332,7 +319,8 @@ def spawn(
 
 def terminate(process: subprocess.Popen[bytes], *, grace: float = KILL_GRACE_SECONDS) -> None:
     """SIGTERM the process group of ``process``, SIGKILL it after ``grace`` s, and reap it."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, None)):
+    signals = ((signal.SIGTERM, grace), (signal.SIGKILL, None)) if grace > 0 else ((signal.SIGKILL, None),)
+    for sig, wait in signals:
         if process.poll() is not None:
             break
         with contextlib.suppress(ProcessLookupError):
