@@ -8,6 +8,9 @@ traceback.
 
 from __future__ import annotations
 
+import shlex
+import signal
+
 
 class NexlabError(Exception):
     """Base class of the errors nexlab expects and explains."""
@@ -43,15 +46,40 @@ class ToolMissingError(NexlabError):
 class CommandError(NexlabError):
     """A program nexlab ran exited non-zero."""
 
-    def __init__(self, argv: list[str], returncode: int, stderr: str = "") -> None:
+    def __init__(self, argv: list[str], returncode: int, stderr: str = "", *, timeout: float | None = None) -> None:
         tail = " ".join(stderr.strip().splitlines()[-3:]) if stderr else ""
-        message = f"{argv[0]} failed with exit status {returncode}"
+        if timeout is not None:
+            # Killed by nexlab at the deadline: -1 is no status of the program's own.
+            message = f"{_command_line(argv)} timed out after {timeout:g} s and was killed"
+        else:
+            message = f"{_command_line(argv)} failed with {describe_status(returncode)}"
         if tail:
             message += f": {tail}"
         super().__init__(message)
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
+        #: The limit the program was killed at, or None when it ended by itself.
+        self.timeout = timeout
+
+
+def describe_status(returncode: int) -> str:
+    """``exit status 3``, or ``killed by SIGKILL`` for a program a signal ended (negative status)."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+#: Characters of the command line a message shows: a debugfs or mkfs line can be long.
+_COMMAND_CHARS = 300
+
+
+def _command_line(argv: list[str]) -> str:
+    line = shlex.join(argv)
+    return line if len(line) <= _COMMAND_CHARS else line[: _COMMAND_CHARS - 1] + "…"
 
 
 class PrivilegeError(NexlabError):

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 import os
+import queue
 import shlex
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -77,12 +79,20 @@ def run(
     *,
     env: Mapping[str, str] | None = None,
     check: bool = True,
+    ok: Collection[int] = (0,),
     input: bytes | None = None,
     timeout: float | None = None,
     cwd: str | os.PathLike[str] | None = None,
     uninterruptible: bool = False,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to completion and return its captured output as text.
+
+    An exit status outside ``ok`` raises ``CommandError`` (``check=False`` accepts
+    every status, for the callers that read it themselves). ``on_line`` receives
+    each line of stdout and stderr while the program runs, in the calling thread
+    (a silent-looking debootstrap shows its progress); the output is still
+    captured whole.
 
     ``uninterruptible`` runs it in a process group of its own, so a terminal's Ctrl-C
     (sent to the whole foreground group) reaches only nexlab: for steps such as
@@ -91,26 +101,109 @@ def run(
     argv = [str(arg) for arg in argv]
     executable = which(argv[0])
     log.debug("running: %s", shlex.join(argv))
+    command = [executable, *argv[1:]]
     try:
-        result = subprocess.run(
-            [executable, *argv[1:]],
-            env=base_environment(env),
-            stdin=subprocess.DEVNULL if input is None else None,
-            input=input.decode() if input is not None else None,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            cwd=cwd,
-            check=False,
-            process_group=0 if uninterruptible else None,
-        )
+        if on_line is None:
+            result = subprocess.run(
+                command,
+                env=base_environment(env),
+                stdin=subprocess.DEVNULL if input is None else None,
+                input=input.decode() if input is not None else None,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                cwd=cwd,
+                check=False,
+                process_group=0 if uninterruptible else None,
+            )
+        else:
+            result = _run_streaming(command, argv, env, input, timeout, cwd, uninterruptible, on_line)
     except subprocess.TimeoutExpired as exc:
-        raise CommandError(argv, -1, f"timed out after {timeout} s") from exc
-    if check and result.returncode != 0:
+        raise CommandError(argv, -1, timeout=timeout) from exc
+    if check and result.returncode not in ok:
         log.debug("%s exited %d: %s", argv[0], result.returncode, result.stderr.strip())
         raise CommandError(argv, result.returncode, result.stderr or result.stdout)
     return result
+
+
+def _run_streaming(
+    command: list[str],
+    argv: list[str],
+    env: Mapping[str, str] | None,
+    input: bytes | None,
+    timeout: float | None,
+    cwd: str | os.PathLike[str] | None,
+    uninterruptible: bool,
+    on_line: Callable[[str], None],
+) -> subprocess.CompletedProcess[str]:
+    """``run`` with each output line handed to ``on_line`` as it comes.
+
+    Two reader threads (stdout, stderr) feed one queue; the calling thread alone
+    calls ``on_line``, because a progress widget or a terminal line is not
+    thread-safe. The deadline covers the whole run, like ``subprocess.run``'s.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    lines: queue.Queue[tuple[int, str] | None] = queue.Queue()
+    captured: tuple[list[str], list[str]] = ([], [])
+    proc = subprocess.Popen(
+        command,
+        env=base_environment(env),
+        stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        process_group=0 if uninterruptible else None,
+    )
+
+    def drain(which: int, stream: IO[bytes]) -> None:
+        try:
+            for raw in stream:
+                lines.put((which, raw.decode("utf-8", "replace")))
+        finally:
+            lines.put(None)
+
+    readers = [
+        threading.Thread(target=drain, args=(n, stream), name="nexlab-run-stream", daemon=True)
+        for n, stream in enumerate((proc.stdout, proc.stderr))
+        if stream is not None
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        if input is not None and proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.write(input)
+            proc.stdin.close()
+        open_streams = len(readers)
+        while open_streams:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise subprocess.TimeoutExpired(argv, timeout or 0)
+            try:
+                item = lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if item is None:
+                open_streams -= 1
+                continue
+            which_stream, line = item
+            captured[which_stream].append(line)
+            on_line(line.rstrip("\n"))
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+        returncode = proc.wait(timeout=remaining)
+    finally:
+        if proc.poll() is None:
+            # A timeout or an exception in on_line (Ctrl-C): the program does not outlive the call.
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    return subprocess.CompletedProcess(argv, returncode, "".join(captured[0]), "".join(captured[1]))
 
 
 @dataclass(frozen=True)
@@ -152,22 +245,10 @@ def run_bounded(
     by the kept lines whatever the program prints, and at the deadline the
     program and its children are killed instead of being waited for.
     """
-    argv = [str(arg) for arg in argv]
-    executable = which(argv[0])
-    log.debug("running (limit %s s): %s", timeout, shlex.join(argv))
     head: list[str] = []
     tail: collections.deque[str] = collections.deque(maxlen=max(keep_tail, 0))
     dropped = 0
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [executable, *argv[1:]],
-        env=base_environment(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # so a kill reaches anything it started
-    )
-    assert proc.stdout is not None
 
     def drain(stream: IO[bytes]) -> None:
         nonlocal dropped
@@ -181,19 +262,84 @@ def run_bounded(
                 dropped += 1  # the oldest tail line (or this one, when no tail is kept) goes
             tail.append(line)
 
-    reader = threading.Thread(target=drain, args=(proc.stdout,), name="nexlab-run-bounded", daemon=True)
-    reader.start()
+    log.debug("limit %s s for the next program", timeout)
     returncode: int | None
-    try:
-        returncode = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        returncode = None
-        log.debug("%s did not finish in %s s: killed", argv[0], timeout)
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        reader.join(timeout=5)
-        proc.stdout.close()
+    # No grace: at the deadline the program and all it started are SIGKILLed, not asked.
+    with spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, grace=0) as proc:
+        assert proc.stdout is not None
+        reader = threading.Thread(target=drain, args=(proc.stdout,), name="nexlab-run-bounded", daemon=True)
+        reader.start()
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            returncode = None
+            log.debug("%s did not finish in %s s: killed", argv[0], timeout)
+    reader.join(timeout=5)
+    proc.stdout.close()
     return Bounded(returncode, tuple(head), tuple(tail), dropped, time.monotonic() - start)
+
+
+#: Seconds a spawned program gets between SIGTERM and SIGKILL.
+KILL_GRACE_SECONDS = 3.0
+
+
+@contextlib.contextmanager
+def spawn(
+    argv: Sequence[str],
+    *,
+    stdout: int | IO[bytes] | None = subprocess.PIPE,
+    stderr: int | IO[bytes] | None = subprocess.DEVNULL,
+    env: Mapping[str, str] | None = None,
+    grace: float = KILL_GRACE_SECONDS,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a long-lived program (a VM) that never outlives the block, nor nexlab.
+
+    It gets a session (so a process group) of its own: on leaving the block, by a
+    return, an exception or Ctrl-C, the whole group gets SIGTERM, then SIGKILL
+    after ``grace`` seconds, and is waited for. A parent-death signal kills it
+    too when nexlab itself is SIGKILLed and no clean-up runs at all.
+    """
+    argv = [str(arg) for arg in argv]
+    executable = which(argv[0])
+    log.debug("spawning: %s", shlex.join(argv))
+    process = subprocess.Popen(
+        [executable, *argv[1:]],
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=base_environment(env),
+        start_new_session=True,
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+    )
+    try:
+        yield process
+    finally:
+        terminate(process, grace=grace)
+
+
+def terminate(process: subprocess.Popen[bytes], *, grace: float = KILL_GRACE_SECONDS) -> None:
+    """SIGTERM the process group of ``process``, SIGKILL it after ``grace`` s, and reap it."""
+    signals = ((signal.SIGTERM, grace), (signal.SIGKILL, None)) if grace > 0 else ((signal.SIGKILL, None),)
+    for sig, wait in signals:
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when nexlab dies, even by SIGKILL (no clean-up runs then)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # The parent may have died between fork and prctl: then nobody would ever kill us.
+    if os.getppid() != parent:
+        os._exit(1)

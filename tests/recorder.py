@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from nexlab.progress import ProgressBase
 
-class Recorder:
+
+class Recorder(ProgressBase):
     """A Progress that keeps everything it is told."""
 
     def __init__(self) -> None:
         self.steps: list[str] = []
         self.lines: list[str] = []
         self.fractions: list[float] = []
+        self.finished: list[str] = []
+        self.failed: list[str] = []
 
     def step_started(self, step: str, description: str) -> None:
         self.steps.append(step)
 
     def step_finished(self, step: str, result: Any) -> None:
-        pass
+        self.finished.append(step)
+
+    def step_failed(self, step: str, error: BaseException) -> None:
+        self.failed.append(step)
 
     def log_line(self, line: str) -> None:
         self.lines.append(line)

@@ -1,12 +1,19 @@
-"""``run_bounded``: a program's time and kept output are bounded, and nothing it started survives."""
+"""``run``, ``run_bounded`` and ``spawn``: accepted statuses, live lines, clear errors, nothing left running."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
-from nexlab.run import run_bounded
+import pytest
+
+from nexlab.errors import CommandError, ToolMissingError
+from nexlab.run import run, run_bounded, spawn
 
 
 def test_keeps_the_first_and_last_lines_and_counts_the_rest() -> None:
@@ -47,3 +54,144 @@ def test_endless_output_keeps_only_the_bounds() -> None:
     assert not result.finished
     assert len(result.head) == 10 and len(result.tail) == 5
     assert result.dropped > 1000
+
+
+# --- run(): accepted exit codes, streaming, the command and signal names in its errors ---
+
+
+def test_accepted_exit_codes_return_and_others_raise() -> None:
+    done = run(["sh", "-c", "exit 1"], ok=(0, 1))
+    assert done.returncode == 1
+    with pytest.raises(CommandError) as caught:
+        run(["sh", "-c", "echo bad >&2; exit 4"], ok=(0, 1))
+    assert caught.value.returncode == 4 and "exit status 4" in str(caught.value) and "bad" in str(caught.value)
+    assert run(["sh", "-c", "exit 9"], check=False).returncode == 9
+
+
+def test_the_error_names_the_whole_command_quoted() -> None:
+    with pytest.raises(CommandError) as caught:
+        run(["sh", "-c", "exit 3", "two words"])
+    assert str(caught.value).startswith("sh -c 'exit 3' 'two words' failed with exit status 3")
+
+
+def test_a_program_killed_by_a_signal_says_which() -> None:
+    with pytest.raises(CommandError) as caught:
+        run(["sh", "-c", "kill -KILL $$"])
+    assert caught.value.returncode == -signal.SIGKILL
+    assert "killed by SIGKILL" in str(caught.value)
+    with pytest.raises(CommandError, match="killed by SIGTERM"):
+        run(["sh", "-c", "kill -TERM $$"], on_line=lambda line: None)
+
+
+def test_a_timeout_says_so_and_is_no_signal() -> None:
+    for on_line in (None, lambda line: None):
+        with pytest.raises(CommandError, match=r"sleep 30 timed out after 0.5 s"):
+            run(["sleep", "30"], timeout=0.5, on_line=on_line)
+
+
+def test_streaming_hands_over_each_line_while_the_program_runs(tmp_path: Path) -> None:
+    # The program waits for a file that only the callback creates: it can finish only if the
+    # first line reached the callback before the program ended.
+    gate = tmp_path / "gate"
+    seen: list[tuple[str, bool]] = []
+
+    def on_line(line: str) -> None:
+        seen.append((line, threading.current_thread() is threading.main_thread()))
+        gate.touch()
+
+    script = f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second >&2; echo third"
+    done = run(["sh", "-c", script], timeout=30, on_line=on_line)
+    assert [line for line, _ in seen] == ["first", "second", "third"]
+    assert all(in_main for _, in_main in seen)  # widgets and terminals are not thread-safe
+    assert done.stdout == "first\nthird\n" and done.stderr == "second\n"
+
+
+def test_streaming_keeps_input_env_and_accepted_codes() -> None:
+    lines: list[str] = []
+    done = run(
+        ["sh", "-c", 'cat; echo "$LC_ALL $EXTRA"; exit 1'],
+        input=b"from stdin\n",
+        env={"EXTRA": "given"},
+        ok=(0, 1),
+        on_line=lines.append,
+    )
+    assert lines == ["from stdin", "C given"] and done.returncode == 1
+
+
+def test_streaming_stops_the_program_when_the_callback_raises(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+
+    def interrupt(line: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(["sh", "-c", f"echo $$ > {pidfile}; echo go; exec sleep 300"], on_line=interrupt)
+    _assert_gone(int(pidfile.read_text()))
+
+
+# --- spawn(): a long-lived program that never outlives its block ---
+
+
+def test_spawn_kills_the_whole_group_on_leaving(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    with spawn(["sh", "-c", f"sleep 300 & echo $! > {pidfile}; echo up; wait"]) as process:
+        assert process.stdout is not None and process.stdout.readline() == b"up\n"
+        assert os.getpgid(process.pid) == process.pid  # a group of its own
+    assert process.returncode == -signal.SIGTERM
+    _assert_gone(int(pidfile.read_text()))
+
+
+def test_spawn_kills_on_an_exception_and_escalates_to_sigkill(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with (
+        pytest.raises(RuntimeError),
+        spawn(["sh", "-c", "trap '' TERM; echo up; while :; do sleep 1; done"]) as stubborn,
+    ):
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == b"up\n"
+        raise RuntimeError("the caller failed")
+    assert stubborn.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 30
+
+
+def test_spawned_program_dies_with_its_parent(tmp_path: Path) -> None:
+    # The parent is SIGKILLed, so no clean-up of its own runs: only the parent-death signal can end the child.
+    pidfile = tmp_path / "vm.pid"
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, sys, time\n"
+            "from nexlab.run import spawn\n"
+            "with spawn(['sleep', '300']) as p:\n"
+            f"    pathlib.Path({str(pidfile)!r}).write_text(str(p.pid))\n"
+            "    time.sleep(300)\n",
+        ]
+    )
+    try:
+        for _ in range(200):
+            if pidfile.exists() and pidfile.read_text():
+                break
+            time.sleep(0.05)
+        child = int(pidfile.read_text())
+        parent.kill()
+        parent.wait()
+        _assert_gone(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_spawn_of_a_missing_program_names_the_package() -> None:
+    with pytest.raises(ToolMissingError), spawn(["nexlab-no-such-program"]):
+        raise AssertionError("must not start")
+
+
+def _assert_gone(pid: int) -> None:
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"process {pid} still runs")

@@ -135,32 +135,29 @@ def audit(
     from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
-    report = resolve_progress(progress)
+    progress = resolve_progress(progress)
     image = check_image_path(path)
     workload_bytes = parse_size(workload) if workload is not None else None
     # A .gz or .zst image (what `nexlab build -o rootfs.ext4.gz` writes) is read from a
     # sparse decompressed copy; the report still names the file the user gave.
     with (
-        plain_image(image, progress=report) as readable,
+        plain_image(image, progress=progress) as readable,
         ThreadPoolExecutor(max_workers=1) as pool,
         open_image(readable) as fs,
     ):
         checking = pool.submit(fsck, readable, timeout=fsck_timeout) if fsck_check else None
-        report.step_started("read", f"walk {image.name}")
-        entries = list(fs.walk())
-        report.step_finished("read", None)
+        with progress.step("read", f"walk {image.name}"):
+            entries = list(fs.walk())
         hashes: dict[int, str] = {}
         if hash:
-            report.step_started("hash", "sha256 of every file")
-            hashes = fs.sha256_files([e for e in entries if e.type == "file"], workers=2)
-            report.step_finished("hash", None)
+            with progress.step("hash", "sha256 of every file"):
+                hashes = fs.sha256_files([e for e in entries if e.type == "file"], workers=2)
         bare = {e.path: record_from_entry(e, hashes.get(e.inode), None) for e in entries}
-        report.step_started("packages", "apk and dpkg databases")
-        cut: list[str] = []
-        parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT, cut))
-        packages, owner = attribute(parsed, bare)
-        records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
-        report.step_finished("packages", None)
+        with progress.step("packages", "apk and dpkg databases"):
+            cut: list[str] = []
+            parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT, cut))
+            packages, owner = attribute(parsed, bare)
+            records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
         info = fs.info
         facts_read = _reader(fs, records, rules.READ_LIMIT, cut)
         fsck_result = checking.result() if checking else FsckResult(None, None, (), note="e2fsck not requested")

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nexlab.e2fsck import exit_status
+from nexlab import e2fsck
 from nexlab.errors import ToolMissingError
-from nexlab.run import run_bounded
 
 #: Seconds e2fsck may take by default: minutes on a corrupt image that makes it loop
 #: are not worth a CI gate's time; a clean 1 GiB rootfs checks in about a second.
@@ -61,15 +60,13 @@ def fsck(
     keep_tail: int = KEEP_TAIL,
 ) -> FsckResult:
     try:
-        result = run_bounded(
-            ["e2fsck", "-fn", os.fspath(image)], timeout=timeout, keep_head=keep_head, keep_tail=keep_tail
-        )
+        result = e2fsck.check(image, timeout=timeout, keep_head=keep_head, keep_tail=keep_tail)
     except ToolMissingError as exc:
         return FsckResult(None, None, (), note=f"e2fsck not run: {exc}")
-    lines = [line.strip() for line in result.lines if line.strip()]
+    lines = list(result.lines)
     errors = tuple(line for line in lines if not line.startswith(_PASSES) and "files," not in line)
     cut = f"{result.dropped} more lines of output not kept" if result.dropped else ""
-    if result.returncode is None:
+    if result.status is None:
         return FsckResult(
             None,
             None,
@@ -78,18 +75,18 @@ def fsck(
             finished=False,
             dropped_lines=result.dropped,
         )
-    status = exit_status(result.returncode)
+    status = result.status
     # Errors first: exit 12 (4 | 8) found errors and then aborted; they are still errors.
     if status.errors_found:
         notes = ["e2fsck found errors, then aborted"] if not status.completed else []
         notes += [cut] if cut else []
-        return FsckResult(False, result.returncode, errors, note="; ".join(notes), dropped_lines=result.dropped)
+        return FsckResult(False, status.code, errors, note="; ".join(notes), dropped_lines=result.dropped)
     if not status.completed:
         return FsckResult(
             None,
-            result.returncode,
+            status.code,
             tuple(lines[-5:]),
             note=f"e2fsck could not check the image ({status.describe()})",
             dropped_lines=result.dropped,
         )
-    return FsckResult(True, result.returncode, ())
+    return FsckResult(True, status.code, ())

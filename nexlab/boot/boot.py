@@ -14,7 +14,6 @@ import dataclasses
 import os
 import queue
 import re
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from nexlab import tempdirs
 from nexlab.boot import kernel as kernels
 from nexlab.boot.console import ConsoleWatcher, Outcome, Verdict, clean
 from nexlab.boot.qemu import Accel, Machine, VmSpec, create_overlay, running
@@ -114,33 +114,30 @@ def _boot(
             raise InputError(f"--expect {expect!r} is not a regular expression: {exc}") from exc
     if timeout <= 0 or memory < 64:
         raise InputError("the timeout must be positive and the memory at least 64 MiB")
-    report = resolve(progress)
-    report.step_started("boot", f"{image} with {chosen.path.name}")
+    progress = resolve(progress)
     kvm_fallback = None if accel != "auto" or Accel.KVM in accels else "no read-write access to /dev/kvm"
-    with tempfile.TemporaryDirectory(prefix="nexlab-boot-") as tmp, _console_sink(log) as sink:
-        workdir = Path(tmp)
-        for index, current in enumerate(accels):
-            shape = _machine(machine, current, chosen)
-            spec = VmSpec(
-                kernel=chosen,
-                disk=create_overlay(image, workdir),
-                cmdline=_cmdline(append, shape, current),
-                memory_mib=memory,
-                accel=current,
-                machine=shape,
-                network=network,
-            )
-            probing = current is Accel.KVM and index + 1 < len(accels)
-            attempt = _attempt(spec, workdir, expect, timeout, probing, sink, report)
-            if attempt.kvm_gave_up:
-                kvm_fallback = attempt.why
-                sink(f"--- nexlab: {attempt.why}; booting again with TCG ---\n")
-                report.log_line(f"KVM: {attempt.why}; falling back to TCG")
-                continue
-            break
-    result = _result(image, spec, attempt, log, time.monotonic() - started, kvm_fallback)
-    report.step_finished("boot", result)
-    return result
+    with progress.step("boot", f"{image} with {chosen.path.name}") as step:
+        with tempdirs.directory("boot") as workdir, _console_sink(log) as sink:
+            for index, current in enumerate(accels):
+                shape = _machine(machine, current, chosen)
+                spec = VmSpec(
+                    kernel=chosen,
+                    disk=create_overlay(image, workdir),
+                    cmdline=_cmdline(append, shape, current),
+                    memory_mib=memory,
+                    accel=current,
+                    machine=shape,
+                    network=network,
+                )
+                probing = current is Accel.KVM and index + 1 < len(accels)
+                attempt = _attempt(spec, workdir, expect, timeout, probing, sink, progress)
+                if attempt.kvm_gave_up:
+                    kvm_fallback = attempt.why
+                    sink(f"--- nexlab: {attempt.why}; booting again with TCG ---\n")
+                    progress.log_line(f"KVM: {attempt.why}; falling back to TCG")
+                    continue
+                break
+        return step.done(_result(image, spec, attempt, log, time.monotonic() - started, kvm_fallback))
 
 
 def verify_boot(image: Path | str, **options: Any) -> BootResult:
@@ -225,7 +222,7 @@ def _attempt(
     timeout: float,
     probing: bool,
     sink: Callable[[str], None],
-    report: Progress,
+    progress: Progress,
 ) -> _Attempt:
     watcher = ConsoleWatcher(expect=expect)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -261,12 +258,12 @@ def _attempt(
                 if status != 0 and errors:
                     return ended(f"QEMU exited with status {status}: {errors}")
                 return ended("the VM stopped (the guest rebooted or powered off) before the agent started")
-            _keep(line, sink, tail, report)
+            _keep(line, sink, tail, progress)
             verdict = watcher.feed(line, time.monotonic())
             if verdict is not None:
                 break
         if not verdict.outcome.ok:
-            _drain(vm.next_line, FAILURE_GRACE, sink, tail, report)
+            _drain(vm.next_line, FAILURE_GRACE, sink, tail, progress)
     seconds = watcher.started_at - start if watcher.started_at is not None else None
     return _Attempt(verdict, "", False, seconds, tail)
 
@@ -278,12 +275,12 @@ def _first_error(stderr: str) -> str:
     return errors[0][:200] if errors else ""
 
 
-def _keep(line: str, sink: Callable[[str], None], tail: deque[str], report: Progress) -> None:
+def _keep(line: str, sink: Callable[[str], None], tail: deque[str], progress: Progress) -> None:
     text = clean(line)
     sink(text + "\n")
     if text.strip():
         tail.append(text)
-        report.log_line(text)
+        progress.log_line(text)
 
 
 def _drain(
@@ -291,7 +288,7 @@ def _drain(
     seconds: float,
     sink: Callable[[str], None],
     tail: deque[str],
-    report: Progress,
+    progress: Progress,
 ) -> None:
     """Keep the console lines that follow a failure for a moment: the panic's details."""
     end = time.monotonic() + seconds
@@ -302,7 +299,7 @@ def _drain(
             return
         if line is None:
             return
-        _keep(line, sink, tail, report)
+        _keep(line, sink, tail, progress)
 
 
 @contextlib.contextmanager

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
 import logging
 import os
 import queue
-import shlex
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexlab.boot.kernel import Kernel
-from nexlab.run import base_environment, run, which
+from nexlab.run import run, spawn, terminate
 
 log = logging.getLogger("nexlab.boot")
 
@@ -164,52 +161,13 @@ class Vm:
 
 @contextlib.contextmanager
 def running(spec: VmSpec, workdir: Path) -> Iterator[Vm]:
-    """Start QEMU for ``spec``; always kill its process group on the way out."""
-    command = argv(spec)
-    executable = which(command[0])
-    log.debug("running: %s", shlex.join(command))
+    """Start QEMU for ``spec``; ``spawn`` kills its process group on the way out."""
     stderr_path = workdir / f"qemu-{spec.accel}.stderr"
-    with stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            [executable, *command[1:]],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=base_environment(),
-            start_new_session=True,
-            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-        )
-    vm: Vm | None = None
-    try:
+    with stderr_path.open("wb") as stderr, spawn(argv(spec), stderr=stderr, grace=_KILL_GRACE_SECONDS) as process:
         vm = Vm(process, stderr_path)
-        yield vm
-    finally:
-        _kill(process)
-        if vm is not None:
-            vm.close()
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGKILL when nexlab dies, even by SIGKILL (no clean-up runs then)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # The parent may have died between fork and prctl: then nobody would ever kill us.
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, _KILL_GRACE_SECONDS), (signal.SIGKILL, None)):
-        if process.poll() is not None:
-            break
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
         try:
-            process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
+            yield vm
+        finally:
+            # ``spawn`` has not killed QEMU yet: end it first, so the reader sees end-of-file.
+            terminate(process, grace=_KILL_GRACE_SECONDS)
+            vm.close()

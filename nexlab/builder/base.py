@@ -13,13 +13,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nexlab import tempdirs
 from nexlab.builder import engine
 from nexlab.builder.inputs import regular_file
 from nexlab.builder.output import sha256_file
@@ -120,7 +119,7 @@ def debian(
     """Make (or reuse) a Debian minbase image with OpenRC (or systemd) and the ``nex`` user, imported as ``tag``."""
     import docker.errors
 
-    report = resolve(progress)
+    progress = resolve(progress)
     start = time.monotonic()
     client = engine.connect()
     if not force:
@@ -132,10 +131,10 @@ def debian(
     tarball = debian_cache(spec)
     cached = tarball.is_file() and not force
     if not cached:
-        report.step_started("debootstrap", f"{spec.suite} minbase from {spec.mirror}")
-        _debootstrap_tarball(spec, tarball, report)
-    report.step_started("import", f"docker import as {tag}")
-    image_id, _ = _import(client, tarball, tag)
+        with progress.step("debootstrap", f"{spec.suite} minbase from {spec.mirror}"):
+            _debootstrap_tarball(spec, tarball, progress)
+    with progress.step("import", f"docker import as {tag}"):
+        image_id, _ = _import(client, tarball, tag)
     source = f"debootstrap {spec.suite} with {spec.init}" + (", caches kept" if spec.keep_caches else "")
     return BaseResult(tag, image_id, source, time.monotonic() - start, cached=cached)
 
@@ -145,9 +144,9 @@ def debian_cache(spec: DebianSpec) -> Path:
     return cache_dir() / f"debian-{spec.suite}-{spec.cache_key()}.tar.gz"
 
 
-def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> None:
+def _debootstrap_tarball(spec: DebianSpec, tarball: Path, progress: Progress) -> None:
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    with _scratch_dir("nexlab-debootstrap-") as root:
+    with _scratch_dir("debootstrap") as root:
         argv = [
             "debootstrap",
             "--variant=minbase",
@@ -157,16 +156,18 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> N
             spec.mirror,
         ]
         try:
-            run(argv, timeout=1800)
+            # debootstrap says nothing on its stderr for minutes: its lines go to the progress log as they come.
+            run(argv, timeout=1800, on_line=progress.log_line)
         except CommandError as exc:
             debootstrap_log = root / "debootstrap" / "debootstrap.log"
             detail = debootstrap_log.read_text(errors="replace")[-400:] if debootstrap_log.exists() else exc.stderr
-            raise CommandError(argv, exc.returncode, detail) from None
+            raise CommandError(argv, exc.returncode, detail, timeout=exc.timeout) from None
         if spec.second_pass:
             run(
                 ["chroot", str(root), "apt-get", "install", "-y", "-q", "--no-install-recommends", *spec.second_pass],
                 env={"DEBIAN_FRONTEND": "noninteractive"},
                 timeout=1800,
+                on_line=progress.log_line,
             )
             if not spec.keep_caches:
                 run(["chroot", str(root), "apt-get", "clean"])
@@ -196,7 +197,7 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, report: Progress) -> N
         partial = tarball.with_suffix(".partial")
         _write_tarball(root, partial)
         os.replace(partial, tarball)
-        report.log_line(f"cached {tarball}")
+        progress.log_line(f"cached {tarball}")
 
 
 def _write_tarball(root: Path, destination: Path) -> None:
@@ -206,13 +207,14 @@ def _write_tarball(root: Path, destination: Path) -> None:
         archive.add_files(str(root), pathname=".")
 
 
-@contextlib.contextmanager
-def _scratch_dir(prefix: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("NEXLAB_SCRATCH")))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def _scratch_dir(kind: str) -> contextlib.AbstractContextManager[Path]:
+    """Under the run's temporary base, or in ``$NEXLAB_SCRATCH`` (a debootstrap tree needs a
+    file system that allows devices and exec)."""
+    configured = os.environ.get("NEXLAB_SCRATCH")
+    if configured:
+        made = Path(tempfile.mkdtemp(prefix=tempdirs.name(kind) + "-", dir=configured))
+        return tempdirs.removing(made, keepable=False)
+    return tempdirs.directory(kind)
 
 
 #: Label on imported images: the sha256 of the tarball they came from.
@@ -352,14 +354,14 @@ def _download(url: str, destination: Path, release: AlpineRelease, timeout: floa
 
 def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:
     """Import an Alpine minirootfs tarball as a Docker image (default tag ``nexlab/alpine:VERSION``)."""
-    report = resolve(progress)
+    progress = resolve(progress)
     start = time.monotonic()
     tarball = regular_file(rootfs, "Alpine minirootfs")
     version = _alpine_release(tarball)
     tag = tag or f"nexlab/alpine:{version}"
     client = engine.connect()
-    report.step_started("import", f"docker import {tarball.name} as {tag}")
-    image_id, reused = _import(client, tarball, tag)
+    with progress.step("import", f"docker import {tarball.name} as {tag}"):
+        image_id, reused = _import(client, tarball, tag)
     notes = ("no OpenRC: builds from it run the agent from busybox init's inittab (--init busybox)",)
     return BaseResult(
         tag, image_id, f"Alpine {version} minirootfs", time.monotonic() - start, cached=reused, notes=notes

@@ -1,20 +1,33 @@
 """The build manifest: every input of a reproducible build, written beside the image.
 
-Two images with equal manifests (apart from the output's name) must have equal
-sha256; when they don't, the manifest is where to start looking. JSON with
-sorted keys, so the manifest itself is reproducible too.
+It is the one record of the inputs: the build collects them into a manifest
+(``image_sha256`` still empty), derives the UUID and hash seed from their
+digest, and fills in the image's sha256 once the image exists. Two images with
+equal manifests (apart from the output's name) must have equal sha256; when they
+don't, the manifest is where to start looking. JSON with sorted keys, so the
+manifest itself is reproducible too.
+
+Version 2 added ``init`` (the init the service was installed for, already part
+of the digest in version 1); a version 1 manifest reads with ``init`` "openrc".
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import uuid as uuidlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from nexlab.errors import InputError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+#: A fixed namespace for the UUIDs nexlab derives (uuid5 of the inputs' digest).
+NAMESPACE = uuidlib.UUID("6d1c2f0e-5b7a-4c2e-9f3d-6e657831ab00")
+#: Fields a manifest may lack: the version, and what version 1 did not record.
+_OPTIONAL = frozenset({"version", "init"})
 
 
 @dataclass(frozen=True)
@@ -31,10 +44,43 @@ class BuildManifest:
     epoch_source: str
     size: int
     network: str
-    uuid: str
-    hash_seed: str
-    image_sha256: str
+    #: The init the service was installed for: it decides setup.sh's service step.
+    init: str = "openrc"
+    #: Derived from ``digest()`` when not given (a manifest read back keeps what it says).
+    uuid: str = ""
+    hash_seed: str = ""
+    #: Empty until the image exists.
+    image_sha256: str = ""
     version: int = MANIFEST_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.uuid:
+            object.__setattr__(self, "uuid", str(uuidlib.uuid5(NAMESPACE, "uuid:" + self.digest())))
+        if not self.hash_seed:
+            object.__setattr__(self, "hash_seed", str(uuidlib.uuid5(NAMESPACE, "hash_seed:" + self.digest())))
+
+    def digest(self) -> str:
+        """sha256 of everything that decides the image's bytes: it seeds the UUID and hash seed.
+
+        Names (the base image's tag, where the epoch came from) are left out: the
+        same content under another name gives the same bytes.
+        """
+        parts = [
+            self.base_image_id,
+            self.agent_sha256,
+            self.script_sha256 or "-",
+            self.service_sha256,
+            self.setup_sha256,
+            self.e2fsprogs,
+            str(self.source_date_epoch),
+            str(self.size),
+            self.network,
+            self.init,
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def with_image(self, image_sha256: str) -> BuildManifest:
+        return dataclasses.replace(self, image_sha256=image_sha256)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=2) + "\n"
@@ -45,8 +91,10 @@ class BuildManifest:
             data: dict[str, Any] = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"not a build manifest: {exc}") from None
+        if not isinstance(data, dict):
+            raise InputError("not a build manifest: not a JSON object")
         names = {f.name for f in fields(cls)}
-        missing = names - set(data) - {"version"}
+        missing = names - set(data) - _OPTIONAL
         if missing:
             raise InputError(f"build manifest lacks {', '.join(sorted(missing))}")
         return cls(**{key: value for key, value in data.items() if key in names})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
+from nexlab import e2fsck
 from nexlab.builder import engine
 from nexlab.builder.allocate import DEFAULT_SIZE, allocate
 from nexlab.builder.container import setup_container
@@ -18,7 +20,7 @@ from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount
-from nexlab.errors import CommandError, ImageTooSmallError, InputError
+from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, resolve
 from nexlab.sizes import parse_size
 
@@ -76,7 +78,7 @@ def build(
 def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: Progress | None = None) -> BuildResult:
     """The setup container, then the five steps through a loop mount (needs root)."""
     start = time.monotonic()
-    report = resolve(progress)
+    progress = resolve(progress)
     target = Path(output)
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
@@ -84,7 +86,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     require_root("building through a mount")
     client = engine.connect()
     base = engine.ensure_image(client, spec.image)
-    system = base_init(client, base, spec.image, spec.init, spec.network, report)
+    system = base_init(client, base, spec.image, spec.init, spec.network, progress)
     inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
 
     steps: list[StepResult] = []
@@ -92,34 +94,30 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     # before anything is allocated, and its container waits, exited, to be exported.
     populate_start = time.monotonic()
     with (
-        setup_container(client, base, inputs, report, reference=spec.image, network=spec.network) as finished,
+        setup_container(client, base, inputs, progress, reference=spec.image, network=spec.network) as finished,
         staged_output(target) as staged,
     ):
-        report.step_started("allocate", f"{num_bytes} bytes")
-        steps.append(allocate(staged, num_bytes, overwrite=True))  # staged_output made it, empty
-        report.step_finished("allocate", steps[-1])
-        report.step_started("mkfs", "mkfs.ext4")
-        steps.append(mkfs(staged))
-        report.step_finished("mkfs", steps[-1])
-        report.step_started("mount", "loop device")
-        with mount(staged) as mounted:
-            report.step_finished("mount", mounted)
-            report.step_started("populate", f"export of the setup container of {spec.image}")
-            try:
-                steps.append(fill(mounted, finished, inputs, progress=report, started=populate_start))
-            except ImageTooSmallError:
-                # No space in the image may be no space on the host under the sparse file.
-                host = host_full(staged)
-                if host is not None:
-                    raise host from None
-                raise
-            report.step_finished("populate", steps[-1])
-            report.step_started("unmount", "umount + e2fsck -fn")
-            unmounted = unmount(mounted)
+        with progress.step("allocate", f"{num_bytes} bytes") as step:
+            steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
+        with progress.step("mkfs", "mkfs.ext4") as step:
+            steps.append(step.done(mkfs(staged)))
+        with contextlib.ExitStack() as held:
+            with progress.step("mount", "loop device") as step:
+                mounted = step.done(held.enter_context(mount(staged)))
+            with progress.step("populate", f"export of the setup container of {spec.image}") as step:
+                try:
+                    steps.append(step.done(fill(mounted, finished, inputs, progress=progress, started=populate_start)))
+                except ImageTooSmallError:
+                    # No space in the image may be no space on the host under the sparse file.
+                    host = host_full(staged)
+                    if host is not None:
+                        raise host from None
+                    raise
+            with progress.step("unmount", "umount + e2fsck -fn") as step:
+                unmounted = step.done(unmount(mounted))
         steps.append(unmounted)
-        report.step_finished("unmount", unmounted)
         if not unmounted.fsck_clean:
-            raise CommandError(["e2fsck", "-fn", str(target)], 4, "\n".join(unmounted.fsck_report))
+            raise e2fsck.Check(str(target), e2fsck.exit_status(4), unmounted.fsck_report).error()
         check_service(staged, system.kind)
     final = target
     return BuildResult(

@@ -8,9 +8,7 @@ free blocks and inodes, and grow the candidate until the content fits.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
+from nexlab import tempdirs
 from nexlab.builder.mkfs import MkfsOptions, make_filesystem, superblock_facts
 
 _MIB = 2**20
@@ -23,8 +21,8 @@ DEFAULT_OPTIONS = MkfsOptions()
 
 def usable(size: int, options: MkfsOptions = DEFAULT_OPTIONS) -> tuple[int, int]:
     """(free bytes, free inodes) of a fresh filesystem of ``size`` bytes made with ``options``."""
-    with tempfile.TemporaryDirectory(prefix="nexlab-sizing-") as scratch:
-        image = Path(scratch, "probe.ext4")
+    with tempdirs.directory("sizing") as scratch:
+        image = scratch / "probe.ext4"
         with image.open("wb") as handle:
             handle.truncate(size)
         make_filesystem(image, options)

@@ -5,17 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from nexlab import e2fsck
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import UnmountResult
-from nexlab.e2fsck import exit_status
-from nexlab.run import run
 
 
 def fsck(image: Path) -> tuple[bool, tuple[str, ...]]:
     """Read-only full check: (clean, report lines). Never changes the image."""
-    result = run(["e2fsck", "-fn", str(image)], check=False)
-    lines = tuple(line for line in (result.stdout + result.stderr).splitlines() if line.strip())
-    return exit_status(result.returncode).clean, lines
+    checked = e2fsck.check(image)
+    return checked.clean, checked.lines
 
 
 def unmount(mount: Mount) -> UnmountResult:

@@ -130,8 +130,8 @@ def verify_boot(image: Path, timeout: float, progress: TerminalProgress) -> obje
     from nexlab.boot import verify_boot as boot_and_check
 
     log = image.with_name(image.name + ".boot.log")
-    progress.step_started("boot", f"QEMU, waiting up to {timeout:.0f} s for the agent")
-    return boot_and_check(image, timeout=timeout, log=log, progress=progress)
+    with progress.step("verify-boot", f"QEMU, waiting up to {timeout:.0f} s for the agent") as step:
+        return step.done(boot_and_check(image, timeout=timeout, log=log, progress=progress))
 
 
 def source_date_epoch(args: argparse.Namespace) -> int | None:

@@ -2,7 +2,8 @@
 
 Every subcommand parses its flags here and calls the library. Expected failures
 (``NexlabError``) print one line and exit non-zero; ``--debug`` shows the
-traceback. SIGTERM is handled like Ctrl-C so cleanup runs either way.
+traceback and keeps the run's temporary files (``nexlab.tempdirs``), saying
+where. SIGTERM is handled like Ctrl-C so cleanup runs either way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from nexlab import tempdirs
 from nexlab.cli import commands
 from nexlab.errors import NexlabError
 
@@ -29,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
         prog="nexlab",
         description="Build, audit, diff and boot Firecracker root filesystems for Nex.",
     )
-    top.add_argument("--debug", action="store_true", help="log every command and show tracebacks")
+    top.add_argument("--debug", action="store_true", help="log every command, show tracebacks and keep temporary files")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in commands.REGISTRY:
         register(sub)
@@ -44,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, _terminate)
     handler: Handler = args.handler
+    if args.debug:
+        tempdirs.keep()
     try:
         return handler(args)
     except NexlabError as exc:
@@ -60,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # The work is over and its result decided: the exit status must say so, whatever arrives now.
         _ignore_signals()
+        kept = tempdirs.where()
+        if args.debug and kept is not None:
+            print(f"nexlab {args.command}: temporary files kept in {kept}", file=sys.stderr)
 
 
 def _ignore_signals() -> None:

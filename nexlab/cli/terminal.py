@@ -10,8 +10,10 @@ import sys
 import time
 from typing import Any, TextIO
 
+from nexlab.progress import ProgressBase
 
-class TerminalProgress:
+
+class TerminalProgress(ProgressBase):
     def __init__(self, stream: TextIO = sys.stderr, *, quiet: bool = False, show_log: bool = True) -> None:
         self.stream = stream
         self.quiet = quiet
@@ -53,7 +55,7 @@ class TerminalProgress:
         self._bar_shown = True
 
 
-class StepsOnly:
+class StepsOnly(ProgressBase):
     """Forwards only the named steps (and their progress bar) to another progress.
 
     ``audit`` and ``diff`` print nothing while they read a plain image; a
@@ -74,6 +76,11 @@ class StepsOnly:
     def step_finished(self, step: str, result: Any) -> None:
         if step in self.steps:
             self.inner.step_finished(step, result)
+        self._current = ""
+
+    def step_failed(self, step: str, error: BaseException) -> None:
+        if step in self.steps:
+            self.inner.step_failed(step, error)
         self._current = ""
 
     def log_line(self, line: str) -> None:

@@ -45,12 +45,12 @@ def diff(
     from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
-    report = resolve(progress)
+    progress = resolve(progress)
     # Checked, but reported as the user wrote them (regular_file resolves to an absolute path).
     regular_file(a, "image"), regular_file(b, "image")
     path_a, path_b = Path(a), Path(b)
-    with plain_image(path_a, progress=report) as plain_a, plain_image(path_b, progress=report) as plain_b:
-        return _diff(path_a, path_b, plain_a, plain_b, deep, depth, packages, workers, report, start)
+    with plain_image(path_a, progress=progress) as plain_a, plain_image(path_b, progress=progress) as plain_b:
+        return _diff(path_a, path_b, plain_a, plain_b, deep, depth, packages, workers, progress, start)
 
 
 def _diff(
@@ -62,32 +62,32 @@ def _diff(
     depth: int,
     packages: bool,
     workers: int,
-    report: Progress,
+    progress: Progress,
     start: float,
 ) -> Diff:
     """``diff`` on plain images (``plain_a``/``plain_b``), reported under the names given."""
     from nexlab.image import open_image
 
-    report.step_started("bytes", "compare the image files")
-    # The decompressed images: two .gz of one image made with different gzip levels are identical.
-    identical = same_bytes(plain_a, plain_b)
-    report.step_finished("bytes", identical)
+    with progress.step("bytes", "compare the image files") as step:
+        # The decompressed images: two .gz of one image made with different gzip levels are identical.
+        identical = same_bytes(plain_a, plain_b)
+        step.done(identical)
     notes: list[str] = []
     with open_image(plain_a) as fs_a, open_image(plain_b) as fs_b:
         notes += [f"A: {w}" for w in fs_a.warnings] + [f"B: {w}" for w in fs_b.warnings]
         filesystem = compare_filesystems(fs_a.info, fs_b.info)
-        report.step_started("walk", "list both filesystems")
-        entries_a: dict[str, Entry] = {e.path: e for e in fs_a.walk()}
-        entries_b: dict[str, Entry] = {e.path: e for e in fs_b.walk()}
-        report.step_finished("walk", (len(entries_a), len(entries_b)))
+        with progress.step("walk", "list both filesystems") as step:
+            entries_a: dict[str, Entry] = {e.path: e for e in fs_a.walk()}
+            entries_b: dict[str, Entry] = {e.path: e for e in fs_b.walk()}
+            step.done((len(entries_a), len(entries_b)))
         if identical:
             changes: tuple[Change, ...] = ()
         else:
-            report.step_started("content", "compare the bytes of files in both images with equal sizes")
-            pairs = files_to_compare(entries_a, entries_b)
-            differ, unreadable = differing_files(fs_a, fs_b, pairs, workers=workers)
-            notes += unreadable
-            report.step_finished("content", len(pairs))
+            with progress.step("content", "compare the bytes of files in both images with equal sizes") as step:
+                pairs = files_to_compare(entries_a, entries_b)
+                differ, unreadable = differing_files(fs_a, fs_b, pairs, workers=workers)
+                notes += unreadable
+                step.done(len(pairs))
             # Hashes only for what differs, to show; unchanged files are never hashed.
             hashes_a = fs_a.sha256_files([entries_a[p] for p in differ], workers=workers)
             hashes_b = fs_b.sha256_files([entries_b[p] for p in differ], workers=workers)
@@ -100,19 +100,19 @@ def _diff(
         if packages:
             from nexlab.diff.packages import compare_packages, packages_of
 
-            report.step_started("packages", "apk/dpkg databases")
-            pkgs_a, notes_a = packages_of(fs_a, entries_a)
-            pkgs_b, notes_b = packages_of(fs_b, entries_b)
-            notes += [f"A: {n}" for n in notes_a] + [f"B: {n}" for n in notes_b]
-            package_list, package_sizes = compare_packages(pkgs_a, pkgs_b)
-            report.step_finished("packages", len(package_list))
+            with progress.step("packages", "apk/dpkg databases") as step:
+                pkgs_a, notes_a = packages_of(fs_a, entries_a)
+                pkgs_b, notes_b = packages_of(fs_b, entries_b)
+                notes += [f"A: {n}" for n in notes_a] + [f"B: {n}" for n in notes_b]
+                package_list, package_sizes = compare_packages(pkgs_a, pkgs_b)
+                step.done(len(package_list))
         deep_result = None
         if deep:
             from nexlab.diff.deep import run_diffoscope
 
-            report.step_started("deep", "diffoscope on the changed files")
-            deep_result = run_diffoscope(fs_a, fs_b, entries_a, entries_b, changes)
-            report.step_finished("deep", deep_result)
+            with progress.step("deep", "diffoscope on the changed files") as step:
+                deep_result = run_diffoscope(fs_a, fs_b, entries_a, entries_b, changes)
+                step.done(deep_result)
     used = {c.cause for c in changes if c.cause} | {f.cause for f in filesystem if f.cause}
     if not identical and not changes and not any(f.cause for f in filesystem):
         used.add("hidden-metadata")

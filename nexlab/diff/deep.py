@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nexlab import tempdirs
 from nexlab.diff.model import Change, DeepResult
 from nexlab.errors import CommandError, ToolMissingError
 from nexlab.run import run
@@ -70,7 +70,7 @@ def run_diffoscope(
     if len(selected) > max_files:
         note = f"diffoscope compared the first {max_files} of {len(selected)} changed files"
         selected = selected[:max_files]
-    with tempfile.TemporaryDirectory(prefix="nexlab-deep-") as workdir:
+    with tempdirs.directory("deep") as workdir:
         root = Path(workdir)
         for side, fs, entries in (("a", fs_a, entries_a), ("b", fs_b, entries_b)):
             (root / side).mkdir()
@@ -100,16 +100,16 @@ def run_diffoscope(
             # ("unable to print Unicode"), in any locale: such names were escaped on
             # extraction (``_utf8_named``). It also gets a UTF-8 locale rather than
             # run()'s C, so that the tools it runs print non-ASCII text as text.
-            result = run(argv, check=False, timeout=timeout + 60, cwd=root, env=UTF8_LOCALE)
+            run(argv, ok=(0, 1), timeout=timeout + 60, cwd=root, env=UTF8_LOCALE)
         except ToolMissingError as exc:
             return DeepResult(
                 files=len(selected), note=f"diffoscope is not installed (apt-get install {exc.package or 'diffoscope'})"
             )
         except CommandError as exc:
-            return DeepResult(files=len(selected), note=f"diffoscope did not finish: {exc}")
-        if result.returncode not in (0, 1):
-            tail = " ".join(result.stderr.strip().splitlines()[-2:])
-            return DeepResult(files=len(selected), note=f"diffoscope failed with status {result.returncode}: {tail}")
+            if exc.timeout is not None:
+                return DeepResult(files=len(selected), note=f"diffoscope did not finish: {exc}")
+            tail = " ".join(exc.stderr.strip().splitlines()[-2:])
+            return DeepResult(files=len(selected), note=f"diffoscope failed with status {exc.returncode}: {tail}")
         text = text_out.read_text(encoding="utf-8", errors="replace") if text_out.exists() else ""
         html = html_out.read_text(encoding="utf-8", errors="replace") if html_out.exists() else ""
     return DeepResult(files=len(selected), text=text, html=html, note=note, seconds=time.monotonic() - start)

@@ -28,6 +28,7 @@ from typing import IO
 
 import zstandard
 
+from nexlab import tempdirs
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.progress import Progress, resolve
 
@@ -108,7 +109,7 @@ def _filesystem_bytes(head: bytes, path: Path) -> int:
 
 def decompress(source: Path, target: Path, kind: str, progress: Progress | None = None) -> int:
     """Decompress ``source`` into the sparse file ``target``; returns the bytes of the image."""
-    report = resolve(progress)
+    progress = resolve(progress)
     compressed = max(source.stat().st_size, 1)
     written = 0
     try:
@@ -131,7 +132,7 @@ def decompress(source: Path, target: Path, kind: str, progress: Progress | None 
                 # How far through the compressed file we are: the only total known in advance.
                 done = raw.tell() / compressed
                 if done - last >= 0.01:
-                    report.fraction(min(done, 1.0), f"decompressing {source.name}")
+                    progress.fraction(min(done, 1.0), f"decompressing {source.name}")
                     last = done
                 pending = stream.read(CHUNK)
             out.truncate(written)
@@ -143,7 +144,7 @@ def decompress(source: Path, target: Path, kind: str, progress: Progress | None 
             )
     except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise ImageFormatError(f"{source}: cannot decompress ({kind}): {exc}") from exc
-    report.fraction(1.0, f"decompressed {source.name}")
+    progress.fraction(1.0, f"decompressed {source.name}")
     return written
 
 
@@ -153,8 +154,9 @@ def plain_image(
 ) -> Iterator[Path]:
     """``path`` itself when it is a plain image, else a decompressed temporary copy.
 
-    The copy is sparse, lives in ``workdir`` (default: the temporary directory)
-    and is deleted when the block ends, whatever happens in it.
+    The copy is sparse, lives in ``workdir`` (default: the run's temporary base,
+    ``nexlab.tempdirs``) and is deleted when the block ends, whatever happens in
+    it (unless ``--debug`` keeps the base).
     """
     source = Path(path)
     kind = compression_of(source)
@@ -169,19 +171,22 @@ def plain_image(
     except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
         raise ImageFormatError(f"{source}: cannot decompress ({kind}): {exc}") from exc
     try:
-        scratch_dir = tempfile.TemporaryDirectory(prefix="nexlab-image-", dir=workdir)
+        made = (
+            tempdirs.mkdtemp("image")
+            if workdir is None
+            else Path(tempfile.mkdtemp(prefix=tempdirs.name("image") + "-", dir=workdir))
+        )
     except OSError as exc:
-        where = workdir or tempfile.gettempdir()
+        where = workdir or tempdirs.parent()
         raise InputError(
             f"cannot make a temporary directory in {where} to decompress {source.name}: {exc.strerror}",
             hint="set TMPDIR to a writable directory with room for the image",
         ) from exc
-    report = resolve(progress)
-    report.step_started("decompress", f"{kind}: {source.name} to a sparse temporary file")
-    with scratch_dir as scratch:
-        name = source.stem if source.suffix in SUFFIXES else source.name
-        target = Path(scratch, name or "image")
-        written = decompress(source, target, kind, report)
-        report.step_finished("decompress", written)
+    progress = resolve(progress)
+    with tempdirs.removing(made, keepable=workdir is None) as scratch:
+        with progress.step("decompress", f"{kind}: {source.name} to a sparse temporary file") as step:
+            name = source.stem if source.suffix in SUFFIXES else source.name
+            target = Path(scratch, name or "image")
+            step.done(decompress(source, target, kind, progress))
         yield target
         # The temporary directory (and the copy) goes with the block, even on an exception.

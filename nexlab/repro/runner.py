@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from nexlab import tempdirs
 from nexlab.builder.spec import BuildSpec
 from nexlab.diff.model import Diff
 from nexlab.errors import InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, ProgressBase, resolve
 from nexlab.repro.model import ReproResult, RunResult
 from nexlab.repro.variations import applied, variation
 
@@ -45,7 +44,7 @@ def repro(
     if keep is not None and not Path(keep).is_dir():
         raise InputError(f"directory {keep} does not exist")
     start = time.monotonic()
-    report = resolve(progress)
+    progress = resolve(progress)
     if plain:
         spec = replace(spec, source_date_epoch=None)
     # Resolved before any run changes the working directory.
@@ -56,25 +55,23 @@ def repro(
             if results:
                 time.sleep(MIN_GAP_SECONDS)
             v = variation(index, workdir)
-            report.step_started(
-                f"run {index + 1}/{runs}", f"umask {v.umask:04o}, TZ={v.tz}, {v.locale}, {v.build_path}"
-            )
-            started = time.time()
-            with applied(v) as directory:
-                built = build(
-                    absolute,
-                    directory / f"{name}.ext4",
-                    reproducible=not plain,
-                    progress=_Prefixed(report, f"run {index + 1}"),
-                )
-            results.append(RunResult(index, v, built.output, built.sha256, built.seconds, started))
-            report.step_finished(f"run {index + 1}/{runs}", built)
+            description = f"umask {v.umask:04o}, TZ={v.tz}, {v.locale}, {v.build_path}"
+            with progress.step(f"run {index + 1}/{runs}", description) as step:
+                started = time.time()
+                with applied(v) as directory:
+                    built = build(
+                        absolute,
+                        directory / f"{name}.ext4",
+                        reproducible=not plain,
+                        progress=_Prefixed(progress, f"run {index + 1}"),
+                    )
+                results.append(RunResult(index, v, built.output, built.sha256, built.seconds, started))
+                step.done(built)
         diffs: list[tuple[int, Diff]] = []
         for run in results[1:]:
             if run.sha256 != results[0].sha256:
-                report.step_started("diff", f"run 1 against run {run.index + 1}")
-                diffs.append((run.index, diff(results[0].output, run.output, packages=False)))
-                report.step_finished("diff", diffs[-1][1])
+                with progress.step("diff", f"run 1 against run {run.index + 1}") as step:
+                    diffs.append((run.index, step.done(diff(results[0].output, run.output, packages=False))))
     return ReproResult(
         name=name,
         mode="plain" if plain else "reproducible",
@@ -90,14 +87,11 @@ def _workdir(keep: str | os.PathLike[str] | None) -> Iterator[Path]:
     if keep is not None:
         yield Path(keep).resolve()
         return
-    directory = Path(tempfile.mkdtemp(prefix="nexlab-repro-"))
-    try:
+    with tempdirs.directory("repro") as directory:
         yield directory
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
-class _Prefixed:
+class _Prefixed(ProgressBase):
     """Forwards a build's progress with the run's name in front of each step."""
 
     def __init__(self, inner: Progress, prefix: str) -> None:
@@ -109,6 +103,9 @@ class _Prefixed:
 
     def step_finished(self, step: str, result: Any) -> None:
         self.inner.step_finished(f"{self.prefix}: {step}", result)
+
+    def step_failed(self, step: str, error: BaseException) -> None:
+        self.inner.step_failed(f"{self.prefix}: {step}", error)
 
     def log_line(self, line: str) -> None:
         self.inner.log_line(line)

@@ -151,13 +151,13 @@ class BuilderPanel(widgets.VBox):
             self.results[later].value = ""
         for button in self.buttons.values():
             button.disabled = True
-        self.progress.step_started(step, _DESCRIPTIONS[step])
         try:
-            result = action()
+            # The step is marked failed by the progress itself when the action raises.
+            with self.progress.step(step, _DESCRIPTIONS[step]) as running:
+                result = running.done(action())
         except (Exception, KeyboardInterrupt) as exc:
             # KeyboardInterrupt too: "interrupt the kernel" during populate must not leave the mount behind.
             # It is not re-raised: the handler runs inside the kernel's comm dispatch, where it would only be logged.
-            self.progress.failed(step)
             self._release()
             if isinstance(exc, NexlabError):
                 message = str(exc)
@@ -175,7 +175,6 @@ class BuilderPanel(widgets.VBox):
         else:
             self.step_results[step] = result
             self.results[step].value = result._repr_html_()
-            self.progress.step_finished(step, result)
             self.completed = index + 1
         finally:
             self._refresh()

@@ -14,12 +14,14 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from nexlab.progress import ProgressBase
+
 #: Lines kept in the live log: enough to read a failing setup, small enough that
 #: each update (the whole text is sent) stays cheap.
 LOG_LINES = 400
 
 
-class WidgetProgress:
+class WidgetProgress(ProgressBase):
     """A ``Progress`` that shows itself: put ``.widget`` in a layout, or display the object."""
 
     def __init__(self, *, log_lines: int = LOG_LINES) -> None:
@@ -32,12 +34,13 @@ class WidgetProgress:
             layout={"width": "100%", "height": "12em"},
         )
         self.lines: deque[str] = deque(maxlen=log_lines)
-        self.step: str | None = None
+        #: The step running now (the name shown before a fraction's text).
+        self.current: str | None = None
         self.widget = widgets.VBox([widgets.HBox([self.bar, self.status]), self.log])
 
     # -- the Progress protocol ------------------------------------------------
     def step_started(self, step: str, description: str) -> None:
-        self.step = step
+        self.current = step
         self.bar.value = 0.0
         self.bar.bar_style = "info"
         self.bar.description = step
@@ -50,6 +53,9 @@ class WidgetProgress:
         timing = f" in {seconds:.2f} s" if isinstance(seconds, int | float) else ""
         self.status.value = f"<span>✔ {html.escape(step)}{timing}</span>"
 
+    def step_failed(self, step: str, error: BaseException) -> None:
+        self.failed(step)
+
     def log_line(self, line: str) -> None:
         self.lines.append(line)
         self.log.value = "\n".join(self.lines)
@@ -57,7 +63,7 @@ class WidgetProgress:
     def fraction(self, done: float, text: str = "") -> None:
         self.bar.value = min(max(done, 0.0), 1.0)
         if text:
-            prefix = f"{html.escape(self.step)}: " if self.step else ""
+            prefix = f"{html.escape(self.current)}: " if self.current else ""
             self.status.value = f"<span>{prefix}{html.escape(text)}</span>"
 
     # -- for the panel --------------------------------------------------------

@@ -1,0 +1,140 @@
+"""The reproducible build's steps, in order (the package's docstring says why each is there)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from nexlab.builder import engine
+from nexlab.builder.allocate import allocate
+from nexlab.builder.container import ContentTooLargeError, export_stream, setup_container
+from nexlab.builder.extract import extract
+from nexlab.builder.init import parse_init
+from nexlab.builder.manifest import BuildManifest, manifest_path
+from nexlab.builder.mkfs import mkfs
+from nexlab.builder.normalize import scrub
+from nexlab.builder.output import host_full, sha256_file, staged_output
+from nexlab.builder.populate import base_init, setup_inputs, too_small
+from nexlab.builder.reproducible import epoch
+from nexlab.builder.reproducible.inputs import collect_inputs
+from nexlab.builder.reproducible.results import NormalizeResult, StagingResult
+from nexlab.builder.reproducible.staging import staging_directory
+from nexlab.builder.reproducible.times import pin_inode_times
+from nexlab.builder.results import BuildResult, StepResult
+from nexlab.builder.service_check import check_service
+from nexlab.builder.spec import BuildSpec
+from nexlab.errors import CommandError, InputError
+from nexlab.progress import Progress, resolve
+from nexlab.sizes import parse_size
+
+
+def build_reproducible(
+    spec: BuildSpec, output: str | os.PathLike[str] = "rootfs.ext4", *, progress: Progress | None = None
+) -> BuildResult:
+    """Build ``output`` so that the same inputs always give the same bytes.
+
+    Needs a Docker engine but no loop device and no mount. Writes
+    ``<output>.manifest.json`` with every input next to the image.
+    """
+    start = time.monotonic()
+    progress = resolve(progress)
+    target = Path(output)
+    image, network = spec.image, spec.network
+    num_bytes = parse_size(spec.size)
+    setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
+    parse_init(spec.init)
+    epoch.check_given(spec.source_date_epoch)
+    if not target.parent.is_dir():
+        raise InputError(f"output directory {target.parent} does not exist")
+    client = engine.connect()
+    base = engine.ensure_image(client, image)
+    system = base_init(client, base, image, spec.init, network, progress)
+    setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
+    inputs = collect_inputs(image, base, setup, num_bytes, network, spec.source_date_epoch)
+    the_epoch = inputs.source_date_epoch
+
+    steps: list[StepResult] = []
+    with staging_directory(num_bytes) as staging:
+        with progress.step("stage", f"setup container from {image} into a staging directory") as step:
+            stage_start = time.monotonic()
+            environment = {"SOURCE_DATE_EPOCH": str(the_epoch)}
+            with setup_container(
+                client, base, setup, progress, reference=image, environment=environment, network=network
+            ) as finished:
+                try:
+                    # As a normal user the tree is ours, owners and modes noted aside for debugfs.
+                    staged_tree = extract(export_stream(finished), staging)
+                except ContentTooLargeError as exc:
+                    if os.path.ismount(staging.parent):
+                        # A tmpfs capped at the image's size: what does not fit it cannot fit the image.
+                        raise too_small(num_bytes, exc.content_bytes, exc.content_files) from None
+                    raise InputError(
+                        f"the staging directory {staging.parent.parent} is full: the content is "
+                        f"{exc.content_bytes / 2**20:.1f} MiB in {exc.content_files} files",
+                        hint="point NEXLAB_STAGING_DIR at a directory with more room",
+                    ) from None
+            owners = staged_tree.owners
+            used = staged_tree.content.bytes
+            staged_step = StagingResult(
+                seconds=time.monotonic() - stage_start,
+                base_image=image,
+                base_image_id=base.id,
+                directory=staging,
+                entries=staged_tree.content.entries,
+                bytes=used,
+                output_tail=finished.output_tail,
+            )
+            steps.append(step.done(staged_step))
+
+        with progress.step("normalize", f"scrub volatile files, clamp times to {the_epoch}") as step:
+            scrubbed = scrub(staging, the_epoch)
+            normalized = NormalizeResult(
+                seconds=scrubbed.seconds,
+                epoch=the_epoch,
+                removed=scrubbed.removed,
+                emptied=scrubbed.emptied,
+                shadow_lines=scrubbed.shadow_lines,
+                clamped=scrubbed.clamped,
+                entries=scrubbed.entries,
+            )
+            steps.append(step.done(normalized))
+
+        fake_time = {"E2FSPROGS_FAKE_TIME": str(the_epoch)}
+        manifests: list[BuildManifest] = []
+
+        def manifest_of(final: Path) -> dict[Path, bytes]:
+            # Written with the image and renamed right after it: never an image without its manifest.
+            manifests.append(inputs.with_image(sha256_file(final)))
+            return {manifest_path(target): manifests[0].to_json().encode()}
+
+        with staged_output(target, sidecars=manifest_of) as staged:
+            with progress.step("allocate", f"{num_bytes} bytes") as step:
+                steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
+            with progress.step("mkfs", "mkfs.ext4 -d staging") as step:
+                try:
+                    made = mkfs(
+                        staged, uuid=inputs.uuid, hash_seed=inputs.hash_seed, populate_from=staging, env=fake_time
+                    )
+                except CommandError as exc:
+                    if "allocate" in exc.stderr or "space" in exc.stderr or "inode" in exc.stderr:
+                        host = host_full(staged)
+                        if host is not None:
+                            raise host from None
+                        raise too_small(num_bytes, used, staged_tree.content.inodes) from None
+                    raise
+                steps.append(step.done(made))
+            with progress.step("times", "debugfs: ctime and atime := epoch; e2fsck -fn") as step:
+                steps.append(step.done(pin_inode_times(staged, the_epoch, owners=owners)))
+            check_service(staged, system.kind)
+    digest = manifests[0].image_sha256
+    manifest = manifest_path(target)
+    return BuildResult(
+        seconds=time.monotonic() - start,
+        output=target,
+        size=target.stat().st_size,
+        sha256=digest,
+        steps=tuple(steps),
+        reproducible=True,
+        manifest=manifest,
+    )

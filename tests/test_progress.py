@@ -1,0 +1,87 @@
+"""``with progress.step(...)``: announced, finished with its result, or marked failed; never left open."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+
+from nexlab.cli.terminal import StepsOnly, TerminalProgress
+from nexlab.progress import Progress, resolve
+from tests.recorder import Recorder
+
+
+def test_a_step_finishes_with_what_done_recorded() -> None:
+    recorder = Recorder()
+    with recorder.step("mkfs", "mkfs.ext4") as step:
+        assert step.done(42) == 42
+    with recorder.step("mount", "loop device"):
+        pass
+    assert recorder.steps == ["mkfs", "mount"] and recorder.finished == ["mkfs", "mount"] and recorder.failed == []
+
+
+def test_a_step_whose_block_raises_is_failed_not_finished() -> None:
+    recorder = Recorder()
+    with pytest.raises(KeyboardInterrupt), recorder.step("populate", "export"):
+        raise KeyboardInterrupt
+    with pytest.raises(ValueError), recorder.step("mkfs", "mkfs.ext4"):
+        raise ValueError("no space")
+    assert recorder.failed == ["populate", "mkfs"] and recorder.finished == []
+
+
+class _FourCallbacks:
+    """A caller's own progress written against the old protocol: only the four callbacks."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def step_started(self, step: str, description: str) -> None:
+        self.events.append(("started", step))
+
+    def step_finished(self, step: str, result: Any) -> None:
+        self.events.append(("finished", result))
+
+    def log_line(self, line: str) -> None:
+        self.events.append(("line", line))
+
+    def fraction(self, done: float, text: str = "") -> None:
+        self.events.append(("fraction", done))
+
+
+def test_resolve_gives_an_old_style_progress_its_steps() -> None:
+    own = _FourCallbacks()
+    progress: Progress = resolve(own)
+    with progress.step("read", "walk") as step:
+        progress.log_line("x")
+        step.done("result")
+    with pytest.raises(RuntimeError), progress.step("hash"):
+        raise RuntimeError
+    assert own.events == [("started", "read"), ("line", "x"), ("finished", "result"), ("started", "hash")]
+    assert isinstance(resolve(None), Progress)
+
+
+def test_the_terminal_prints_what_it_printed_for_the_hand_paired_calls() -> None:
+    stream = io.StringIO()
+    terminal = TerminalProgress(stream)
+    with terminal.step("mkfs", "mkfs.ext4") as step:
+        terminal.log_line("mke2fs 1.47.0")
+        step.done(type("R", (), {"seconds": 0.25})())
+    with pytest.raises(ValueError), terminal.step("mount", "loop device"):
+        raise ValueError
+    assert (
+        stream.getvalue()
+        == "==> mkfs: mkfs.ext4\n    | mke2fs 1.47.0\n    mkfs done in 0.25 s\n==> mount: loop device\n"
+    )
+
+
+def test_steps_only_forwards_the_failure_of_a_shown_step_and_closes_it() -> None:
+    stream = io.StringIO()
+    inner = TerminalProgress(stream)
+    only = StepsOnly(inner, frozenset({"decompress"}))
+    with pytest.raises(OSError), only.step("decompress", "gzip"):
+        raise OSError
+    only.log_line("after the step: not shown")
+    with only.step("read", "walk"):
+        only.log_line("not shown either")
+    assert stream.getvalue() == "==> decompress: gzip\n"
