@@ -21,7 +21,7 @@ from enum import StrEnum
 from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, resolve
 from nexlab.audit.passwords import well_known_password
-from nexlab.builder.init import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
+from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
 
 NEX_UID = 1000
 NEX_GID = 1000
@@ -160,7 +160,7 @@ def agent(facts: Facts) -> Iterable[Finding]:
 
 
 def image_init(facts: Facts) -> InitKind | None:
-    """The image's init, classified as the build does (``nexlab.builder.init.classify``)."""
+    """The image's init, classified as the build does (``nexlab.inits.classify``, as the build does)."""
     pid1 = None
     for path in INIT_PATHS:
         real = resolve(facts.records, path)
