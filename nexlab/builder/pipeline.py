@@ -52,7 +52,16 @@ def build_rootfs(
     ``init`` is the base's init: ``auto`` detects it (OpenRC, systemd, busybox
     init, sysvinit) and a base without one is refused before anything is made.
     """
-    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch, init)
+    spec = BuildSpec.of(
+        agent,
+        image=image,
+        script=script,
+        service=service,
+        size=size,
+        network=network,
+        source_date_epoch=source_date_epoch,
+        init=init,
+    )
     return build(spec, output, reproducible=reproducible, progress=progress)
 
 
