@@ -44,5 +44,6 @@ class LoggingProgress:
         log.debug("progress %.0f%% %s", done * 100, text)
 
 
-def resolve(progress: Progress | None) -> Progress:
+def or_logging(progress: Progress | None) -> Progress:
+    """``progress``, or the logging one when the caller gave none."""
     return progress if progress is not None else LoggingProgress()

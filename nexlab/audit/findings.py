@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from nexlab.audit.fsck import FsckResult
-from nexlab.audit.inventory import FileRecord, resolve
+from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
 from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
 
@@ -86,7 +86,7 @@ class Facts:
 
     def find(self, path: str) -> FileRecord | None:
         """The record ``path`` leads to, symlinks followed inside the image."""
-        real = resolve(self.records, path)
+        real = canonical_path(self.records, path)
         return self.records.get(real) if real else None
 
     def text(self, path: str) -> str | None:
@@ -163,7 +163,7 @@ def image_init(facts: Facts) -> InitKind | None:
     """The image's init, classified as the build does (``nexlab.inits.classify``, as the build does)."""
     pid1 = None
     for path in INIT_PATHS:
-        real = resolve(facts.records, path)
+        real = canonical_path(facts.records, path)
         if real is not None and real in facts.records and facts.records[real].type == "file":
             pid1 = real
             break
@@ -217,7 +217,7 @@ def _systemd_service(facts: Facts) -> Iterable[Finding]:
         and posixpath.dirname(path).endswith(".wants")
         and posixpath.basename(path) == "agent.service"
         and record.type == "symlink"
-        and resolve(facts.records, path) == unit.path
+        and canonical_path(facts.records, path) == unit.path
     ]
     if not enabled:
         yield _finding(
@@ -289,7 +289,7 @@ def _openrc_service(facts: Facts, kind: InitKind | None) -> Iterable[Finding]:
     enabled = [
         link.path
         for link in facts.runlevel_links()
-        if resolve(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
+        if canonical_path(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
     ]
     yield from _service_interpreter(facts, service, "OpenRC")
     if not enabled:
@@ -452,7 +452,7 @@ def _boot_files(facts: Facts) -> set[str]:
     wanted += [p for p in facts.records if p.startswith("/etc/local.d/") and p.count("/") == 3]
     found = set()
     for path in wanted:
-        real = resolve(facts.records, path)
+        real = canonical_path(facts.records, path)
         if real is not None and real in facts.records:
             found.add(real)
     return found

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from nexlab.audit.inventory import FileRecord, resolve
+from nexlab.audit.inventory import FileRecord, canonical_path
 
 APK_DB = "/lib/apk/db/installed"
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -203,7 +203,7 @@ class _Canonical:
             return path
         parent, name = posixpath.split(path)
         if parent not in self.parents:
-            self.parents[parent] = resolve(self.records, parent)
+            self.parents[parent] = canonical_path(self.records, parent)
         real_parent = self.parents[parent]
         if real_parent is None:
             return None

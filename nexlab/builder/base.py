@@ -24,7 +24,7 @@ from nexlab.builder import engine
 from nexlab.builder.inputs import regular_file
 from nexlab.builder.output import sha256_file
 from nexlab.errors import CommandError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.run import run
 
 log = logging.getLogger("nexlab.base")
@@ -120,7 +120,7 @@ def debian(
     """Make (or reuse) a Debian minbase image with OpenRC (or systemd) and the ``nex`` user, imported as ``tag``."""
     import docker.errors
 
-    report = resolve(progress)
+    report = or_logging(progress)
     start = time.monotonic()
     client = engine.connect()
     if not force:
@@ -352,7 +352,7 @@ def _download(url: str, destination: Path, release: AlpineRelease, timeout: floa
 
 def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:
     """Import an Alpine minirootfs tarball as a Docker image (default tag ``nexlab/alpine:VERSION``)."""
-    report = resolve(progress)
+    report = or_logging(progress)
     start = time.monotonic()
     tarball = regular_file(rootfs, "Alpine minirootfs")
     version = _alpine_release(tarball)

@@ -19,7 +19,7 @@ from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount
 from nexlab.errors import CommandError, ImageTooSmallError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 
 
@@ -85,7 +85,7 @@ def build(
 def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: Progress | None = None) -> BuildResult:
     """The setup container, then the five steps through a loop mount (needs root)."""
     start = time.monotonic()
-    report = resolve(progress)
+    report = or_logging(progress)
     target = Path(output)
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything

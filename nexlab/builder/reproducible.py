@@ -54,7 +54,7 @@ from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.e2fsck import exit_status
 from nexlab.errors import CommandError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.run import run
 from nexlab.sizes import format_size, parse_size
 from nexlab.times import iso_utc
@@ -183,7 +183,7 @@ def build_reproducible(
     ``<output>.manifest.json`` with every input next to the image.
     """
     start = time.monotonic()
-    report = resolve(progress)
+    report = or_logging(progress)
     target = Path(output)
     image, network, source_date_epoch = spec.image, spec.network, spec.source_date_epoch
     num_bytes = parse_size(spec.size)

@@ -19,7 +19,7 @@ from nexlab.diff.compare import (
     usage_by_directory,
 )
 from nexlab.diff.model import Change, Diff, PackageChange, SizeRow
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 
 if TYPE_CHECKING:
     from nexlab.image import Entry
@@ -45,7 +45,7 @@ def diff(
     from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
-    report = resolve(progress)
+    report = or_logging(progress)
     # Checked, but reported as the user wrote them (regular_file resolves to an absolute path).
     regular_file(a, "image"), regular_file(b, "image")
     path_a, path_b = Path(a), Path(b)

@@ -15,7 +15,7 @@ from typing import Any
 from nexlab.builder.spec import BuildSpec
 from nexlab.diff.model import Diff
 from nexlab.errors import InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.repro.model import ReproResult, RunResult
 from nexlab.repro.variations import applied, variation
 
@@ -45,7 +45,7 @@ def repro(
     if keep is not None and not Path(keep).is_dir():
         raise InputError(f"directory {keep} does not exist")
     start = time.monotonic()
-    report = resolve(progress)
+    report = or_logging(progress)
     if plain:
         spec = replace(spec, source_date_epoch=None)
     # Resolved before any run changes the working directory.
