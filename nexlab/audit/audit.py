@@ -156,7 +156,7 @@ def audit(
         bare = {e.path: record_from_entry(e, hashes.get(e.inode), None) for e in entries}
         report.step_started("packages", "apk and dpkg databases")
         cut: list[str] = []
-        parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT, cut))
+        parsed, notes = read_databases(_reader(fs, bare, DATABASE_LIMIT, cut))
         packages, owner = attribute(parsed, bare)
         records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
         report.step_finished("packages", None)

@@ -153,9 +153,7 @@ def parse_dpkg_diversions(text: str) -> dict[str, tuple[str, str]]:
     return {lines[i]: (lines[i + 1], lines[i + 2]) for i in range(0, len(lines) - 2, 3)}
 
 
-def read_databases(
-    records: Mapping[str, FileRecord], read: Callable[[str], bytes | None]
-) -> tuple[list[ParsedPackage], list[str]]:
+def read_databases(read: Callable[[str], bytes | None]) -> tuple[list[ParsedPackage], list[str]]:
     """Every package database found in the image, and notes on what could not be read."""
     notes: list[str] = []
     packages: list[ParsedPackage] = []

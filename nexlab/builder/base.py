@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexlab.builder import engine
 from nexlab.builder.inputs import regular_file
@@ -26,6 +27,9 @@ from nexlab.builder.output import sha256_file
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.run import run
+
+if TYPE_CHECKING:
+    import docker
 
 log = logging.getLogger("nexlab.base")
 
@@ -219,16 +223,14 @@ def _scratch_dir(prefix: str) -> Iterator[Path]:
 SOURCE_LABEL = "org.nexlab.source-sha256"
 
 
-def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
+def _import(client: docker.DockerClient, tarball: Path, tag: str) -> tuple[str, bool]:
     """Import ``tarball`` as ``tag``: (image id, whether ``tag`` already held exactly that tarball).
 
     Re-importing the same tarball would only leave the previous image behind as
     a dangling ``<none>`` image, so an image labelled with the tarball's sha256 is reused.
     """
-    import docker
     import docker.errors
 
-    assert isinstance(client, docker.DockerClient)
     digest = sha256_file(tarball)
     with contextlib.suppress(docker.errors.ImageNotFound):
         existing = client.images.get(tag)

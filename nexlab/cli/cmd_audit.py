@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 from nexlab.cli.terminal import StepsOnly, TerminalProgress
-from nexlab.cli.types import Subparsers
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser(
         "audit",
         help="audit an ext2/3/4 image: inventory, packages, size budget, findings",

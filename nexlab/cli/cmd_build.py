@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from nexlab.cli.terminal import TerminalProgress
-from nexlab.cli.types import Subparsers
 
 if TYPE_CHECKING:
     from nexlab.builder.spec import BuildSpec
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = sub.add_parser(
         "build",
         help="build rootfs.ext4 (nex rootfs, done right)",

@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
-from nexlab.cli.types import Subparsers
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from nexlab.cli.cmd_build import add_build_options
 
     repro = sub.add_parser(

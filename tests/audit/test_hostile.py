@@ -77,7 +77,7 @@ def test_package_paths_are_clamped_inside_the_image() -> None:
     records = {"/": _dir("/"), "/etc": _dir("/etc"), "/etc/motd": _file("/etc/motd")}
     # "../../etc" cannot climb out: like the kernel, ".." stops at the root.
     db = "P:evil\nV:1\nI:10\nF:../../etc\nR:motd\nF:etc\nR:motd\n"
-    parsed, _notes = read_databases(records, lambda p: db.encode() if p == "/lib/apk/db/installed" else None)
+    parsed, _notes = read_databases(lambda p: db.encode() if p == "/lib/apk/db/installed" else None)
     packages, owner = attribute(parsed, records)
     assert owner == {"/etc/motd": "evil", "/etc": "evil"}
     assert packages[0].files == 1
