@@ -44,7 +44,7 @@ FENCED_PROGRAMS = ("qemu-system-x86_64", "qemu-img", "docker", "dockerd")
 
 
 class _AlpineTarballs(Mapping[str, Path]):
-    """The official minirootfs per release: ../shared/data, then the cache folder, then downloaded.
+    """The official minirootfs per release: ``$NEXLAB_SHARED/data``, then the cache folder, then downloaded.
 
     Resolved on first use (a download only when a test asks for it). When none
     can be had the path returned does not exist, so the test's ``require`` skips
