@@ -54,7 +54,7 @@ def build_rootfs(
     """
     spec = BuildSpec.of(
         agent,
-        image=image,
+        base=image,
         script=script,
         service=service,
         size=size,
@@ -92,8 +92,8 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     parse_init(spec.init)
     require_root("building through a mount")
     client = engine.connect()
-    base = engine.ensure_image(client, spec.image)
-    system = base_init(client, base, spec.image, spec.init, spec.network, report)
+    base = engine.ensure_image(client, spec.base)
+    system = base_init(client, base, spec.base, spec.init, spec.network, report)
     inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
 
     steps: list[StepResult] = []
@@ -101,7 +101,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     # before anything is allocated, and its container waits, exited, to be exported.
     populate_start = time.monotonic()
     with (
-        setup_container(client, base, inputs, report, reference=spec.image, network=spec.network) as finished,
+        setup_container(client, base, inputs, report, reference=spec.base, network=spec.network) as finished,
         staged_output(target) as staged,
     ):
         report.step_started("allocate", f"{num_bytes} bytes")
@@ -113,7 +113,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         report.step_started("mount", "loop device")
         with mount(staged) as mounted:
             report.step_finished("mount", mounted)
-            report.step_started("populate", f"export of the setup container of {spec.image}")
+            report.step_started("populate", f"export of the setup container of {spec.base}")
             try:
                 steps.append(fill(mounted, finished, inputs, progress=report, started=populate_start))
             except ImageTooSmallError:

@@ -185,7 +185,7 @@ def build_reproducible(
     start = time.monotonic()
     report = or_logging(progress)
     target = Path(output)
-    image, network, source_date_epoch = spec.image, spec.network, spec.source_date_epoch
+    image, network, source_date_epoch = spec.base, spec.network, spec.source_date_epoch
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
     parse_init(spec.init)

@@ -75,8 +75,9 @@ class BuildSpec:
             )
         }
     )
-    #: The base image: a Docker reference (``nexlab/debian:bookworm``), never a file.
-    image: str = field(
+    #: The base image: a Docker reference (``nexlab/debian:bookworm``). In nexlab's code an
+    #: ``image`` is always the ext4 file; the flag stays ``--image``, as nex rootfs spells it.
+    base: str = field(
         default=DEFAULT_IMAGE,
         metadata=_input(flag="--image", help=f"base image (default: {DEFAULT_IMAGE})", label="base image"),
     )
@@ -146,7 +147,7 @@ class BuildSpec:
     def of(
         cls,
         agent: PathLike,
-        image: str = DEFAULT_IMAGE,
+        base: str = DEFAULT_IMAGE,
         script: PathLike | None = None,
         service: PathLike | None = None,
         size: int | str = DEFAULT_SIZE,
@@ -157,7 +158,7 @@ class BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
             agent=Path(agent),
-            image=image,
+            base=base,
             script=Path(script) if script is not None else None,
             service=Path(service) if service is not None else None,
             size=size,
@@ -181,8 +182,8 @@ class BuildSpec:
         )
 
     def describe(self) -> dict[str, str]:
-        """The inputs as text, for reports."""
-        inputs = {"image": self.image, "agent": str(self.agent), "size": str(self.size), "network": self.network}
+        """The inputs as text, for reports (the base is ``image`` there, as on the command line)."""
+        inputs = {"image": self.base, "agent": str(self.agent), "size": str(self.size), "network": self.network}
         if self.script:
             inputs["script"] = str(self.script)
         if self.service:

@@ -72,6 +72,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
             options["choices"] = given.choices
         if given.metavar is not None:
             options["metavar"] = given.metavar
+        elif given.choices is None:
+            # Named after the flag, not the field: --image shows IMAGE though the field is ``base``.
+            options["metavar"] = given.flag.lstrip("-").replace("-", "_").upper()
         parser.add_argument(given.flag, dest=name, **options)  # type: ignore[arg-type]
 
 

@@ -32,8 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     repro.set_defaults(handler=run_repro)
 
 
-def default_name(image: str, plain: bool) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-") or "rootfs"
+def default_name(base: str, plain: bool) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "rootfs"
     return f"{slug}-{'plain' if plain else 'reproducible'}"
 
 
@@ -45,7 +45,7 @@ def run_repro(args: argparse.Namespace) -> int:
 
     reap_and_report("repro")
 
-    name = args.name or default_name(args.image, args.plain)
+    name = args.name or default_name(args.base, args.plain)
     if "/" in name or name in (".", ".."):
         raise InputError(f"--name {name!r} must be a plain file name")
     if args.report is not None:

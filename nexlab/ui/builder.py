@@ -63,7 +63,7 @@ class BuilderPanel(widgets.VBox):
     def __init__(
         self,
         *,
-        image: str = "nexlab/debian:bookworm",
+        base: str = "nexlab/debian:bookworm",
         agent: str | os.PathLike[str] = "",
         script: str | os.PathLike[str] | None = None,
         size: str = "150MiB",
@@ -73,7 +73,7 @@ class BuilderPanel(widgets.VBox):
         overwrite: bool = False,
     ) -> None:
         text = {"style": {"description_width": "7em"}, "layout": {"width": "40em"}}
-        given = {"image": image, "agent": agent, "script": script, "size": size, "network": network, "init": init}
+        given = {"base": base, "agent": agent, "script": script, "size": size, "network": network, "init": init}
         #: One widget per BuildSpec input the panel shows (spec.py declares which, and how).
         self.inputs: dict[str, widgets.ValueWidget] = {}
         for name, declared in spec_inputs():
@@ -115,10 +115,10 @@ class BuilderPanel(widgets.VBox):
         self._refresh()
 
     # -- state ----------------------------------------------------------------
-    # The inputs by name, as before they were declared in BuildSpec (notebooks set panel.image.value).
+    # The inputs by name (notebooks set panel.base.value); the ext4 file is ``image_path``.
     @property
-    def image(self) -> widgets.ValueWidget:
-        return self.inputs["image"]
+    def base(self) -> widgets.ValueWidget:
+        return self.inputs["base"]
 
     @property
     def agent(self) -> widgets.ValueWidget:
@@ -233,7 +233,7 @@ class BuilderPanel(widgets.VBox):
         return populate(
             self.mount,
             agent=spec.agent,
-            image=spec.image,
+            image=spec.base,
             script=spec.script,
             service=spec.service,
             network=spec.network,
