@@ -115,30 +115,12 @@ class BuilderPanel(widgets.VBox):
         self._refresh()
 
     # -- state ----------------------------------------------------------------
-    # The inputs by name (notebooks set panel.base.value); the ext4 file is ``image_path``.
-    @property
-    def base(self) -> widgets.ValueWidget:
-        return self.inputs["base"]
-
-    @property
-    def agent(self) -> widgets.ValueWidget:
-        return self.inputs["agent"]
-
-    @property
-    def script(self) -> widgets.ValueWidget:
-        return self.inputs["script"]
-
-    @property
-    def size(self) -> widgets.ValueWidget:
-        return self.inputs["size"]
-
-    @property
-    def network(self) -> widgets.ValueWidget:
-        return self.inputs["network"]
-
-    @property
-    def init(self) -> widgets.ValueWidget:
-        return self.inputs["init"]
+    def __getattr__(self, name: str) -> widgets.ValueWidget:
+        # The inputs by field name (panel.base.value, panel.agent.value); the ext4 file is ``image_path``.
+        inputs = self.__dict__.get("inputs", {})
+        if name in inputs:
+            return inputs[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def spec(self) -> BuildSpec:
         """The panel's inputs as a ``BuildSpec`` (an empty text is an optional input left out)."""
