@@ -1,6 +1,7 @@
 # nexlab: everything a fresh Debian 12 machine (as root) needs, then the job.
 #   make demo   install what is missing, build a sample rootfs, audit it, write reports/
 #   make test   install what is missing, lint, type-check and run the whole suite
+#   make test-fast   the tests that need neither Docker nor QEMU (under a minute)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +12,7 @@ DEBIAN_PACKAGES := e2fsprogs docker.io debootstrap qemu-system-x86 qemu-utils li
 DEBIAN_TAG := nexlab/debian:bookworm
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages dockerd venv base demo test lint typecheck unit bench clean
+.PHONY: setup system-packages dockerd venv base demo test test-fast lint typecheck unit bench clean
 
 setup: system-packages dockerd venv
 
@@ -65,6 +66,12 @@ unit: venv
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: base lint typecheck unit
+
+# The edit-test loop: every test that needs neither Docker nor QEMU (tests/conftest.py
+# derives which from their fixtures and fences both off), on two workers.
+FAST_WORKERS ?= 2
+test-fast: venv
+	NEXLAB_TEST_LANE=fast $(BIN)/pytest -q -n $(FAST_WORKERS) $(PYTEST_ARGS)
 
 bench: base
 	$(BIN)/python -m tests.benchmarks.run_all

@@ -9,7 +9,7 @@ the step is announced on entry, finished on a normal exit (with what
 ``step.done(result)`` recorded, if anything) and marked failed when the block
 raises, so no step is ever left open or finished twice. The implementations
 inherit ``step()`` (and a ``step_failed`` that shows nothing) from
-``ProgressBase`` and provide the four callbacks; ``resolve()`` gives an object
+``ProgressBase`` and provide the four callbacks; ``or_logging()`` gives an object
 that has only those four the rest.
 """
 
@@ -133,7 +133,7 @@ class _Adapted(ProgressBase):
         self.inner.fraction(done, text)
 
 
-def resolve(progress: Any) -> Progress:
+def or_logging(progress: Any) -> Progress:
     """``progress``, ``LoggingProgress`` for None, and an object without ``step()`` adapted."""
     if progress is None:
         return LoggingProgress()

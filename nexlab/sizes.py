@@ -50,8 +50,10 @@ def parse_size(value: int | str) -> int:
 def format_size(num_bytes: int | float) -> str:
     """``157286400`` -> ``"150.0 MiB"``."""
     value = float(num_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    if abs(value) < 1024:
+        return f"{value:.0f} B"
+    for unit in ("KiB", "MiB"):
         value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover - loop always returns
+        if abs(value) < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} GiB"

@@ -4,6 +4,18 @@ Locally a missing component skips the tests that need it. With ``CI=true`` a
 skip is a failure (diffoscope's NO_SKIP idea): CI must run everything, so a
 skipped test there means the set-up is broken. Only a skip whose reason starts
 with ``optional:`` survives in CI.
+
+The fast lane (``make test-fast``, ``NEXLAB_TEST_LANE=fast``) runs every test that
+needs neither Docker nor QEMU. Which tests those are is derived, not listed: a
+test whose fixtures reach ``docker_client`` or ``qemu_kernel`` (directly or
+through ``debian_base``, ``agent_image``…) is marked ``docker``/``qemu`` here, as
+are tests marked so by hand, and the lane leaves them out, with those marked
+``slow`` (the reader's fuzzer: 70 s). So that a test cannot
+slip into the lane by using Docker or QEMU without those fixtures, the lane
+fences both off (``_fence``): the Docker socket and the QEMU, qemu-img and docker
+programs fail the test that reaches them, in this process and in the ``nexlab``
+commands it runs. And a test cannot silently drop out of it: like CI, the lane
+turns a skip into a failure.
 """
 
 from __future__ import annotations
@@ -12,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -22,10 +35,16 @@ SHARED = Path(os.environ.get("NEXLAB_SHARED", REPO.parent / "shared"))
 SAMPLE_AGENT = REPO / "nexlab" / "builder" / "assets" / "sample-agent.sh"
 DEBIAN_TAG = os.environ.get("NEXLAB_DEBIAN_TAG", "nexlab/debian:bookworm")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+FAST_LANE = os.environ.get("NEXLAB_TEST_LANE", "") == "fast"
+#: The fixtures through which tests reach Docker or QEMU, and the marker each implies.
+HEAVY_FIXTURES = {"docker_client": "docker", "qemu_kernel": "qemu"}
+HEAVY_MARKERS = ("docker", "qemu")
+#: Programs the fast lane must never start (docker-the-CLI too: the engine is out of bounds).
+FENCED_PROGRAMS = ("qemu-system-x86_64", "qemu-img", "docker", "dockerd")
 
 
 class _AlpineTarballs(Mapping[str, Path]):
-    """The official minirootfs per release: ../shared/data, then the cache folder, then downloaded.
+    """The official minirootfs per release: ``$NEXLAB_SHARED/data``, then the cache folder, then downloaded.
 
     Resolved on first use (a download only when a test asks for it). When none
     can be had the path returned does not exist, so the test's ``require`` skips
@@ -65,13 +84,61 @@ def require(condition: bool, what: str) -> None:
         pytest.skip(f"needs {what}")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if FAST_LANE:
+        _fence(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        closure = getattr(item, "fixturenames", ())
+        for fixture, marker in HEAVY_FIXTURES.items():
+            if fixture in closure and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
+    if FAST_LANE:
+        heavy = [item for item in items if any(item.get_closest_marker(m) for m in (*HEAVY_MARKERS, "slow"))]
+        if heavy:
+            config.hook.pytest_deselected(items=heavy)
+            items[:] = [item for item in items if item not in set(heavy)]
+
+
+class FencedOff(RuntimeError):
+    """The fast lane reached Docker or QEMU: the test needs the docker_client or qemu_kernel fixture."""
+
+
+def _fence(config: pytest.Config) -> None:
+    """Make Docker and QEMU unreachable for the fast lane, in this process and in its children."""
+    shims = Path(tempfile.mkdtemp(prefix="nexlab-fast-lane-"))
+    config.add_cleanup(lambda: shutil.rmtree(shims, ignore_errors=True))
+    for name in FENCED_PROGRAMS:
+        shim = shims / name
+        shim.write_text(f"#!/bin/sh\necho 'fast lane: {name} is fenced off (give the test its fixture)' >&2\nexit 97\n")
+        shim.chmod(0o755)
+    os.environ["PATH"] = f"{shims}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["DOCKER_HOST"] = f"unix://{shims}/no-docker-in-the-fast-lane.sock"
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        if event == "subprocess.Popen":
+            program = args[0] if args[0] else (args[1][0] if args[1] else "")  # type: ignore[index]
+            name = os.path.basename(os.fsdecode(program))  # type: ignore[arg-type]
+            if name in FENCED_PROGRAMS and not str(program).startswith(str(shims)):
+                raise FencedOff(f"fast lane: the test started {name}; give it the fixture that needs it")
+        elif event == "socket.connect":
+            address = args[1]
+            if isinstance(address, str | bytes) and b"docker" in os.fsencode(address):
+                raise FencedOff(f"fast lane: the test connected to Docker at {address!r}; give it docker_client")
+
+    sys.addaudithook(hook)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if IN_CI and report.skipped and not _is_optional(report):
+    if (IN_CI or FAST_LANE) and report.skipped and not _is_optional(report):
+        why = "CI (CI=true forbids skips)" if IN_CI else "the fast lane (a test it selects must run there)"
         report.outcome = "failed"
-        report.longrepr = f"skipped in CI (CI=true forbids skips): {report.longrepr}"
+        report.longrepr = f"skipped in {why}: {report.longrepr}"
 
 
 def _is_optional(report: pytest.TestReport) -> bool:

@@ -22,7 +22,7 @@ from tests.conftest import DEBIAN_TAG, REPO, SAMPLE_AGENT
 
 def builder_panel_page(workdir: Path) -> Path:
     """Run every step of a panel, then write its final state as a static page."""
-    with BuilderPanel(image=DEBIAN_TAG, agent=SAMPLE_AGENT, output=workdir / "rootfs.ext4", size="200MiB") as panel:
+    with BuilderPanel(base=DEBIAN_TAG, agent=SAMPLE_AGENT, output=workdir / "rootfs.ext4", size="200MiB") as panel:
         for step in STEPS:
             panel.buttons[step].click()
             if panel.error_text:

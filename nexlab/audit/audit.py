@@ -21,11 +21,10 @@ from nexlab.audit import findings as rules
 from nexlab.audit.budget import Budget, SpaceFacts, budget
 from nexlab.audit.fsck import DEFAULT_TIMEOUT as DEFAULT_FSCK_TIMEOUT
 from nexlab.audit.fsck import FsckResult, fsck
-from nexlab.audit.inventory import FileRecord, record_from_entry, resolve, to_dataframe
+from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry, to_dataframe
 from nexlab.audit.packages import Package, attribute, read_databases
 from nexlab.errors import InputError
-from nexlab.progress import Progress
-from nexlab.progress import resolve as resolve_progress
+from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 
 if TYPE_CHECKING:
@@ -103,7 +102,7 @@ def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int, notes: list[
     """
 
     def read(path: str) -> bytes | None:
-        real = resolve(records, path)
+        real = canonical_path(records, path)
         if real is None or records[real].type != "file":
             return None
         if records[real].size > limit:
@@ -135,7 +134,7 @@ def audit(
     from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
-    progress = resolve_progress(progress)
+    progress = or_logging(progress)
     image = check_image_path(path)
     workload_bytes = parse_size(workload) if workload is not None else None
     # A .gz or .zst image (what `nexlab build -o rootfs.ext4.gz` writes) is read from a
@@ -155,7 +154,7 @@ def audit(
         bare = {e.path: record_from_entry(e, hashes.get(e.inode), None) for e in entries}
         with progress.step("packages", "apk and dpkg databases"):
             cut: list[str] = []
-            parsed, notes = read_databases(bare, _reader(fs, bare, DATABASE_LIMIT, cut))
+            parsed, notes = read_databases(_reader(fs, bare, DATABASE_LIMIT, cut))
             packages, owner = attribute(parsed, bare)
             records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
         info = fs.info

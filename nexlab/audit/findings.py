@@ -1,6 +1,12 @@
-"""What is wrong with an image for Nex: each rule a small function returning ``Finding``s.
+"""What is wrong with an image for Nex: the rules as records, each checked by a small function.
 
-Rules see the image only through ``Facts`` (the records, a bounded reader of
+Each ``Rule`` is data (``code``, ``severity``, ``summary``, ``fix``, ``check``):
+``RULES`` is the registry ``nexlab audit --list-rules`` prints and the README's
+findings table is generated from. A check is a function of ``Facts`` that
+yields the ``Finding``s of its rules (one check may serve several related
+rules, e.g. ``setuid`` and ``setgid``; ``evaluate`` runs each check once).
+
+Checks see the image only through ``Facts`` (the records, a bounded reader of
 small files, the filesystem's inode size and the fsck result), so each can be
 tested on a real image made to break it.
 """
@@ -13,9 +19,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from nexlab.audit.fsck import FsckResult
-from nexlab.audit.inventory import FileRecord, resolve
+from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
-from nexlab.builder.init import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
+from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
 
 NEX_UID = 1000
 NEX_GID = 1000
@@ -80,7 +86,7 @@ class Facts:
 
     def find(self, path: str) -> FileRecord | None:
         """The record ``path`` leads to, symlinks followed inside the image."""
-        real = resolve(self.records, path)
+        real = canonical_path(self.records, path)
         return self.records.get(real) if real else None
 
     def text(self, path: str) -> str | None:
@@ -101,7 +107,24 @@ class Facts:
         ]
 
 
-Rule = Callable[[Facts], Iterable[Finding]]
+#: A check: yields the findings of one or more rules for an image.
+Check = Callable[[Facts], Iterable[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One kind of finding: what it means and how to fix it, and the check that finds it."""
+
+    code: str
+    severity: Severity
+    #: When it is reported (one line; the README's "when" column).
+    summary: str
+    #: The usual fix; a finding may give a more precise one for its case.
+    fix: str
+    check: Check = field(compare=False, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {"code": self.code, "severity": self.severity.value, "summary": self.summary, "fix": self.fix}
 
 
 def _colon_entry(text: str | None, name: str) -> list[str] | None:
@@ -112,28 +135,24 @@ def _colon_entry(text: str | None, name: str) -> list[str] | None:
     return None
 
 
-def _finding(severity: Severity, code: str, message: str, fix: str, paths: Iterable[str] = ()) -> Finding:
-    return Finding(severity, code, message, fix, tuple(sorted(set(paths))))
+def _finding(rule: Rule, message: str, fix: str, paths: Iterable[str] = ()) -> Finding:
+    return Finding(rule.severity, rule.code, message, fix, tuple(sorted(set(paths))))
 
 
 def agent(facts: Facts) -> Iterable[Finding]:
     record = facts.find(AGENT)
     if record is None:
-        yield _finding(
-            Severity.CRITICAL, "agent-missing", f"{AGENT} does not exist", "build with --agent PATH", [AGENT]
-        )
+        yield _finding(AGENT_MISSING, f"{AGENT} does not exist", "build with --agent PATH", [AGENT])
     elif record.type != "file":
         yield _finding(
-            Severity.CRITICAL,
-            "agent-missing",
+            AGENT_MISSING,
             f"{AGENT} is a {record.type}, not a file",
             "rebuild with --agent",
             [AGENT],
         )
     elif not record.mode & 0o111:
         yield _finding(
-            Severity.CRITICAL,
-            "agent-not-executable",
+            AGENT_NOT_EXECUTABLE,
             f"{AGENT} has mode {record.mode:04o}: nobody can run it",
             f"chmod 0755 {AGENT}",
             [AGENT],
@@ -141,10 +160,10 @@ def agent(facts: Facts) -> Iterable[Finding]:
 
 
 def image_init(facts: Facts) -> InitKind | None:
-    """The image's init, classified as the build does (``nexlab.builder.init.classify``)."""
+    """The image's init, classified as the build does (``nexlab.inits.classify``, as the build does)."""
     pid1 = None
     for path in INIT_PATHS:
-        real = resolve(facts.records, path)
+        real = canonical_path(facts.records, path)
         if real is not None and real in facts.records and facts.records[real].type == "file":
             pid1 = real
             break
@@ -161,8 +180,7 @@ def agent_service(facts: Facts) -> Iterable[Finding]:
     kind = image_init(facts)
     if kind is None and facts.find("/sbin/init") is None and facts.find("/usr/sbin/init") is None:
         yield _finding(
-            Severity.HIGH,
-            "no-init",
+            NO_INIT,
             "no /sbin/init: the kernel finds nothing to run, nothing starts the agent",
             "build from a base with OpenRC, systemd or busybox init",
             ["/sbin/init"],
@@ -184,8 +202,7 @@ def _systemd_service(facts: Facts) -> Iterable[Finding]:
     if unit is None:
         openrc_script = facts.find(AGENT_SERVICE) is not None
         yield _finding(
-            Severity.HIGH,
-            "service-missing",
+            SERVICE_MISSING,
             "systemd is PID 1 but there is no agent.service unit"
             + (f" (only {AGENT_SERVICE}, an OpenRC script systemd does not run)" if openrc_script else "")
             + ": the agent will not start",
@@ -200,12 +217,11 @@ def _systemd_service(facts: Facts) -> Iterable[Finding]:
         and posixpath.dirname(path).endswith(".wants")
         and posixpath.basename(path) == "agent.service"
         and record.type == "symlink"
-        and resolve(facts.records, path) == unit.path
+        and canonical_path(facts.records, path) == unit.path
     ]
     if not enabled:
         yield _finding(
-            Severity.HIGH,
-            "service-not-enabled",
+            SERVICE_NOT_ENABLED,
             "agent.service is wanted by no target: systemd will not start it at boot",
             "systemctl enable agent (a link in /etc/systemd/system/multi-user.target.wants)",
             [unit.path],
@@ -252,8 +268,7 @@ def _command_missing(facts: Facts, command: str, where: str) -> Iterable[Finding
     record = facts.find(program)
     if record is None or record.type != "file" or not record.mode & 0o111:
         yield _finding(
-            Severity.HIGH,
-            "service-command-missing",
+            SERVICE_COMMAND_MISSING,
             f"{where} runs {program}, which is not an executable file in the image: the agent will not start",
             "rebuild with nexlab build, or fix the path",
             [where, program],
@@ -265,8 +280,7 @@ def _openrc_service(facts: Facts, kind: InitKind | None) -> Iterable[Finding]:
     if service is None or service.type != "file":
         runner = "OpenRC" if kind in (InitKind.OPENRC, None) else f"{kind.value} init (no inittab entry, no OpenRC)"
         yield _finding(
-            Severity.HIGH,
-            "service-missing",
+            SERVICE_MISSING,
             f"no {AGENT_SERVICE}: {runner} will not start the agent",
             "install the agent's service for the image's init (nexlab build does)",
             [AGENT_SERVICE],
@@ -275,13 +289,12 @@ def _openrc_service(facts: Facts, kind: InitKind | None) -> Iterable[Finding]:
     enabled = [
         link.path
         for link in facts.runlevel_links()
-        if resolve(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
+        if canonical_path(facts.records, link.path) == service.path and posixpath.basename(link.path) == "agent"
     ]
     yield from _service_interpreter(facts, service, "OpenRC")
     if not enabled:
         yield _finding(
-            Severity.HIGH,
-            "service-not-enabled",
+            SERVICE_NOT_ENABLED,
             "the agent service is in no runlevel: it will not start at boot",
             "rc-update add agent boot (or ln -s /etc/init.d/agent /etc/runlevels/boot/agent)",
             [AGENT_SERVICE],
@@ -297,8 +310,7 @@ def _service_interpreter(facts: Facts, service: FileRecord, runner: str) -> Iter
     found = facts.find(interpreter) if interpreter.startswith("/") else None
     if found is None or found.type != "file":
         yield _finding(
-            Severity.HIGH,
-            "service-interpreter-missing",
+            SERVICE_INTERPRETER_MISSING,
             f"{service.path} runs with {interpreter}, which is not in the image: the agent will not start",
             "rebuild with nexlab build (it installs the service for the base's init, --init auto)"
             if runner != "OpenRC" or service.path != AGENT_SERVICE
@@ -312,16 +324,14 @@ def nex_user(facts: Facts) -> Iterable[Finding]:
     entry = facts.passwd("nex")
     if entry is None or len(entry) < 4:
         yield _finding(
-            Severity.HIGH,
-            "nex-user",
+            NEX_USER,
             "there is no nex user in /etc/passwd",
             "add it: useradd -u 1000 -U -d /home/nex nex",
             ["/etc/passwd"],
         )
     elif (entry[2], entry[3]) != (str(NEX_UID), str(NEX_GID)):
         yield _finding(
-            Severity.HIGH,
-            "nex-user",
+            NEX_USER,
             f"user nex is {entry[2]}:{entry[3]}, the agent expects {NEX_UID}:{NEX_GID}",
             "usermod -u 1000 nex && groupmod -g 1000 nex",
             ["/etc/passwd"],
@@ -332,16 +342,14 @@ def nex_home(facts: Facts) -> Iterable[Finding]:
     home = facts.find("/home/nex")
     if home is None or home.type != "dir":
         yield _finding(
-            Severity.MEDIUM,
-            "nex-home",
+            NEX_HOME,
             "/home/nex does not exist: the agent's working directory and logs have nowhere to go",
             "mkdir /home/nex && chown 1000:1000 /home/nex",
             ["/home/nex"],
         )
     elif home.uid != NEX_UID:
         yield _finding(
-            Severity.MEDIUM,
-            "nex-home",
+            NEX_HOME,
             f"/home/nex is owned by {home.uid}:{home.gid}, not nex",
             "chown 1000:1000 /home/nex",
             [home.path],
@@ -353,8 +361,7 @@ def tmp_mode(facts: Facts) -> Iterable[Finding]:
     if tmp is None or tmp.type != "dir" or tmp.mode != 0o1777:
         what = "missing" if tmp is None else f"a {tmp.type}" if tmp.type != "dir" else f"mode {tmp.mode:04o}"
         yield _finding(
-            Severity.HIGH,
-            "tmp-mode",
+            TMP_MODE,
             f"/tmp is {what}, not a 1777 directory: workloads cannot write there as nex",
             "mkdir -p /tmp && chmod 1777 /tmp",
             ["/tmp"],
@@ -376,8 +383,7 @@ def serial_getty(facts: Facts) -> Iterable[Finding]:
     )
     if not (openrc or inittab or systemd):
         yield _finding(
-            Severity.MEDIUM,
-            "no-serial-getty",
+            NO_SERIAL_GETTY,
             "no getty on ttyS0: the Firecracker serial console gives no login for debugging",
             "add 'T0:2345:respawn:/sbin/getty -L 115200 ttyS0 vt100' to /etc/inittab or enable agetty.ttyS0",
             ["/etc/inittab"],
@@ -395,8 +401,7 @@ def root_password(facts: Facts) -> Iterable[Finding]:
         return
     if hashed == "":
         yield _finding(
-            Severity.CRITICAL,
-            "root-password-empty",
+            ROOT_PASSWORD_EMPTY,
             f"root has an empty password in {where}: anyone on the console is root",
             "lock it: usermod -p '*' root",
             [where],
@@ -405,8 +410,7 @@ def root_password(facts: Facts) -> Iterable[Finding]:
     match, _checked = well_known_password(hashed)
     if match is not None:
         yield _finding(
-            Severity.CRITICAL,
-            "root-password-known",
+            ROOT_PASSWORD_KNOWN,
             f"root's password is the well-known {match!r}",
             "lock it: usermod -p '*' root",
             [where],
@@ -414,12 +418,12 @@ def root_password(facts: Facts) -> Iterable[Finding]:
 
 
 def setuid(facts: Facts) -> Iterable[Finding]:
-    for bit, name in ((0o4000, "setuid"), (0o2000, "setgid")):
+    for bit, rule in ((0o4000, SETUID), (0o2000, SETGID)):
+        name = rule.code
         paths = [r.path for r in facts.records.values() if r.type == "file" and r.mode & bit]
         if paths:
             yield _finding(
-                Severity.LOW,
-                name,
+                rule,
                 f"{len(paths)} {name} file(s): each is a way to gain privileges if it has a bug",
                 f"remove the {name} bit where the workload does not need it (chmod {'u' if bit == 0o4000 else 'g'}-s)",
                 paths,
@@ -434,8 +438,7 @@ def world_writable(facts: Facts) -> Iterable[Finding]:
     ]
     if paths:
         yield _finding(
-            Severity.MEDIUM,
-            "world-writable",
+            WORLD_WRITABLE,
             f"{len(paths)} world-writable path(s) without the sticky bit",
             "chmod o-w (or +t for shared directories)",
             paths,
@@ -449,7 +452,7 @@ def _boot_files(facts: Facts) -> set[str]:
     wanted += [p for p in facts.records if p.startswith("/etc/local.d/") and p.count("/") == 3]
     found = set()
     for path in wanted:
-        real = resolve(facts.records, path)
+        real = canonical_path(facts.records, path)
         if real is not None and real in facts.records:
             found.add(real)
     return found
@@ -479,8 +482,7 @@ def boot_writable(facts: Facts) -> Iterable[Finding]:
     paths = [p for p in checked if p in facts.records and _nex_can_write(facts.records[p])]
     if paths:
         yield _finding(
-            Severity.CRITICAL,
-            "boot-writable",
+            BOOT_WRITABLE,
             f"{len(paths)} file(s) or directories that root runs at boot are writable by nex: "
             "a workload can become root at the next boot",
             "chown root:root and chmod go-w them",
@@ -491,8 +493,7 @@ def boot_writable(facts: Facts) -> Iterable[Finding]:
 def small_inodes(facts: Facts) -> Iterable[Finding]:
     if facts.inode_size < 256:
         yield _finding(
-            Severity.LOW,
-            "small-inodes",
+            SMALL_INODES,
             f"{facts.inode_size}-byte inodes cannot store dates after 2038-01-19 (nor nanoseconds, crtime)",
             "mkfs.ext4 -I 256 (the default for ext4)",
         )
@@ -505,51 +506,223 @@ def fsck_errors(facts: Facts) -> Iterable[Finding]:
     if result.clean is False:
         head = "; ".join(result.errors[:3]) or "see e2fsck -fn"
         yield _finding(
-            Severity.HIGH,
-            "fsck-errors",
+            FSCK_ERRORS,
             f"e2fsck -fn found errors{' (then aborted)' if 'aborted' in result.note else ''}: {head}",
             "rebuild the image (or run e2fsck -fy on a copy)",
         )
     elif not result.finished:
         # A check that never ends is itself a sign of a corrupt image (e2fsck restarting in a loop).
         yield _finding(
-            Severity.MEDIUM,
-            "fsck-unfinished",
+            FSCK_UNFINISHED,
             result.note or "e2fsck did not finish",
             "run e2fsck -fn IMAGE by hand to see where it loops, or give it more time (--fsck-timeout)",
         )
     elif result.clean is None:
-        yield _finding(Severity.INFO, "fsck-skipped", result.note or "e2fsck did not run", "apt-get install e2fsprogs")
+        yield _finding(FSCK_SKIPPED, result.note or "e2fsck did not run", "apt-get install e2fsprogs")
 
 
 def journal_recovery(facts: Facts) -> Iterable[Finding]:
     if facts.needs_recovery:
         yield _finding(
-            Severity.MEDIUM,
-            "needs-recovery",
+            NEEDS_RECOVERY,
             "the journal needs recovery: the image was not cleanly unmounted, recent writes may be missing here",
             "unmount cleanly before shipping (or e2fsck -fy on a copy)",
         )
 
 
-RULES: tuple[Rule, ...] = (
+def _rule(code: str, severity: Severity, check: Check, summary: str, fix: str) -> Rule:
+    return Rule(code, severity, summary, fix, check)
+
+
+# Worst first within each check; the README's findings table is generated from this order.
+AGENT_MISSING = _rule(
+    "agent-missing",
+    Severity.CRITICAL,
     agent,
+    f"`{AGENT}` missing or not a regular file",
+    "build with --agent PATH",
+)
+AGENT_NOT_EXECUTABLE = _rule(
+    "agent-not-executable", Severity.CRITICAL, agent, "the agent has no x bit", f"chmod 0755 {AGENT}"
+)
+NO_INIT = _rule(
+    "no-init",
+    Severity.HIGH,
     agent_service,
+    "no `/sbin/init` (nor `/usr/sbin/init`)",
+    "build from a base with OpenRC, systemd or busybox init",
+)
+SERVICE_MISSING = _rule(
+    "service-missing",
+    Severity.HIGH,
+    agent_service,
+    "no service for the image's init: `/etc/init.d/agent` (OpenRC, or busybox/sysvinit without an inittab "
+    "agent entry), `agent.service` (systemd as PID 1)",
+    "install the agent's service for the image's init (nexlab build does)",
+)
+SERVICE_NOT_ENABLED = _rule(
+    "service-not-enabled",
+    Severity.HIGH,
+    agent_service,
+    "OpenRC: no `/etc/runlevels/*/agent` link to it; systemd: no `*.wants/agent.service` link",
+    "rc-update add agent boot, or systemctl enable agent",
+)
+SERVICE_INTERPRETER_MISSING = _rule(
+    "service-interpreter-missing",
+    Severity.HIGH,
+    agent_service,
+    "the service script's `#!` interpreter (e.g. `/sbin/openrc-run`) is not in the image",
+    "rebuild with nexlab build (it installs the service for the base's init, --init auto)",
+)
+SERVICE_COMMAND_MISSING = _rule(
+    "service-command-missing",
+    Severity.HIGH,
+    agent_service,
+    "the unit's `ExecStart=` or the inittab entry's program is not an executable file",
+    "rebuild with nexlab build, or fix the path",
+)
+NEX_USER = _rule(
+    "nex-user",
+    Severity.HIGH,
     nex_user,
+    "no `nex` in `/etc/passwd`, or not 1000:1000",
+    "useradd -u 1000 -U -d /home/nex nex",
+)
+NEX_HOME = _rule(
+    "nex-home",
+    Severity.MEDIUM,
     nex_home,
-    tmp_mode,
+    "`/home/nex` missing or not owned by uid 1000",
+    "mkdir /home/nex && chown 1000:1000 /home/nex",
+)
+TMP_MODE = _rule(
+    "tmp-mode", Severity.HIGH, tmp_mode, "`/tmp` missing or not mode 1777", "mkdir -p /tmp && chmod 1777 /tmp"
+)
+NO_SERIAL_GETTY = _rule(
+    "no-serial-getty",
+    Severity.MEDIUM,
     serial_getty,
+    "no OpenRC `agetty.ttyS0` in a runlevel, no active `ttyS0` respawn line in `/etc/inittab` and no systemd "
+    "`serial-getty@ttyS0.service` of its own",
+    "add 'T0:2345:respawn:/sbin/getty -L 115200 ttyS0 vt100' to /etc/inittab or enable agetty.ttyS0",
+)
+ROOT_PASSWORD_EMPTY = _rule(
+    "root-password-empty",
+    Severity.CRITICAL,
     root_password,
-    setuid,
+    "root's password field is empty",
+    "lock it: usermod -p '*' root",
+)
+ROOT_PASSWORD_KNOWN = _rule(
+    "root-password-known",
+    Severity.CRITICAL,
+    root_password,
+    "root's hash matches a well-known password (root, toor, password, …), any crypt method libcrypt knows "
+    "(yescrypt included)",
+    "lock it: usermod -p '*' root",
+)
+SETUID = _rule("setuid", Severity.LOW, setuid, "files with the setuid bit (listed)", "chmod u-s where not needed")
+SETGID = _rule("setgid", Severity.LOW, setuid, "files with the setgid bit (listed)", "chmod g-s where not needed")
+WORLD_WRITABLE = _rule(
+    "world-writable",
+    Severity.MEDIUM,
     world_writable,
+    "world-writable files, FIFOs or directories without the sticky bit",
+    "chmod o-w (or +t for shared directories)",
+)
+BOOT_WRITABLE = _rule(
+    "boot-writable",
+    Severity.CRITICAL,
     boot_writable,
+    "a file root runs at boot (runlevel services, inittab, rc.local, local.d, /sbin/init's target, the agent "
+    "and its service) or any directory above it is writable by uid/gid 1000 or everyone",
+    "chown root:root and chmod go-w them",
+)
+SMALL_INODES = _rule(
+    "small-inodes",
+    Severity.LOW,
     small_inodes,
+    "128-byte inodes: no dates after 2038",
+    "mkfs.ext4 -I 256 (the default for ext4)",
+)
+FSCK_ERRORS = _rule(
+    "fsck-errors",
+    Severity.HIGH,
     fsck_errors,
+    "`e2fsck -fn` (read-only) found errors (exit status with bit 4; also when it then aborted, exit 12)",
+    "rebuild the image (or run e2fsck -fy on a copy)",
+)
+FSCK_UNFINISHED = _rule(
+    "fsck-unfinished",
+    Severity.MEDIUM,
+    fsck_errors,
+    "`e2fsck -fn` did not finish within `--fsck-timeout` seconds (default 60; corrupt images can make it "
+    "restart for ever)",
+    "run e2fsck -fn IMAGE by hand to see where it loops, or give it more time (--fsck-timeout)",
+)
+FSCK_SKIPPED = _rule(
+    "fsck-skipped",
+    Severity.INFO,
+    fsck_errors,
+    "e2fsck missing or could not run (the note names the package)",
+    "apt-get install e2fsprogs",
+)
+NEEDS_RECOVERY = _rule(
+    "needs-recovery",
+    Severity.MEDIUM,
     journal_recovery,
+    "the journal needs recovery",
+    "unmount cleanly before shipping (or e2fsck -fy on a copy)",
 )
 
+#: Every rule, in the order the README's table lists them.
+RULES: tuple[Rule, ...] = (
+    AGENT_MISSING,
+    AGENT_NOT_EXECUTABLE,
+    NO_INIT,
+    SERVICE_MISSING,
+    SERVICE_NOT_ENABLED,
+    SERVICE_INTERPRETER_MISSING,
+    SERVICE_COMMAND_MISSING,
+    NEX_USER,
+    NEX_HOME,
+    TMP_MODE,
+    NO_SERIAL_GETTY,
+    ROOT_PASSWORD_EMPTY,
+    ROOT_PASSWORD_KNOWN,
+    SETUID,
+    SETGID,
+    WORLD_WRITABLE,
+    BOOT_WRITABLE,
+    SMALL_INODES,
+    FSCK_ERRORS,
+    FSCK_UNFINISHED,
+    FSCK_SKIPPED,
+    NEEDS_RECOVERY,
+)
+BY_CODE: Mapping[str, Rule] = {rule.code: rule for rule in RULES}
 
-def evaluate(facts: Facts, rules: Iterable[Rule] = RULES) -> list[Finding]:
-    """Every rule's findings, worst first, then by code."""
-    findings = [finding for rule in rules for finding in rule(facts)]
+
+def checks(rules: Iterable[Rule | Check]) -> list[Check]:
+    """The distinct checks behind ``rules`` (records or check functions), in first-seen order."""
+    found: list[Check] = []
+    for item in rules:
+        check = item.check if isinstance(item, Rule) else item
+        if check not in found:
+            found.append(check)
+    return found
+
+
+def evaluate(facts: Facts, rules: Iterable[Rule | Check] = RULES) -> list[Finding]:
+    """Every finding of ``rules`` (records, or checks such as ``agent``), worst first, then by code.
+
+    A check serving several rules runs once; when only some of its rules are asked for,
+    only their findings are kept.
+    """
+    wanted = list(rules)
+    codes = {r.code for r in wanted if isinstance(r, Rule)}
+    whole = [r for r in wanted if not isinstance(r, Rule)]
+    findings = [
+        finding for check in checks(wanted) for finding in check(facts) if check in whole or finding.code in codes
+    ]
     return sorted(findings, key=lambda f: (-f.severity.rank, f.code, f.paths))

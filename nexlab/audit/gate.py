@@ -23,10 +23,6 @@ class Gate:
     min_free: int | None = None
     fail_on: Severity | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.max_size is not None or self.min_free is not None or self.fail_on is not None
-
 
 @dataclass(frozen=True)
 class GateResult:

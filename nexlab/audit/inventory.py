@@ -111,7 +111,7 @@ def to_dataframe(records: Iterable[FileRecord]) -> pd.DataFrame:
     return frame.set_index("path", drop=False)
 
 
-def resolve(records: Mapping[str, FileRecord], path: str, *, follow_last: bool = True) -> str | None:
+def canonical_path(records: Mapping[str, FileRecord], path: str, *, follow_last: bool = True) -> str | None:
     """The canonical path of ``path`` with symlinks followed *inside the image*.
 
     Absolute targets are taken relative to the image's root, never the host's;

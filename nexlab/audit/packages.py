@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from nexlab.audit.inventory import FileRecord, resolve
+from nexlab.audit.inventory import FileRecord, canonical_path
 
 APK_DB = "/lib/apk/db/installed"
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -153,9 +153,7 @@ def parse_dpkg_diversions(text: str) -> dict[str, tuple[str, str]]:
     return {lines[i]: (lines[i + 1], lines[i + 2]) for i in range(0, len(lines) - 2, 3)}
 
 
-def read_databases(
-    records: Mapping[str, FileRecord], read: Callable[[str], bytes | None]
-) -> tuple[list[ParsedPackage], list[str]]:
+def read_databases(read: Callable[[str], bytes | None]) -> tuple[list[ParsedPackage], list[str]]:
     """Every package database found in the image, and notes on what could not be read."""
     notes: list[str] = []
     packages: list[ParsedPackage] = []
@@ -203,7 +201,7 @@ class _Canonical:
             return path
         parent, name = posixpath.split(path)
         if parent not in self.parents:
-            self.parents[parent] = resolve(self.records, parent)
+            self.parents[parent] = canonical_path(self.records, parent)
         real_parent = self.parents[parent]
         if real_parent is None:
             return None

@@ -29,7 +29,7 @@ from nexlab.boot.result import BootResult
 from nexlab.errors import BootError, InputError
 from nexlab.image.compressed import compression_of, plain_image
 from nexlab.image.superblock import check_magic
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MEMORY_MIB = 512
@@ -104,7 +104,7 @@ def _boot(
     progress: Progress | None,
     started: float,
 ) -> BootResult:
-    chosen = kernels.resolve(Path(kernel) if kernel else None, Path(initrd) if initrd else None)
+    chosen = kernels.choose_kernel(Path(kernel) if kernel else None, Path(initrd) if initrd else None)
     accels = _accels(accel)
     _machine(machine, accels[0], chosen)  # reject a bad name before anything starts
     if expect is not None:
@@ -114,7 +114,7 @@ def _boot(
             raise InputError(f"--expect {expect!r} is not a regular expression: {exc}") from exc
     if timeout <= 0 or memory < 64:
         raise InputError("the timeout must be positive and the memory at least 64 MiB")
-    progress = resolve(progress)
+    progress = or_logging(progress)
     kvm_fallback = None if accel != "auto" or Accel.KVM in accels else "no read-write access to /dev/kvm"
     with progress.step("boot", f"{image} with {chosen.path.name}") as step:
         with tempdirs.directory("boot") as workdir, _console_sink(log) as sink:

@@ -55,7 +55,7 @@ def default_kernel(boot_dir: Path = DEFAULT_BOOT_DIR) -> Kernel:
     raise ToolMissingError(f"a kernel with an initrd in {boot_dir} (vmlinuz-*-cloud-amd64)", "linux-image-cloud-amd64")
 
 
-def resolve(kernel: Path | None, initrd: Path | None) -> Kernel:
+def choose_kernel(kernel: Path | None, initrd: Path | None) -> Kernel:
     """The default kernel when none is given; else the given one, with ``initrd`` only if given."""
     if kernel is None:
         if initrd is not None:

@@ -17,14 +17,18 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexlab import tempdirs
 from nexlab.builder import engine
 from nexlab.builder.inputs import regular_file
 from nexlab.builder.output import sha256_file
 from nexlab.errors import CommandError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.run import run
+
+if TYPE_CHECKING:
+    import docker
 
 log = logging.getLogger("nexlab.base")
 
@@ -119,7 +123,7 @@ def debian(
     """Make (or reuse) a Debian minbase image with OpenRC (or systemd) and the ``nex`` user, imported as ``tag``."""
     import docker.errors
 
-    progress = resolve(progress)
+    progress = or_logging(progress)
     start = time.monotonic()
     client = engine.connect()
     if not force:
@@ -221,16 +225,14 @@ def _scratch_dir(kind: str) -> contextlib.AbstractContextManager[Path]:
 SOURCE_LABEL = "org.nexlab.source-sha256"
 
 
-def _import(client: object, tarball: Path, tag: str) -> tuple[str, bool]:
+def _import(client: docker.DockerClient, tarball: Path, tag: str) -> tuple[str, bool]:
     """Import ``tarball`` as ``tag``: (image id, whether ``tag`` already held exactly that tarball).
 
     Re-importing the same tarball would only leave the previous image behind as
     a dangling ``<none>`` image, so an image labelled with the tarball's sha256 is reused.
     """
-    import docker
     import docker.errors
 
-    assert isinstance(client, docker.DockerClient)
     digest = sha256_file(tarball)
     with contextlib.suppress(docker.errors.ImageNotFound):
         existing = client.images.get(tag)
@@ -354,7 +356,7 @@ def _download(url: str, destination: Path, release: AlpineRelease, timeout: floa
 
 def alpine(rootfs: str | os.PathLike[str], tag: str | None = None, *, progress: Progress | None = None) -> BaseResult:
     """Import an Alpine minirootfs tarball as a Docker image (default tag ``nexlab/alpine:VERSION``)."""
-    progress = resolve(progress)
+    progress = or_logging(progress)
     start = time.monotonic()
     tarball = regular_file(rootfs, "Alpine minirootfs")
     version = _alpine_release(tarball)

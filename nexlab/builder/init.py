@@ -6,14 +6,13 @@ is read before anything is built: a container is *created* (never started) and
 ``/sbin/init`` and OpenRC's tools are looked up through the engine's archive
 API, which resolves symlinks inside the container's root, not the host's.
 
-The classification itself (``classify``) only sees names and a few bytes, so
+The classification itself (``nexlab.inits.classify``) only sees names and a few bytes, so
 the audit uses it on an image's records too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import io
 import posixpath
 import tarfile
@@ -22,30 +21,19 @@ from typing import TYPE_CHECKING
 
 from nexlab.errors import BaseImageError, DockerError, InputError
 
+# The classification is shared with the audit, which must not depend on the builder.
+from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
+
 if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
     from docker.models.images import Image
 
 
-class InitKind(enum.StrEnum):
-    OPENRC = "openrc"
-    SYSTEMD = "systemd"
-    BUSYBOX = "busybox"
-    SYSVINIT = "sysvinit"
-
-
 #: What ``--init`` accepts: ``auto`` detects, the others force (sysvinit without
 #: OpenRC gets the same inittab service as busybox, in sysvinit's syntax).
 INIT_CHOICES = ("auto", *(kind.value for kind in InitKind))
 
-#: Where each init's agent service lives in the image.
-SERVICE_PATHS = {
-    InitKind.OPENRC: "/etc/init.d/agent",
-    InitKind.SYSTEMD: "/etc/systemd/system/agent.service",
-    InitKind.BUSYBOX: "/usr/local/sbin/agent-service",
-    InitKind.SYSVINIT: "/usr/local/sbin/agent-service",
-}
 #: The default service asset for each init (in nexlab.builder.assets).
 SERVICE_ASSETS = {
     InitKind.OPENRC: "agent.openrc",
@@ -54,8 +42,6 @@ SERVICE_ASSETS = {
     InitKind.SYSVINIT: "agent-service.sh",
 }
 
-INIT_PATHS = ("/sbin/init", "/usr/sbin/init")
-OPENRC_RUN_PATHS = ("/sbin/openrc-run", "/usr/sbin/openrc-run")
 #: What a refused base was searched for, in the error.
 LOOKED_FOR = "/sbin/init or /usr/sbin/init (systemd, busybox or sysvinit) and /sbin/openrc-run"
 #: Enough of a regular /sbin/init to tell busybox, systemd and sysvinit apart.
@@ -76,28 +62,6 @@ class InitSystem:
     @property
     def service_path(self) -> str:
         return SERVICE_PATHS[self.kind]
-
-
-def classify(pid1: str | None, head: bytes, *, openrc: bool) -> InitKind | None:
-    """The init from ``/sbin/init``'s resolved path and first bytes; None when there is none.
-
-    OpenRC is not PID 1 (busybox init or sysvinit runs it from inittab), so a
-    base with ``openrc-run`` counts as OpenRC unless systemd is PID 1.
-    """
-    if pid1 is None:
-        return InitKind.OPENRC if openrc else None
-    name = posixpath.basename(pid1)
-    if name == "busybox" or b"BusyBox v" in head:
-        pid1_kind = InitKind.BUSYBOX
-    elif name == "systemd" or (b"systemd" in head and b"INIT_VERSION=sysvinit" not in head):
-        pid1_kind = InitKind.SYSTEMD
-    elif head.startswith(b"\x7fELF") and b"INIT_VERSION=sysvinit" in head:
-        pid1_kind = InitKind.SYSVINIT
-    else:
-        return InitKind.OPENRC if openrc else None
-    if openrc and pid1_kind != InitKind.SYSTEMD:
-        return InitKind.OPENRC
-    return pid1_kind
 
 
 def parse_init(value: str) -> InitKind | None:

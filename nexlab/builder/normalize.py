@@ -1,7 +1,7 @@
 """Scrub a staging tree so two builds from the same inputs hold the same bytes.
 
 What is removed or rewritten follows what mkosi and mmdebstrap do, and what was
-measured on debootstrap and apt trees (``notes/reproducible-ext4.md`` §4):
+measured on debootstrap and apt trees (two builds from the same inputs, diffed):
 logs, caches and keys written at install time, ``machine-id`` emptied so the
 guest makes its own at first boot, ``/etc/shadow``'s last-change day pinned to
 the epoch day, and every mtime clamped to the epoch (atime := mtime).

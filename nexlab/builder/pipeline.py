@@ -21,7 +21,7 @@ from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount
 from nexlab.errors import ImageTooSmallError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 
 
@@ -54,7 +54,16 @@ def build_rootfs(
     ``init`` is the base's init: ``auto`` detects it (OpenRC, systemd, busybox
     init, sysvinit) and a base without one is refused before anything is made.
     """
-    spec = BuildSpec.of(agent, image, script, service, size, network, source_date_epoch, init)
+    spec = BuildSpec.of(
+        agent,
+        base=image,
+        script=script,
+        service=service,
+        size=size,
+        network=network,
+        source_date_epoch=source_date_epoch,
+        init=init,
+    )
     return build(spec, output, reproducible=reproducible, progress=progress)
 
 
@@ -78,15 +87,15 @@ def build(
 def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: Progress | None = None) -> BuildResult:
     """The setup container, then the five steps through a loop mount (needs root)."""
     start = time.monotonic()
-    progress = resolve(progress)
+    progress = or_logging(progress)
     target = Path(output)
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     parse_init(spec.init)
     require_root("building through a mount")
     client = engine.connect()
-    base = engine.ensure_image(client, spec.image)
-    system = base_init(client, base, spec.image, spec.init, spec.network, progress)
+    base = engine.ensure_image(client, spec.base)
+    system = base_init(client, base, spec.base, spec.init, spec.network, progress)
     inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
 
     steps: list[StepResult] = []
@@ -94,7 +103,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     # before anything is allocated, and its container waits, exited, to be exported.
     populate_start = time.monotonic()
     with (
-        setup_container(client, base, inputs, progress, reference=spec.image, network=spec.network) as finished,
+        setup_container(client, base, inputs, progress, reference=spec.base, network=spec.network) as finished,
         staged_output(target) as staged,
     ):
         with progress.step("allocate", f"{num_bytes} bytes") as step:
@@ -104,7 +113,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         with contextlib.ExitStack() as held:
             with progress.step("mount", "loop device") as step:
                 mounted = step.done(held.enter_context(mount(staged)))
-            with progress.step("populate", f"export of the setup container of {spec.image}") as step:
+            with progress.step("populate", f"export of the setup container of {spec.base}") as step:
                 try:
                     steps.append(step.done(fill(mounted, finished, inputs, progress=progress, started=populate_start)))
                 except ImageTooSmallError:

@@ -28,7 +28,7 @@ from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
 from nexlab.errors import ImageTooSmallError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 
 if TYPE_CHECKING:
     import docker
@@ -85,7 +85,7 @@ def populate(
     if not mount.mounted:
         raise InputError(f"{mount.image} is not mounted any more")
     start = time.monotonic()
-    report = resolve(progress)
+    report = or_logging(progress)
     setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
@@ -105,7 +105,7 @@ def fill(
 ) -> PopulateResult:
     """Extract the finished setup container's filesystem into ``mount``."""
     start = time.monotonic() if started is None else started
-    report = resolve(progress)
+    report = or_logging(progress)
     try:
         extract(export_stream(finished), mount.path, as_root=True)
     except ContentTooLargeError as exc:

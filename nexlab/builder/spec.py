@@ -1,40 +1,153 @@
-"""``BuildSpec``: the inputs of a build, in one frozen value.
+"""``BuildSpec``: the inputs of a build, in one frozen value, declared once.
 
 What decides an image's content (agent, base image, scripts, size, network,
 epoch) travels as one object through the mount build, the reproducible build
 and ``repro``; where the image goes and how progress is shown do not belong here.
+
+Each field carries its ``Input`` (field metadata): the command-line flag, its
+help, how text is parsed and which widget the notebook panel shows. ``nexlab
+build``/``nexlab repro`` make their options from it and ``BuilderPanel`` its
+inputs, so a new input is added here and nowhere else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Literal
 
 from nexlab.builder.allocate import DEFAULT_SIZE
+from nexlab.builder.init import INIT_CHOICES
 from nexlab.builder.populate import DEFAULT_IMAGE
 
 PathLike = str | os.PathLike[str]
+#: How the notebook panel shows an input: a text box, a drop-down, or not at all.
+Widget = Literal["text", "choice", "none"]
+
+
+@dataclass(frozen=True)
+class Input:
+    """How a ``BuildSpec`` field is given on the command line and in the panel."""
+
+    flag: str
+    help: str
+    #: Text to value, for argparse's ``type=`` (a ValueError's message becomes the one-line error).
+    parse: Callable[[str], Any] | None = None
+    metavar: str | None = None
+    #: The values argparse accepts (None: any).
+    choices: tuple[str, ...] | None = None
+    widget: Widget = "text"
+    #: The panel's label and, for a drop-down whose options are not ``choices``, its options.
+    label: str = ""
+    options: tuple[str, ...] = ()
+    placeholder: str = ""
+
+
+def epoch_seconds(text: str) -> int:
+    """``--source-date-epoch``'s value: whole seconds since 1970 (ValueError says what is wrong)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number of seconds") from None
+    if value < 0:
+        raise ValueError(f"{value} is before 1970")
+    return value
+
+
+def _input(**kwargs: Any) -> dict[str, Input]:
+    return {"input": Input(**kwargs)}
 
 
 @dataclass(frozen=True)
 class BuildSpec:
-    agent: Path
-    image: str = DEFAULT_IMAGE
-    script: Path | None = None
-    service: Path | None = None
-    size: int | str = DEFAULT_SIZE
-    network: str = "none"
-    #: For reproducible builds: the clock every time is clamped to (None: the base image's creation).
-    source_date_epoch: int | None = None
+    # Fields are in the order `nexlab build --help` lists them.
+    agent: Path = field(
+        metadata={
+            "input": Input(
+                "--agent",
+                "the agent binary (installed as /usr/local/bin/agent)",
+                parse=Path,
+                label="agent",
+                placeholder="path to the agent",
+            )
+        }
+    )
+    #: The base image: a Docker reference (``nexlab/debian:bookworm``). In nexlab's code an
+    #: ``image`` is always the ext4 file; the flag stays ``--image``, as nex rootfs spells it.
+    base: str = field(
+        default=DEFAULT_IMAGE,
+        metadata=_input(flag="--image", help=f"base image (default: {DEFAULT_IMAGE})", label="base image"),
+    )
+    script: Path | None = field(
+        default=None,
+        metadata=_input(
+            flag="--script",
+            help="extra setup script run in the container before the copy",
+            parse=Path,
+            label="script",
+            placeholder="optional setup script",
+        ),
+    )
+    service: Path | None = field(
+        default=None,
+        metadata=_input(
+            flag="--service",
+            help="the agent's service for the base's init: an OpenRC script, a systemd unit or an inittab "
+            "wrapper (default: nexlab's, supervised, as nex)",
+            parse=Path,
+            widget="none",
+        ),
+    )
     #: The base's init: ``auto`` (detected) or openrc, systemd, busybox, sysvinit.
-    init: str = "auto"
+    init: str = field(
+        default="auto",
+        metadata=_input(
+            flag="--init",
+            help="the base's init (default: auto, detected from the base image)",
+            choices=INIT_CHOICES,
+            widget="choice",
+            label="init",
+        ),
+    )
+    size: int | str = field(
+        default=DEFAULT_SIZE,
+        metadata=_input(
+            flag="--size",
+            help=f"filesystem size in bytes or with a unit, e.g. 200MiB (default: {DEFAULT_SIZE})",
+            label="size",
+        ),
+    )
+    network: str = field(
+        default="none",
+        metadata=_input(
+            flag="--network",
+            help="Docker network of the setup container: none (default) or bridge when --script downloads",
+            widget="choice",
+            label="network",
+            options=("none", "bridge"),
+        ),
+    )
+    #: For reproducible builds: the clock every time is clamped to (None: the base image's creation).
+    source_date_epoch: int | None = field(
+        default=None,
+        metadata=_input(
+            flag="--source-date-epoch",
+            help="with --reproducible: clamp every time to N seconds since 1970 (default: $SOURCE_DATE_EPOCH, "
+            "else the base image's creation time)",
+            parse=epoch_seconds,
+            metavar="N",
+            widget="none",
+        ),
+    )
 
     @classmethod
     def of(
         cls,
         agent: PathLike,
-        image: str = DEFAULT_IMAGE,
+        base: str = DEFAULT_IMAGE,
         script: PathLike | None = None,
         service: PathLike | None = None,
         size: int | str = DEFAULT_SIZE,
@@ -45,7 +158,7 @@ class BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
             agent=Path(agent),
-            image=image,
+            base=base,
             script=Path(script) if script is not None else None,
             service=Path(service) if service is not None else None,
             size=size,
@@ -53,6 +166,11 @@ class BuildSpec:
             source_date_epoch=source_date_epoch,
             init=init,
         )
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> BuildSpec:
+        """A spec from one value per field name (an argparse namespace's ``vars``, the panel's inputs)."""
+        return cls.of(**{name: values[name] for name, _ in inputs() if name in values})
 
     def absolute(self) -> BuildSpec:
         """The same spec with absolute paths, for builds that change the working directory."""
@@ -64,8 +182,8 @@ class BuildSpec:
         )
 
     def describe(self) -> dict[str, str]:
-        """The inputs as text, for reports."""
-        inputs = {"image": self.image, "agent": str(self.agent), "size": str(self.size), "network": self.network}
+        """The inputs as text, for reports (the base is ``image`` there, as on the command line)."""
+        inputs = {"image": self.base, "agent": str(self.agent), "size": str(self.size), "network": self.network}
         if self.script:
             inputs["script"] = str(self.script)
         if self.service:
@@ -75,3 +193,14 @@ class BuildSpec:
         if self.init != "auto":
             inputs["init"] = self.init
         return inputs
+
+
+def inputs() -> Iterator[tuple[str, Input]]:
+    """(field name, how it is given) for every input of a build, in declaration order."""
+    for spec_field in dataclasses.fields(BuildSpec):
+        yield spec_field.name, spec_field.metadata["input"]
+
+
+def default(name: str) -> Any:
+    """A field's default (``dataclasses.MISSING`` for the required agent)."""
+    return {f.name: f.default for f in dataclasses.fields(BuildSpec)}[name]

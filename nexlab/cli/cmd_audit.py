@@ -7,14 +7,14 @@ Exit status: 0 the gate passed (or none was asked for), 1 a gate rule failed,
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from nexlab.cli.terminal import StepsOnly, TerminalProgress
-from nexlab.cli.types import Subparsers
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser(
         "audit",
         help="audit an ext2/3/4 image: inventory, packages, size budget, findings",
@@ -22,7 +22,13 @@ def register(sub: Subparsers) -> None:
         "space goes, what a workload can still use, and what is wrong for Nex. With --max-size, "
         "--min-free or --fail-on it is a CI gate: exit 1 when a rule fails.",
     )
-    audit.add_argument("image", type=Path, metavar="IMAGE", help="the rootfs.ext4 (or any ext2/3/4 image)")
+    audit.add_argument("image", type=Path, nargs="?", metavar="IMAGE", help="the rootfs.ext4 (or any ext2/3/4 image)")
+    audit.add_argument(
+        "--list-rules",
+        action="store_true",
+        help="list the findings rules (code, severity, when, fix) and exit; with --json as JSON, "
+        "with --markdown FILE as the README's table (- for stdout)",
+    )
     audit.add_argument("--json", action="store_true", help="print the JSON report to stdout instead of the summary")
     audit.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON report to FILE")
     audit.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report with treemaps")
@@ -45,7 +51,7 @@ def register(sub: Subparsers) -> None:
         metavar="S",
         help="stop e2fsck -fn after S seconds and report fsck-unfinished (default 60)",
     )
-    audit.set_defaults(handler=run_audit)
+    audit.set_defaults(handler=run_audit, audit_parser=audit)
 
 
 def _seconds(text: str) -> float:
@@ -58,7 +64,49 @@ def _seconds(text: str) -> float:
     return value
 
 
+def rules_text() -> str:
+    """The registry as a text table: code, severity and when, the usual fix below each."""
+    from nexlab.audit.findings import RULES
+
+    width = max(len(rule.code) for rule in RULES)
+    lines = [f"{'code':<{width}}  severity  when"]
+    for rule in RULES:
+        lines.append(f"{rule.code:<{width}}  {rule.severity.value:<8}  {rule.summary.replace('`', '')}")
+        lines.append(f"{'':<{width}}  {'':<8}  fix: {rule.fix}")
+    return "\n".join(lines) + "\n"
+
+
+def rules_markdown() -> str:
+    """The registry as the README's findings table (tests/audit/test_rules.py keeps the README in step)."""
+    from nexlab.audit.findings import RULES
+
+    lines = ["| code | severity | when |", "|---|---|---|"]
+    lines += [f"| `{rule.code}` | {rule.severity.value} | {rule.summary} |" for rule in RULES]
+    return "\n".join(lines) + "\n"
+
+
+def _list_rules(args: argparse.Namespace) -> int:
+    if args.json:
+        from nexlab.audit.findings import RULES
+
+        doc = {"version": 1, "rules": [rule.to_json() for rule in RULES]}
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n")
+    elif args.markdown:
+        if str(args.markdown) == "-":
+            sys.stdout.write(rules_markdown())
+        else:
+            args.markdown.write_text(rules_markdown(), encoding="utf-8")
+            print(f"wrote {args.markdown}")
+    else:
+        sys.stdout.write(rules_text())
+    return 0
+
+
 def run_audit(args: argparse.Namespace) -> int:
+    if args.list_rules:
+        return _list_rules(args)
+    if args.image is None:
+        args.audit_parser.error("the following arguments are required: IMAGE")
     from nexlab.audit.audit import audit
     from nexlab.audit.findings import Severity
     from nexlab.audit.gate import Gate, check

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
-from nexlab.cli.types import Subparsers
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     base = sub.add_parser("base", help="make an offline base image (debootstrap or an Alpine minirootfs)")
     kinds = base.add_subparsers(dest="kind", required=True, metavar="KIND")
     debian = kinds.add_parser("debian", help="Debian minbase + OpenRC (or systemd) + nex user, via debootstrap")

@@ -10,12 +10,11 @@ import argparse
 from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
-from nexlab.cli.types import Subparsers
 
 EXIT_BOOT_FAILED = 1
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from nexlab.boot.boot import DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT
 
     boot = sub.add_parser(

@@ -5,17 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from nexlab.cli.terminal import TerminalProgress
-from nexlab.cli.types import Subparsers
 
 if TYPE_CHECKING:
     from nexlab.builder.spec import BuildSpec
 
+T = TypeVar("T")
 
-def register(sub: Subparsers) -> None:
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = sub.add_parser(
         "build",
         help="build rootfs.ext4 (nex rootfs, done right)",
@@ -51,52 +53,51 @@ def register(sub: Subparsers) -> None:
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
-    """The inputs of a build, shared by ``build`` and ``repro``."""
-    from nexlab.builder.allocate import DEFAULT_SIZE
-    from nexlab.builder.init import INIT_CHOICES
-    from nexlab.builder.populate import DEFAULT_IMAGE
+    """The inputs of a build, shared by ``build`` and ``repro``: one option per ``BuildSpec`` field."""
+    from dataclasses import MISSING
 
-    parser.add_argument(
-        "--agent", required=True, type=Path, help="the agent binary (installed as /usr/local/bin/agent)"
-    )
-    parser.add_argument("--image", default=DEFAULT_IMAGE, help=f"base image (default: {DEFAULT_IMAGE})")
-    parser.add_argument("--script", type=Path, help="extra setup script run in the container before the copy")
-    parser.add_argument(
-        "--service",
-        type=Path,
-        help="the agent's service for the base's init: an OpenRC script, a systemd unit or an inittab "
-        "wrapper (default: nexlab's, supervised, as nex)",
-    )
-    parser.add_argument(
-        "--init",
-        choices=INIT_CHOICES,
-        default="auto",
-        help="the base's init (default: auto, detected from the base image)",
-    )
-    parser.add_argument(
-        "--size",
-        default=str(DEFAULT_SIZE),
-        help=f"filesystem size in bytes or with a unit, e.g. 200MiB (default: {DEFAULT_SIZE})",
-    )
-    parser.add_argument(
-        "--network",
-        default="none",
-        help="Docker network of the setup container: none (default) or bridge when --script downloads",
-    )
-    parser.add_argument(
-        "--source-date-epoch",
-        type=epoch,
-        metavar="N",
-        help="with --reproducible: clamp every time to N seconds since 1970 (default: $SOURCE_DATE_EPOCH, "
-        "else the base image's creation time)",
-    )
+    from nexlab.builder import spec
+
+    for name, given in spec.inputs():
+        default = spec.default(name)
+        options: dict[str, object] = {"help": given.help}
+        if default is MISSING:
+            options["required"] = True
+        elif default is not None:
+            # argparse hands a string default to type=, as if typed: sizes stay text, as given.
+            options["default"] = str(default) if isinstance(default, int) else default
+        if given.parse is not None:
+            options["type"] = argparse_type(given.parse)
+        if given.choices is not None:
+            options["choices"] = given.choices
+        if given.metavar is not None:
+            options["metavar"] = given.metavar
+        elif given.choices is None:
+            # Named after the flag, not the field: --image shows IMAGE though the field is ``base``.
+            options["metavar"] = given.flag.lstrip("-").replace("-", "_").upper()
+        parser.add_argument(given.flag, dest=name, **options)  # type: ignore[arg-type]
+
+
+def argparse_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """``parse`` for argparse: its ValueError message becomes the one-line usage error."""
+    if parse is Path:
+        return parse  # a path is never refused here: the build checks it and says why
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
     """The ``BuildSpec`` of the options ``add_build_options`` added."""
     from nexlab.builder.spec import BuildSpec
 
-    return BuildSpec.of(args.agent, args.image, args.script, args.service, args.size, args.network, epoch, args.init)
+    return BuildSpec.from_values({**vars(args), "source_date_epoch": epoch})
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -150,10 +151,6 @@ def source_date_epoch(args: argparse.Namespace) -> int | None:
 
 
 def epoch(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is before 1970")
-    return value
+    from nexlab.builder.spec import epoch_seconds
+
+    return argparse_type(epoch_seconds)(text)

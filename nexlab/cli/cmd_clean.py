@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nexlab.cli.types import Subparsers
 
-
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     clean = sub.add_parser(
         "clean",
         help="remove containers, volumes, mounts, loop devices and temporaries of killed nexlab runs",

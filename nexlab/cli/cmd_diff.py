@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 from nexlab.cli.terminal import StepsOnly, TerminalProgress
-from nexlab.cli.types import Subparsers
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     diff = sub.add_parser(
         "diff",
         help="compare two rootfs images: bytes, filesystem, content per path, packages",

@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
-from nexlab.cli.types import Subparsers
 
 
-def register(sub: Subparsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from nexlab.cli.cmd_build import add_build_options
 
     repro = sub.add_parser(
@@ -33,8 +32,8 @@ def register(sub: Subparsers) -> None:
     repro.set_defaults(handler=run_repro)
 
 
-def default_name(image: str, plain: bool) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-") or "rootfs"
+def default_name(base: str, plain: bool) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-") or "rootfs"
     return f"{slug}-{'plain' if plain else 'reproducible'}"
 
 
@@ -46,7 +45,7 @@ def run_repro(args: argparse.Namespace) -> int:
 
     reap_and_report("repro")
 
-    name = args.name or default_name(args.image, args.plain)
+    name = args.name or default_name(args.base, args.plain)
     if "/" in name or name in (".", ".."):
         raise InputError(f"--name {name!r} must be a plain file name")
     if args.report is not None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 
 from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_clean, cmd_diff, cmd_repro
-from nexlab.cli.types import Subparsers
 
-REGISTRY: list[Callable[[Subparsers], None]] = [
+REGISTRY: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     cmd_build.register,
     cmd_base.register,
     cmd_audit.register,

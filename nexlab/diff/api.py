@@ -19,7 +19,7 @@ from nexlab.diff.compare import (
     usage_by_directory,
 )
 from nexlab.diff.model import Change, Diff, PackageChange, SizeRow
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 
 if TYPE_CHECKING:
     from nexlab.image import Entry
@@ -45,7 +45,7 @@ def diff(
     from nexlab.image.compressed import plain_image
 
     start = time.monotonic()
-    progress = resolve(progress)
+    progress = or_logging(progress)
     # Checked, but reported as the user wrote them (regular_file resolves to an absolute path).
     regular_file(a, "image"), regular_file(b, "image")
     path_a, path_b = Path(a), Path(b)
@@ -95,8 +95,8 @@ def _diff(
         directories = size_rows(
             usage_by_directory(entries_a.values(), depth), usage_by_directory(entries_b.values(), depth)
         )
-        package_list: tuple[PackageChange, ...] = ()
-        package_sizes: tuple[SizeRow, ...] = ()
+        package_records: tuple[PackageChange, ...] = ()
+        package_size_records: tuple[SizeRow, ...] = ()
         if packages:
             from nexlab.diff.packages import compare_packages, packages_of
 
@@ -104,8 +104,8 @@ def _diff(
                 pkgs_a, notes_a = packages_of(fs_a, entries_a)
                 pkgs_b, notes_b = packages_of(fs_b, entries_b)
                 notes += [f"A: {n}" for n in notes_a] + [f"B: {n}" for n in notes_b]
-                package_list, package_sizes = compare_packages(pkgs_a, pkgs_b)
-                step.done(len(package_list))
+                package_records, package_size_records = compare_packages(pkgs_a, pkgs_b)
+                step.done(len(package_records))
         deep_result = None
         if deep:
             from nexlab.diff.deep import run_diffoscope
@@ -121,10 +121,10 @@ def _diff(
         b=path_b,
         identical_bytes=identical,
         filesystem=filesystem,
-        change_list=changes,
-        directories=directories,
-        package_sizes=package_sizes,
-        package_list=package_list,
+        change_records=changes,
+        directory_size_records=directories,
+        package_size_records=package_size_records,
+        package_records=package_records,
         causes={key: CAUSES[key] for key in sorted(used)},
         entries_a=len(entries_a),
         entries_b=len(entries_b),

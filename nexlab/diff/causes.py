@@ -1,6 +1,6 @@
 """Known causes of differences between two builds, each with its fix.
 
-The catalogue comes from measured rebuilds (``notes/reproducible-ext4.md`` §4)
+The catalogue comes from measured rebuilds (debootstrap and apt trees built twice)
 and from what mkosi, mmdebstrap and reprotest handle. Path rules are tried in
 order, the first match wins; a change of the mtime alone is always the generic
 "timestamps" cause, whatever the path.

@@ -1,7 +1,10 @@
 """What a diff found: plain data, no rendering.
 
-``Diff`` keeps tuples of small frozen records; its DataFrames are built on first
-use, and ``__str__``/``_repr_html_`` call the presenters in ``nexlab.report``.
+``Diff`` keeps tuples of small frozen records, each named ``*_records``
+(``change_records``, ``directory_size_records``, ``package_size_records``,
+``package_records``); its pandas DataFrames (``changes``, ``size_by_directory``,
+``size_by_package``, ``package_changes``) are built from them on first use,
+and ``__str__``/``_repr_html_`` call the presenters in ``nexlab.report``.
 """
 
 from __future__ import annotations
@@ -101,10 +104,10 @@ class Diff:
     b: Path
     identical_bytes: bool
     filesystem: tuple[FilesystemChange, ...] = ()
-    change_list: tuple[Change, ...] = ()
-    directories: tuple[SizeRow, ...] = ()
-    package_sizes: tuple[SizeRow, ...] = ()
-    package_list: tuple[PackageChange, ...] = ()
+    change_records: tuple[Change, ...] = ()
+    directory_size_records: tuple[SizeRow, ...] = ()
+    package_size_records: tuple[SizeRow, ...] = ()
+    package_records: tuple[PackageChange, ...] = ()
     causes: dict[str, Cause] = field(default_factory=dict)
     entries_a: int = 0
     entries_b: int = 0
@@ -114,20 +117,20 @@ class Diff:
 
     @property
     def identical_content(self) -> bool:
-        return not self.change_list
+        return not self.change_records
 
     @property
     def real_changes(self) -> tuple[Change, ...]:
         """Everything but the mtime-only changes."""
-        return tuple(c for c in self.change_list if not c.mtime_only)
+        return tuple(c for c in self.change_records if not c.mtime_only)
 
     @property
     def mtime_only(self) -> tuple[Change, ...]:
-        return tuple(c for c in self.change_list if c.mtime_only)
+        return tuple(c for c in self.change_records if c.mtime_only)
 
     def counts(self) -> dict[str, int]:
         counts = {"added": 0, "removed": 0, "modified": 0, "mtime_only": 0}
-        for change in self.change_list:
+        for change in self.change_records:
             counts["mtime_only" if change.mtime_only else change.change] += 1
         return counts
 
@@ -146,18 +149,18 @@ class Diff:
                 "size_b": c.size_b,
                 "cause": c.cause,
             }
-            for c in self.change_list
+            for c in self.change_records
         ]
         columns = ["path", "change", "fields", "mtime_only", "type", "size_a", "size_b", "cause"]
         return pd.DataFrame(rows, columns=columns)
 
     @cached_property
     def size_by_directory(self) -> pd.DataFrame:
-        return _size_frame(self.directories, "directory")
+        return _size_frame(self.directory_size_records, "directory")
 
     @cached_property
     def size_by_package(self) -> pd.DataFrame:
-        return _size_frame(self.package_sizes, "package")
+        return _size_frame(self.package_size_records, "package")
 
     @cached_property
     def package_changes(self) -> pd.DataFrame:
@@ -175,7 +178,7 @@ class Diff:
                 "size_b": p.size_b,
                 "delta": p.size_b - p.size_a,
             }
-            for p in self.package_list
+            for p in self.package_records
         ]
         return pd.DataFrame(rows, columns=columns)
 

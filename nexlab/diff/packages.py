@@ -28,7 +28,7 @@ def packages_of(fs: _Readable, entries: Mapping[str, Entry]) -> tuple[list[Packa
         return [], []  # no package database: nothing to attribute, skip building the records
     records = {path: record_from_entry(entry, None, None) for path, entry in entries.items()}
 
-    parsed, notes = read_databases(records, fs.read_path)
+    parsed, notes = read_databases(fs.read_path)
     packages, _owner = attribute(parsed, records)
     return packages, notes
 

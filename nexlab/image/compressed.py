@@ -30,7 +30,7 @@ import zstandard
 
 from nexlab import tempdirs
 from nexlab.errors import ImageFormatError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 
 #: magic bytes -> format nexlab decompresses
 READABLE = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
@@ -109,7 +109,7 @@ def _filesystem_bytes(head: bytes, path: Path) -> int:
 
 def decompress(source: Path, target: Path, kind: str, progress: Progress | None = None) -> int:
     """Decompress ``source`` into the sparse file ``target``; returns the bytes of the image."""
-    progress = resolve(progress)
+    progress = or_logging(progress)
     compressed = max(source.stat().st_size, 1)
     written = 0
     try:
@@ -182,7 +182,7 @@ def plain_image(
             f"cannot make a temporary directory in {where} to decompress {source.name}: {exc.strerror}",
             hint="set TMPDIR to a writable directory with room for the image",
         ) from exc
-    progress = resolve(progress)
+    progress = or_logging(progress)
     with tempdirs.removing(made, keepable=workdir is None) as scratch:
         with progress.step("decompress", f"{kind}: {source.name} to a sparse temporary file") as step:
             name = source.stem if source.suffix in SUFFIXES else source.name

@@ -1,7 +1,6 @@
 """A read-only ext2/3/4 reader that needs no mount and no root.
 
-Why hand-written: the readers on PyPI do not fit (see
-/work/shared/notes/image-auditors.md §5). ``dissect.extfs`` is AGPL, which an
+Why hand-written: the readers on PyPI do not fit. ``dissect.extfs`` is AGPL, which an
 Apache-2.0 project cannot depend on; the MIT ``ext4`` package is 5–8× slower
 than a loop mount; ``ext2py`` is a one-author alpha that misses external xattr
 blocks. An audit hashes every file, so the design follows the data: the image

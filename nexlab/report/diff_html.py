@@ -67,19 +67,19 @@ def diff_html(diff: Diff, *, standalone: bool = True, title: str = "nexlab diff"
             + changes_table("", diff.mtime_only)
             + "</details>"
         )
-    if diff.package_list:
+    if diff.package_records:
         rows = "".join(
             f"<tr><td>{_e(p.name)}</td><td>{_e(p.manager)}</td><td>{_e(p.change)}</td>"
             f"<td><code>{_e(p.version_a or '-')}</code></td><td><code>{_e(p.version_b or '-')}</code></td>"
             f"<td class='num'>{_delta(p.size_b - p.size_a)}</td></tr>"
-            for p in diff.package_list[:ROW_LIMIT]
+            for p in diff.package_records[:ROW_LIMIT]
         )
         parts.append(
             "<h3>Packages</h3><table><tr><th>package</th><th>manager</th><th>change</th><th>A</th><th>B</th>"
             f"<th>size Δ</th></tr>{rows}</table>"
         )
-    parts.append(size_table("Size by directory", "directory", diff.directories))
-    parts.append(size_table("Size by package", "package", diff.package_sizes))
+    parts.append(size_table("Size by directory", "directory", diff.directory_size_records))
+    parts.append(size_table("Size by package", "package", diff.package_size_records))
     if diff.causes:
         rows = "".join(
             f"<tr><td><code>{_e(key)}</code></td><td>{_e(c.explanation)}</td><td>{_e(c.fix)}</td></tr>"

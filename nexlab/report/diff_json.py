@@ -27,13 +27,14 @@ def diff_to_json(diff: Diff) -> dict[str, Any]:
         "identical_content": diff.identical_content,
         "filesystem": {f.field: {"a": f.a, "b": f.b, "cause": f.cause} for f in diff.filesystem},
         "changes": [
-            {"path": c.path, "change": c.change, "fields": list(c.fields), "cause": c.cause} for c in diff.change_list
+            {"path": c.path, "change": c.change, "fields": list(c.fields), "cause": c.cause}
+            for c in diff.change_records
         ],
         "counts": diff.counts(),
         "entries": {"a": diff.entries_a, "b": diff.entries_b},
         "causes": {key: {"explanation": c.explanation, "fix": c.fix} for key, c in diff.causes.items()},
-        "size_by_directory": [_size(r, "directory") for r in diff.directories if r.delta],
-        "size_by_package": [_size(r, "package") for r in diff.package_sizes if r.delta],
+        "size_by_directory": [_size(r, "directory") for r in diff.directory_size_records if r.delta],
+        "size_by_package": [_size(r, "package") for r in diff.package_size_records if r.delta],
         "packages": [
             {
                 "name": p.name,
@@ -44,7 +45,7 @@ def diff_to_json(diff: Diff) -> dict[str, Any]:
                 "size_a": p.size_a,
                 "size_b": p.size_b,
             }
-            for p in diff.package_list
+            for p in diff.package_records
         ],
         "notes": list(diff.notes),
         "deep": None

@@ -45,13 +45,13 @@ def diff_markdown(diff: Diff, *, title: str = "nexlab diff", limit: int = LIMIT)
         if len(real) > limit:
             lines.append(f"\n… and {len(real) - limit} more.")
         lines.append("")
-    if diff.package_list:
+    if diff.package_records:
         lines += ["| package | change | A | B | size Δ |", "|---|---|---|---|---|"]
         lines += [
             f"| {markdown_cell(p.name)} | {p.change} | {markdown_cell(p.version_a or '-')} | "
             f"{markdown_cell(p.version_b or '-')} | "
             f"{'+' if p.size_b >= p.size_a else '-'}{format_size(abs(p.size_b - p.size_a))} |"
-            for p in diff.package_list[:limit]
+            for p in diff.package_records[:limit]
         ]
         lines.append("")
     if diff.causes:

@@ -50,17 +50,20 @@ def diff_text(diff: Diff, *, limit: int = LIMIT) -> str:
     if mtime_only:
         examples = ", ".join(printable(c.path) for c in mtime_only[:3])
         lines.append(f"mtime only: {len(mtime_only)} paths, e.g. {examples}  [timestamps]")
-    if diff.package_list:
+    if diff.package_records:
         lines.append("packages:")
-        for p in diff.package_list[:limit]:
+        for p in diff.package_records[:limit]:
             lines.append(
                 f"  {p.change:<10} {printable(p.name)} {printable(p.version_a or '-')} → "
                 f"{printable(p.version_b or '-')}  "
                 f"({_delta(p.size_b - p.size_a)})"
             )
-        if len(diff.package_list) > limit:
-            lines.append(f"  … and {len(diff.package_list) - limit} more")
-    for title, rows in (("size by directory", diff.directories), ("size by package", diff.package_sizes)):
+        if len(diff.package_records) > limit:
+            lines.append(f"  … and {len(diff.package_records) - limit} more")
+    for title, rows in (
+        ("size by directory", diff.directory_size_records),
+        ("size by package", diff.package_size_records),
+    ):
         changed = [r for r in rows if r.delta]
         if changed:
             lines.append(f"{title} (largest changes):")

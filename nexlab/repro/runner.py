@@ -14,7 +14,7 @@ from nexlab import tempdirs
 from nexlab.builder.spec import BuildSpec
 from nexlab.diff.model import Diff
 from nexlab.errors import InputError
-from nexlab.progress import Progress, ProgressBase, resolve
+from nexlab.progress import Progress, ProgressBase, or_logging
 from nexlab.repro.model import ReproResult, RunResult
 from nexlab.repro.variations import applied, variation
 
@@ -44,7 +44,7 @@ def repro(
     if keep is not None and not Path(keep).is_dir():
         raise InputError(f"directory {keep} does not exist")
     start = time.monotonic()
-    progress = resolve(progress)
+    progress = or_logging(progress)
     if plain:
         spec = replace(spec, source_date_epoch=None)
     # Resolved before any run changes the working directory.

@@ -22,10 +22,12 @@ from typing import Any
 import ipywidgets as widgets
 
 from nexlab.builder.allocate import allocate
-from nexlab.builder.init import INIT_CHOICES
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.mount import Mount, mount
 from nexlab.builder.populate import populate, setup_inputs
+from nexlab.builder.spec import BuildSpec, Input
+from nexlab.builder.spec import default as spec_default
+from nexlab.builder.spec import inputs as spec_inputs
 from nexlab.builder.unmount import unmount
 from nexlab.errors import NexlabError
 from nexlab.ui.progress import WidgetProgress
@@ -61,7 +63,7 @@ class BuilderPanel(widgets.VBox):
     def __init__(
         self,
         *,
-        image: str = "nexlab/debian:bookworm",
+        base: str = "nexlab/debian:bookworm",
         agent: str | os.PathLike[str] = "",
         script: str | os.PathLike[str] | None = None,
         size: str = "150MiB",
@@ -71,17 +73,13 @@ class BuilderPanel(widgets.VBox):
         overwrite: bool = False,
     ) -> None:
         text = {"style": {"description_width": "7em"}, "layout": {"width": "40em"}}
-        self.image = widgets.Text(value=image, description="base image", **text)
-        self.agent = widgets.Text(value=str(agent), description="agent", placeholder="path to the agent", **text)
-        self.script = widgets.Text(
-            value=str(script or ""), description="script", placeholder="optional setup script", **text
-        )
-        self.size = widgets.Text(value=size, description="size", **text)
+        given = {"base": base, "agent": agent, "script": script, "size": size, "network": network, "init": init}
+        #: One widget per BuildSpec input the panel shows (spec.py declares which, and how).
+        self.inputs: dict[str, widgets.ValueWidget] = {}
+        for name, declared in spec_inputs():
+            if declared.widget != "none":
+                self.inputs[name] = _input_widget(declared, given.get(name, spec_default(name)), text)
         self.output = widgets.Text(value=str(output), description="output", **text)
-        self.network = widgets.Dropdown(
-            options=["none", "bridge"], value=network, description="network", style=text["style"]
-        )
-        self.init = widgets.Dropdown(options=list(INIT_CHOICES), value=init, description="init", style=text["style"])
         self.overwrite = widgets.Checkbox(value=overwrite, description="replace an existing output", indent=False)
 
         self.progress = WidgetProgress()
@@ -103,9 +101,7 @@ class BuilderPanel(widgets.VBox):
         }
         for step, button in self.buttons.items():
             button.on_click(self._handler(step, actions[step]))
-        inputs = widgets.VBox(
-            [self.image, self.agent, self.script, self.size, self.output, self.network, self.init, self.overwrite]
-        )
+        inputs = widgets.VBox([*self.inputs.values(), self.output, self.overwrite])
         steps = [widgets.VBox([self.buttons[step], self.results[step]]) for step in STEPS]
         super().__init__(
             [
@@ -119,6 +115,19 @@ class BuilderPanel(widgets.VBox):
         self._refresh()
 
     # -- state ----------------------------------------------------------------
+    def __getattr__(self, name: str) -> widgets.ValueWidget:
+        # The inputs by field name (panel.base.value, panel.agent.value); the ext4 file is ``image_path``.
+        inputs = self.__dict__.get("inputs", {})
+        if name in inputs:
+            return inputs[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def spec(self) -> BuildSpec:
+        """The panel's inputs as a ``BuildSpec`` (an empty text is an optional input left out)."""
+        values = {name: widget.value for name, widget in self.inputs.items()}
+        optional = {name for name in values if spec_default(name) is None}
+        return BuildSpec.from_values({n: None if n in optional and v == "" else v for n, v in values.items()})
+
     @property
     def image_path(self) -> Path:
         return Path(self.output.value).expanduser()
@@ -182,10 +191,11 @@ class BuilderPanel(widgets.VBox):
     # -- the steps ------------------------------------------------------------
     def _allocate(self) -> Any:
         # Check the inputs first, so a wrong agent path is reported before anything is created.
-        setup_inputs(self.agent.value, self.script.value or None, None)
+        spec = self.spec()
+        setup_inputs(spec.agent, spec.script, spec.service)
         self._release()
         self.step_results.clear()
-        return allocate(self.image_path, self.size.value, overwrite=self.overwrite.value)
+        return allocate(self.image_path, spec.size, overwrite=self.overwrite.value)
 
     def _mkfs(self) -> Any:
         return mkfs(self.image_path)
@@ -200,13 +210,15 @@ class BuilderPanel(widgets.VBox):
     def _populate(self) -> Any:
         if self.mount is None:
             raise NexlabError("nothing is mounted", hint="press mount first")
+        spec = self.spec()
         return populate(
             self.mount,
-            agent=self.agent.value,
-            image=self.image.value,
-            script=self.script.value or None,
-            network=self.network.value,
-            init=self.init.value,
+            agent=spec.agent,
+            image=spec.base,
+            script=spec.script,
+            service=spec.service,
+            network=spec.network,
+            init=spec.init,
             progress=self.progress,
         )
 
@@ -253,6 +265,14 @@ class BuilderPanel(widgets.VBox):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _input_widget(declared: Input, value: Any, text: dict[str, Any]) -> widgets.ValueWidget:
+    if declared.widget == "choice":
+        options = list(declared.options or declared.choices or ())
+        return widgets.Dropdown(options=options, value=value, description=declared.label, style=text["style"])
+    shown = "" if value is None else str(value)
+    return widgets.Text(value=shown, description=declared.label, placeholder=declared.placeholder, **text)
 
 
 def _strip_tags(text: str) -> str:

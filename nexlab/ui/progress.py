@@ -71,9 +71,5 @@ class WidgetProgress(ProgressBase):
         self.bar.bar_style = "danger"
         self.status.value = f"<span>✘ {html.escape(step)}</span>"
 
-    def clear_log(self) -> None:
-        self.lines.clear()
-        self.log.value = ""
-
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nexlab.audit import audit
 from nexlab.audit.findings import RULES, Facts, evaluate
-from nexlab.audit.inventory import FileRecord, resolve
+from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.packages import attribute, parse_apk, parse_dpkg_diversions, parse_dpkg_status, read_databases
 from nexlab.errors import NexlabError
 
@@ -68,16 +68,16 @@ def test_symlinks_never_leave_the_image() -> None:
         "/etc/abs": _file("/etc/abs", "/etc"),
         "/etc/loop": _file("/etc/loop", "loop"),
     }
-    assert resolve(records, "/etc/up") == "/etc"  # ".." stops at the image's root
-    assert resolve(records, "/etc/abs/up/abs") == "/etc"
-    assert resolve(records, "/etc/loop") is None
+    assert canonical_path(records, "/etc/up") == "/etc"  # ".." stops at the image's root
+    assert canonical_path(records, "/etc/abs/up/abs") == "/etc"
+    assert canonical_path(records, "/etc/loop") is None
 
 
 def test_package_paths_are_clamped_inside_the_image() -> None:
     records = {"/": _dir("/"), "/etc": _dir("/etc"), "/etc/motd": _file("/etc/motd")}
     # "../../etc" cannot climb out: like the kernel, ".." stops at the root.
     db = "P:evil\nV:1\nI:10\nF:../../etc\nR:motd\nF:etc\nR:motd\n"
-    parsed, _notes = read_databases(records, lambda p: db.encode() if p == "/lib/apk/db/installed" else None)
+    parsed, _notes = read_databases(lambda p: db.encode() if p == "/lib/apk/db/installed" else None)
     packages, owner = attribute(parsed, records)
     assert owner == {"/etc/motd": "evil", "/etc": "evil"}
     assert packages[0].files == 1

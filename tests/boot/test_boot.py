@@ -220,9 +220,9 @@ def test_a_silent_kvm_guest_is_given_up_quickly(qemu_kernel, image_without_init:
 
 def test_firecracker_style_vmlinux_on_microvm(pvh_vmlinux: Path, qemu_kernel, image_without_init: Path) -> None:  # type: ignore[no-untyped-def]
     # An ELF vmlinux boots through its PVH entry; microvm finds the disk through ACPI (virtio-mmio).
-    from nexlab.boot.kernel import KernelFormat, resolve
+    from nexlab.boot.kernel import KernelFormat, choose_kernel
 
-    assert resolve(pvh_vmlinux, None).format is KernelFormat.ELF_PVH
+    assert choose_kernel(pvh_vmlinux, None).format is KernelFormat.ELF_PVH
     result = boot(image_without_init, kernel=pvh_vmlinux, initrd=qemu_kernel.initrd, machine="microvm",
                   timeout=QUICK_FAILURE)  # fmt: skip
     assert result.outcome is Outcome.NO_INIT, result.reason

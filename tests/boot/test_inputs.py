@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.boot.kernel import KernelFormat, resolve
+from nexlab.boot.kernel import KernelFormat, choose_kernel
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.run import run
 from tests.conftest import nexlab_cli, require
@@ -68,7 +68,7 @@ def test_elf_without_pvh_note_is_refused(small_ext4: Path) -> None:
     # Any ordinary ELF program lacks the PVH note, like a vmlinux built without CONFIG_PVH.
     elf = Path(shutil.which("true") or "/bin/true")
     with pytest.raises(InputError, match="PVH"):
-        resolve(elf, None)
+        choose_kernel(elf, None)
 
 
 def test_bad_expect_regex(small_ext4: Path) -> None:

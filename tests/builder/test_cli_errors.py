@@ -60,6 +60,7 @@ def build(
     )
 
 
+@pytest.mark.docker  # leftovers() asks the engine for containers
 def test_missing_agent(tmp_path: Path) -> None:
     result = build(tmp_path / "rootfs.ext4", agent=tmp_path / "no-such-agent")
     assert_one_line_error(result, "agent", "does not exist")
@@ -86,6 +87,7 @@ def test_base_image_missing_and_not_pullable(tmp_path: Path, docker_client: obje
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.docker  # leftovers() asks the engine for containers
 def test_docker_not_reachable(tmp_path: Path, is_root: bool) -> None:
     result = build(tmp_path / "rootfs.ext4", env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert_one_line_error(result, "cannot reach the Docker engine")
@@ -101,6 +103,7 @@ def test_content_larger_than_size_says_what_is_needed(tmp_path: Path, debian_bas
     assert retry.returncode == 0, f"the advised --size {needed}MiB must be enough: {retry.stderr}"
 
 
+@pytest.mark.docker  # leftovers() asks the engine for containers
 def test_not_root(tmp_path: Path) -> None:
     require_setpriv = subprocess.run(["which", "setpriv"], capture_output=True).returncode == 0
     from tests.conftest import require

@@ -38,7 +38,7 @@ def result(pair: tuple[Path, Path]) -> Diff:
 
 
 def test_every_field_kind_is_found(result: Diff) -> None:
-    found = {c.path: (c.change, c.fields) for c in result.change_list}
+    found = {c.path: (c.change, c.fields) for c in result.change_records}
     many = {p for p in found if p.startswith("/many/")}
     assert len(many) == MANY and all(found[p] == ("added", ()) for p in many)
     assert {p: v for p, v in found.items() if p not in many} == EXPECTED
@@ -51,7 +51,7 @@ def test_directory_size_is_not_compared(result: Diff, pair: tuple[Path, Path]) -
     with open_image(pair[0]) as a, open_image(pair[1]) as b:
         old, new = a.lookup("/many"), b.lookup("/many")
         assert old is not None and new is not None and old.size < new.size  # it did grow
-    assert "/many" not in {c.path for c in result.change_list}
+    assert "/many" not in {c.path for c in result.change_records}
 
 
 def test_mtime_only_is_apart(result: Diff) -> None:
@@ -63,7 +63,7 @@ def test_mtime_only_is_apart(result: Diff) -> None:
 
 
 def test_causes(result: Diff) -> None:
-    causes = {c.path: c.cause for c in result.change_list}
+    causes = {c.path: c.cause for c in result.change_records}
     assert causes["/etc/shadow"] == "shadow-lastchg"
     assert causes["/var/log/dpkg.log"] == "package-logs"
     assert causes["/etc/ssh/ssh_host_ed25519_key"] == "ssh-host-keys"
@@ -90,7 +90,7 @@ def test_cause_catalogue() -> None:
 def test_size_by_directory(result: Diff) -> None:
     frame = result.size_by_directory
     assert list(frame.columns) == ["directory", "a", "b", "delta", "percent"]
-    rows = {r.name: r for r in result.directories}
+    rows = {r.name: r for r in result.directory_size_records}
     assert rows["/usr/share"].delta == -4096  # readme removed: one block
     assert rows["/etc"].delta == 4096  # new-file added: one block
     assert rows["/usr/share"].percent == -50.0

@@ -116,6 +116,7 @@ def test_pristine_images_are_clean(targets: list[Target], tmp_path: Path) -> Non
         assert any(what.startswith("map") for what, _, _ in target.regions)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(max(600, COUNT))
 def test_fuzz(targets: list[Target], tmp_path: Path) -> None:
     rng = random.Random(SEED)

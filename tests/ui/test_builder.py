@@ -21,7 +21,7 @@ def only(step: str | None, *also: str) -> dict[str, bool]:
 
 
 def panel_for(tmp_path: Path, agent: Path, image: str) -> BuilderPanel:
-    return BuilderPanel(image=image, agent=agent, output=tmp_path / "rootfs.ext4", size="200MiB")
+    return BuilderPanel(base=image, agent=agent, output=tmp_path / "rootfs.ext4", size="200MiB")
 
 
 def test_steps_enable_one_after_another(tmp_path: Path, debian_base: str, sample_agent: Path) -> None:
@@ -91,7 +91,7 @@ def test_failed_populate_releases_the_mount(tmp_path: Path, debian_base: str, sa
         assert panel.mount is not None
         mount_point = str(panel.mount.path)
         assert mounts_containing(mount_point)
-        panel.image.value = "nexlab/no-such-base:never"
+        panel.base.value = "nexlab/no-such-base:never"
         panel.buttons["populate"].click()
         assert panel.error_text.startswith("✘ populate: ")
         assert "no-such-base" in panel.error_text
@@ -100,7 +100,7 @@ def test_failed_populate_releases_the_mount(tmp_path: Path, debian_base: str, sa
         assert loop_devices_for(image) == ""
         # Back to mount: the filesystem is made; populate needs it mounted again.
         assert panel.enabled() == only("mount", "allocate")
-        panel.image.value = debian_base
+        panel.base.value = debian_base
         for step in ("mount", "populate", "unmount"):
             panel.buttons[step].click()
             assert panel.error_text == "", panel.error_text

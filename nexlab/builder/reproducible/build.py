@@ -25,7 +25,7 @@ from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.errors import CommandError, InputError
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 
 
@@ -38,9 +38,9 @@ def build_reproducible(
     ``<output>.manifest.json`` with every input next to the image.
     """
     start = time.monotonic()
-    progress = resolve(progress)
+    progress = or_logging(progress)
     target = Path(output)
-    image, network = spec.image, spec.network
+    image, network = spec.base, spec.network
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
     parse_init(spec.init)
