@@ -38,7 +38,7 @@ _records = contextlib.ExitStack()
 
 def name(kind: str) -> str:
     """``nexlab-KIND-nxPID-RANDOM``: the name of every nexlab temporary, whose PID the reaper reads."""
-    from nexlab.builder import owned
+    from nexlab.host import owned
 
     return f"nexlab-{kind}-{owned.tag()}"
 
@@ -56,8 +56,8 @@ def base() -> Path:
     global _base, _owner
     with _lock:
         if _base is None or not _base.is_dir():
-            from nexlab.builder import owned
             from nexlab.errors import InputError
+            from nexlab.host import owned
 
             where = parent()
             try:
@@ -117,7 +117,7 @@ def removing(path: Path, *, keepable: bool = True) -> Iterator[Path]:
 
 
 def _remove(path: Path) -> None:
-    from nexlab.builder import safefs, signals
+    from nexlab.host import safefs, signals
 
     # Never half-removed by a second Ctrl-C, and never through a link planted inside.
     with signals.deferred(), contextlib.suppress(OSError):

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from nexlab.cli.terminal import StepsOnly, TerminalProgress
-from nexlab.progress import Progress, resolve
+from nexlab.progress import Progress, or_logging
 from tests.recorder import Recorder
 
 
@@ -51,14 +51,14 @@ class _FourCallbacks:
 
 def test_resolve_gives_an_old_style_progress_its_steps() -> None:
     own = _FourCallbacks()
-    progress: Progress = resolve(own)
+    progress: Progress = or_logging(own)
     with progress.step("read", "walk") as step:
         progress.log_line("x")
         step.done("result")
     with pytest.raises(RuntimeError), progress.step("hash"):
         raise RuntimeError
     assert own.events == [("started", "read"), ("line", "x"), ("finished", "result"), ("started", "hash")]
-    assert isinstance(resolve(None), Progress)
+    assert isinstance(or_logging(None), Progress)
 
 
 def test_the_terminal_prints_what_it_printed_for_the_hand_paired_calls() -> None:

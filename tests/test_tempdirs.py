@@ -54,7 +54,7 @@ def test_kept_temporaries_stay_and_are_not_reaped(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (scratch / "file").read_text() == "x"
     # The run is over: a reaper would remove a recorded directory of a dead process; a kept one has no record.
-    from nexlab.builder import owned
+    from nexlab.host import owned
 
     records = [r for r in owned.records_dir().iterdir() if os.path.realpath(r) == str(base)]
     assert records == []

@@ -22,9 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexlab.builder import owned
 from nexlab.builder.init import SERVICE_ASSETS, SERVICE_PATHS, InitKind
 from nexlab.errors import BaseImageError, ContainerFailedError, DockerError
+from nexlab.host import owned
 from nexlab.progress import Progress
 
 if TYPE_CHECKING:

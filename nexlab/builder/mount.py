@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from nexlab.builder import owned, signals
 from nexlab.errors import CommandError, InputError, PrivilegeError
+from nexlab.host import owned, signals
 from nexlab.run import run
 
 log = logging.getLogger("nexlab.mount")

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nexlab.builder import safefs
+from nexlab.host import safefs
 
 #: Paths (relative, glob patterns) deleted outright: their content depends on
 #: when or where the build ran, and the guest recreates what it needs.

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from nexlab.builder import owned, signals
 from nexlab.errors import HostError, InputError
+from nexlab.host import owned, signals
 
 #: Suffixes written compressed, and suffixes of compressors nexlab does not write.
 COMPRESSED = (".gz", ".zst")

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexlab.builder import owned, safefs, signals
 from nexlab.errors import DockerError
+from nexlab.host import owned, safefs, signals
 from nexlab.run import run
 
 log = logging.getLogger("nexlab.reaper")

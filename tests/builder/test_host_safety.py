@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.builder import safefs
 from nexlab.builder.manifest import BuildManifest
 from nexlab.builder.normalize import clamp_times, scrub
 from nexlab.builder.output import staged_output
 from nexlab.builder.reproducible import staging_directory
 from nexlab.errors import HostError, InputError
+from nexlab.host import safefs
 
 EPOCH = 1_700_000_000  # day 19675
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from nexlab import tempdirs
-from nexlab.builder import owned, safefs, signals
 from nexlab.errors import InputError
+from nexlab.host import owned, safefs, signals
 from nexlab.run import run
 
 #: Where the staging tree goes when it fits: RAM. On the build hosts measured, the
