@@ -17,9 +17,10 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -197,3 +198,56 @@ def run_bounded(
         reader.join(timeout=5)
         proc.stdout.close()
     return Bounded(returncode, tuple(head), tuple(tail), dropped, time.monotonic() - start)
+
+
+class Streaming:
+    """A running program's stdout as a file descriptor, for a reader in C (libarchive) to
+    read without the bytes passing through Python. ``finish()`` says whether the whole
+    output came: a program that failed half-way may still have written well-formed data."""
+
+    def __init__(self, argv: Sequence[str], proc: subprocess.Popen[bytes], errors: IO[bytes]) -> None:
+        assert proc.stdout is not None
+        self.argv = list(argv)
+        self.fd = proc.stdout.fileno()
+        self._proc = proc
+        self._errors = errors
+
+    def finish(self) -> None:
+        """Wait for the program; ``CommandError`` (with the end of its stderr) when it failed."""
+        code = self._proc.wait()
+        if code != 0:
+            self._errors.seek(0)
+            message = self._errors.read()[-4000:].decode("utf-8", "replace")
+            log.debug("%s exited %d: %s", self.argv[0], code, message.strip())
+            raise CommandError(self.argv, code, message)
+
+
+@contextlib.contextmanager
+def stream(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Iterator[Streaming]:
+    """Start ``argv`` with its stdout on a pipe; the block reads ``Streaming.fd``.
+
+    The program runs in a process group of its own (a terminal's Ctrl-C reaches only
+    nexlab) and is killed when the block ends before it did. Its stderr goes to a
+    temporary file, so a chatty program cannot block on a full pipe nobody reads.
+    """
+    argv = [str(arg) for arg in argv]
+    executable = which(argv[0])
+    log.debug("streaming: %s", shlex.join(argv))
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [executable, *argv[1:]],
+            env=base_environment(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            process_group=0,
+        )
+        assert proc.stdout is not None
+        try:
+            yield Streaming(argv, proc, errors)
+        finally:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            proc.stdout.close()

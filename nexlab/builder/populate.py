@@ -1,6 +1,7 @@
 """Step 4: fill the mounted filesystem from a container of the base image.
 
-The setup container changes its own root; its exported filesystem is then
+The setup container changes its own root; its filesystem (read from its layers
+on this host when possible, ``nexlab.builder.layers``, else the engine's export) is then
 extracted into the mount (``nexlab.builder.extract``), keeping only what a guest
 needs. ``populate`` does both; ``build_mounted`` runs the container first, so a
 broken base fails before any image exists, and calls ``fill`` once mounted.
@@ -18,12 +19,12 @@ from nexlab.builder.container import (
     FinishedSetup,
     SetupInputs,
     default_service,
-    export_stream,
     setup_container,
 )
 from nexlab.builder.extract import extract
 from nexlab.builder.init import InitKind, InitSystem, choose, detect, parse_init
 from nexlab.builder.inputs import check_agent, regular_file
+from nexlab.builder.layers import container_stream
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
@@ -107,7 +108,8 @@ def fill(
     start = time.monotonic() if started is None else started
     report = resolve(progress)
     try:
-        extract(export_stream(finished), mount.path, as_root=True)
+        with container_stream(finished) as source:
+            extract(source, mount.path, as_root=True)
     except ContentTooLargeError as exc:
         raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None
     report.fraction(1.0, "done")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS_MD = REPO / "reports" / "benchmarks.md"
-ASSETS = REPO / "nexlab" / "build" / "assets"
+ASSETS = REPO / "nexlab" / "builder" / "assets"
 #: The seed's manual recipe, the baseline of the build benchmarks.
 RECIPE = Path(__file__).with_name("manual_recipe.sh")
 IMAGE = os.environ.get("NEXLAB_DEBIAN_TAG", "nexlab/debian:bookworm")
