@@ -121,11 +121,16 @@ def detect(client: docker.DockerClient, image: Image, reference: str) -> InitSys
     except docker.errors.DockerException as exc:
         raise DockerError(f"cannot inspect {reference}'s init: {exc}") from None
     try:
-        pid1, head = _find_init(container)
-        openrc = any(_stat(container, path) is not None for path in OPENRC_RUN_PATHS)
+        return detect_in(container, reference)
     finally:
         with contextlib.suppress(docker.errors.DockerException):
             container.remove(force=True)
+
+
+def detect_in(container: Container, reference: str) -> InitSystem:
+    """The init of a created, never started, container's image (the build's own setup container)."""
+    pid1, head = _find_init(container)
+    openrc = any(_stat(container, path) is not None for path in OPENRC_RUN_PATHS)
     kind = classify(pid1, head, openrc=openrc)
     if kind is None:
         found = f"/sbin/init is {pid1}, not one nexlab knows" if pid1 else "none of them is there"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from nexlab.builder import engine
 from nexlab.builder.allocate import DEFAULT_SIZE, allocate
-from nexlab.builder.container import setup_container
-from nexlab.builder.init import parse_init
+from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, run_setup
+from nexlab.builder.init import InitSystem, parse_init
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.mount import mount, require_root
 from nexlab.builder.output import host_full, sha256_file, staged_output
-from nexlab.builder.populate import DEFAULT_IMAGE, base_init, fill, setup_inputs
+from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
@@ -84,17 +84,32 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     require_root("building through a mount")
     client = engine.connect()
     base = engine.ensure_image(client, spec.image)
-    system = base_init(client, base, spec.image, spec.init, spec.network, report)
-    inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
 
-    steps: list[StepResult] = []
     # The setup runs before the image exists: a base that cannot be set up fails
     # before anything is allocated, and its container waits, exited, to be exported.
+    # Its init is read through the same container before it starts.
     populate_start = time.monotonic()
-    with (
-        setup_container(client, base, inputs, report, reference=spec.image, network=spec.network) as finished,
-        staged_output(target) as staged,
-    ):
+    with created_setup(client, base, reference=spec.image, network=spec.network) as created:
+        system = setup_init(created, spec.init, spec.network, report)
+        inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
+        finished = run_setup(created, inputs, report)
+        return _mounted_steps(spec, target, num_bytes, finished, inputs, system, report, start, populate_start)
+
+
+def _mounted_steps(
+    spec: BuildSpec,
+    target: Path,
+    num_bytes: int,
+    finished: FinishedSetup,
+    inputs: SetupInputs,
+    system: InitSystem,
+    report: Progress,
+    start: float,
+    populate_start: float,
+) -> BuildResult:
+    """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
+    steps: list[StepResult] = []
+    with staged_output(target) as staged:
         report.step_started("allocate", f"{num_bytes} bytes")
         steps.append(allocate(staged, num_bytes, overwrite=True))  # staged_output made it, empty
         report.step_finished("allocate", steps[-1])

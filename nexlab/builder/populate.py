@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING
 from nexlab.builder import engine
 from nexlab.builder.container import (
     ContentTooLargeError,
+    CreatedSetup,
     FinishedSetup,
     SetupInputs,
+    created_setup,
     default_service,
-    setup_container,
+    run_setup,
 )
 from nexlab.builder.extract import extract
-from nexlab.builder.init import InitKind, InitSystem, choose, detect, parse_init
+from nexlab.builder.init import InitKind, InitSystem, choose, detect, detect_in, parse_init
 from nexlab.builder.inputs import check_agent, regular_file
 from nexlab.builder.layers import container_stream
 from nexlab.builder.mount import Mount
@@ -63,6 +65,14 @@ def base_init(
     return system
 
 
+def setup_init(created: CreatedSetup, init: str, network: str, progress: Progress) -> InitSystem:
+    """``base_init`` read through the build's own setup container, before it starts."""
+    requested = parse_init(init)
+    system = choose(detect_in(created.container, created.reference), requested, created.reference, network)
+    progress.log_line(f"init: {system.evidence}")
+    return system
+
+
 def populate(
     mount: Mount,
     *,
@@ -90,9 +100,10 @@ def populate(
     setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
-    system = init if isinstance(init, InitSystem) else base_init(client, base, image, init, network, report)
-    inputs = setup_inputs(agent, script, service, system.kind)
-    with setup_container(client, base, inputs, report, reference=image, network=network) as finished:
+    with created_setup(client, base, reference=image, network=network) as created:
+        system = init if isinstance(init, InitSystem) else setup_init(created, init, network, report)
+        inputs = setup_inputs(agent, script, service, system.kind)
+        finished = run_setup(created, inputs, report)
         return fill(mount, finished, inputs, progress=report, started=start)
 
 

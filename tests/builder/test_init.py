@@ -139,3 +139,33 @@ def test_cli_init_that_the_base_cannot_honour_is_one_line(tmp_path: Path, alpine
     )  # fmt: skip
     assert forced.returncode == 0, forced.stderr
     assert "init: sysvinit (--init" in forced.stdout + forced.stderr
+
+
+@pytest.mark.root
+def test_the_mount_build_reads_the_init_through_its_own_setup_container(
+    tmp_path: Path, docker_client, debian_base: str, sample_agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import datetime
+    import os
+
+    import nexlab.builder.init
+    import nexlab.builder.populate
+
+    def no_second_container(*args: object) -> None:
+        raise AssertionError("the mount build created a separate container to find the init")
+
+    monkeypatch.setattr(nexlab.builder.init, "detect", no_second_container)
+    monkeypatch.setattr(nexlab.builder.populate, "detect", no_second_container)
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    build_rootfs(tmp_path / "rootfs.ext4", agent=sample_agent, image=debian_base, size="200MiB")
+    until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    ours = {"type": "container", "event": "create", "label": f"org.nexlab.pid={os.getpid()}"}
+    created = list(docker_client.events(since=since, until=until, filters=ours, decode=True))
+    assert len(created) == 1, created
+    # setup.sh saw the init through /nexlab/env: OpenRC's service is in place and enabled.
+    from nexlab.image import open_image
+
+    with open_image(tmp_path / "rootfs.ext4") as fs:
+        paths = {entry.path for entry in fs.walk()}
+    assert "/etc/init.d/agent" in paths
+    assert any(path.startswith("/etc/runlevels/") and path.endswith("/agent") for path in paths)
