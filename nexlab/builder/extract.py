@@ -460,7 +460,14 @@ def extract(source: Iterable[bytes] | Descriptor, target: Path, *, as_root: bool
     with _inside(target), _write_disk(lib, FLAGS_ROOT if root else FLAGS_USER) as write_p:
         extractor = _Extractor(write_p, as_root=root)
         pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
-        read_fd = descriptor.fd if descriptor is not None else pump.read_fd  # type: ignore[union-attr]
+        if descriptor is not None:
+            read_fd = descriptor.fd
+            # As for the pump: a few MiB of pipe let the writer run ahead of the extraction.
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        else:
+            assert pump is not None
+            read_fd = pump.read_fd
         try:
             with libarchive.fd_reader(read_fd, block_size=2**20) as archive:
                 extractor.entries(archive._pointer, select=True)

@@ -15,7 +15,7 @@ from nexlab.builder.mount import mount, require_root
 from nexlab.builder.output import host_full, sha256_file, staged_output
 from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
-from nexlab.builder.service_check import check_service
+from nexlab.builder.service_check import service_problem
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount
 from nexlab.errors import CommandError, ImageTooSmallError, InputError
@@ -129,13 +129,17 @@ def _mounted_steps(
                     raise host from None
                 raise
             report.step_finished("populate", steps[-1])
+            # Checked on the mounted tree (cheaper than reading the image again), raised after
+            # e2fsck as before: a damaged filesystem is the first thing to say.
+            problem = service_problem(mounted.path, system.kind)
             report.step_started("unmount", "umount + e2fsck -fn")
             unmounted = unmount(mounted)
         steps.append(unmounted)
         report.step_finished("unmount", unmounted)
         if not unmounted.fsck_clean:
             raise CommandError(["e2fsck", "-fn", str(target)], 4, "\n".join(unmounted.fsck_report))
-        check_service(staged, system.kind)
+        if problem is not None:
+            raise problem
     final = target
     return BuildResult(
         seconds=time.monotonic() - start,
