@@ -36,6 +36,9 @@ from nexlab.run import Streaming, run, stream
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    import docker
+    from docker.models.containers import Container
+
     from nexlab.builder.container import FinishedSetup
 
 log = logging.getLogger("nexlab.layers")
@@ -50,13 +53,12 @@ class Unavailable(Exception):
     """The fast path does not apply here; the message says why (logged, never shown)."""
 
 
-def layer_dirs(finished: FinishedSetup) -> list[str]:
+def layer_dirs(container: Container) -> list[str]:
     """The container's layer directories, top first, or ``Unavailable``."""
     if os.environ.get(ENV) == "engine":
         raise Unavailable(f"{ENV}=engine")
     if os.geteuid() != 0:
         raise Unavailable("not root")
-    container = finished.container
     api = container.client.api
     if not str(getattr(api, "base_url", "")).startswith("http+docker://"):
         raise Unavailable(f"the engine is not on a local socket ({getattr(api, 'base_url', '?')})")
@@ -64,7 +66,7 @@ def layer_dirs(finished: FinishedSetup) -> list[str]:
     driver = container.attrs.get("GraphDriver") or {}
     if driver.get("Name") != "overlay2":
         raise Unavailable(f"storage driver {driver.get('Name')!r}")
-    security = " ".join(container.client.info().get("SecurityOptions") or [])
+    security = " ".join(_security_options(container.client))
     if "rootless" in security or "userns" in security:
         # The layers hold shifted owners: only the engine knows the real ones.
         raise Unavailable(f"the engine maps users ({security})")
@@ -77,6 +79,16 @@ def layer_dirs(finished: FinishedSetup) -> list[str]:
         if not os.path.isabs(path) or not os.path.isdir(path):
             raise Unavailable(f"layer {path} is not a directory on this host (an engine elsewhere?)")
     return dirs
+
+
+#: The engine's security options, per client (``info`` is slow, and asked twice per build).
+_SECURITY: dict[int, list[str]] = {}
+
+
+def _security_options(client: docker.DockerClient) -> list[str]:
+    if id(client) not in _SECURITY:
+        _SECURITY[id(client)] = list(client.info().get("SecurityOptions") or [])
+    return _SECURITY[id(client)]
 
 
 def mount_options(dirs: list[str]) -> str:
@@ -139,9 +151,17 @@ def tar_argv(root: Path) -> list[str]:
 
 
 @contextlib.contextmanager
+def image_root(container: Container) -> Iterator[Path]:
+    """A created, not started, container's filesystem (its image's), read-only on this host,
+    or ``Unavailable``: ``nexlab.builder.init.detect_in`` reads the init there."""
+    with overlay(layer_dirs(container)) as root:
+        yield root
+
+
+@contextlib.contextmanager
 def layer_stream(finished: FinishedSetup) -> Iterator[Streaming]:
     """The kept part of the container's filesystem from its layers, or ``Unavailable``."""
-    dirs = layer_dirs(finished)
+    dirs = layer_dirs(finished.container)
     with overlay(dirs) as root, stream(tar_argv(root)) as tar:
         log.debug("streaming the setup container's filesystem from its layers at %s", root)
         yield tar

@@ -9,6 +9,7 @@ broken base fails before any image exists, and calls ``fill`` once mounted.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from nexlab.builder.container import (
 from nexlab.builder.extract import extract
 from nexlab.builder.init import InitKind, InitSystem, choose, detect, detect_in, parse_init
 from nexlab.builder.inputs import check_agent, regular_file
-from nexlab.builder.layers import container_stream
+from nexlab.builder.layers import Unavailable, container_stream, image_root
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
@@ -36,6 +37,8 @@ from nexlab.progress import Progress, resolve
 if TYPE_CHECKING:
     import docker
     from docker.models.images import Image
+
+log = logging.getLogger("nexlab.layers")
 
 #: nex's default base image.
 DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
@@ -66,9 +69,18 @@ def base_init(
 
 
 def setup_init(created: CreatedSetup, init: str, network: str, progress: Progress) -> InitSystem:
-    """``base_init`` read through the build's own setup container, before it starts."""
+    """``base_init`` read through the build's own setup container, before it starts: from its
+    layers mounted on this host when possible, else through the engine's archive API."""
+    import docker.errors
+
     requested = parse_init(init)
-    system = choose(detect_in(created.container, created.reference), requested, created.reference, network)
+    try:
+        with image_root(created.container) as root:
+            detected = detect_in(created.container, created.reference, root=root)
+    except (Unavailable, docker.errors.DockerException, OSError) as exc:
+        log.debug("the base's layers cannot be read here (%s): asking the engine", exc)
+        detected = detect_in(created.container, created.reference)
+    system = choose(detected, requested, created.reference, network)
     progress.log_line(f"init: {system.evidence}")
     return system
 
