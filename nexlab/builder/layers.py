@@ -20,6 +20,7 @@ comes here: it must stay engine-agnostic.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -30,8 +31,8 @@ from typing import TYPE_CHECKING
 
 from nexlab.builder import owned, signals
 from nexlab.builder.extract import KEPT
-from nexlab.errors import CommandError, NexlabError
-from nexlab.run import Streaming, run, stream
+from nexlab.errors import NexlabError
+from nexlab.run import Streaming, stream
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -111,10 +112,11 @@ def overlay(dirs: list[str]) -> Iterator[Path]:
         mounted = False
         try:
             # Mounted and recorded as unmounted with signals held back, as nexlab.builder.mount does.
+            # mount(2) itself, not mount(8): two programs less to start per overlay.
             with signals.deferred():
                 try:
-                    run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)], uninterruptible=True)
-                except CommandError as exc:
+                    _mount(options, target)
+                except OSError as exc:
                     raise Unavailable(f"overlay mount failed: {exc}") from None
                 mounted = True
             yield target
@@ -124,11 +126,31 @@ def overlay(dirs: list[str]) -> Iterator[Path]:
                     _umount(target)
 
 
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV = 0x1, 0x2, 0x4
+_MNT_DETACH = 0x2
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(options: str, target: Path) -> None:
+    # The flags go as flags; the data is overlayfs' own options only.
+    data = options.removeprefix("ro,nosuid,nodev,").encode()
+    flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+    log.debug("mount -t overlay -o %s %s", options, target)
+    if _libc().mount(b"overlay", os.fsencode(target), b"overlay", ctypes.c_ulong(flags), data) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(target))
+
+
 def _umount(target: Path) -> None:
-    result = run(["umount", str(target)], check=False, uninterruptible=True)
-    if result.returncode != 0 and os.path.ismount(target):
-        # Busy (tar killed a moment ago): detach now, the kernel frees it when idle.
-        run(["umount", "-l", str(target)], uninterruptible=True)
+    libc = _libc()
+    busy = libc.umount2(os.fsencode(target), 0) != 0 and os.path.ismount(target)
+    # Busy (tar killed a moment ago): detach now, the kernel frees it when idle.
+    if busy and libc.umount2(os.fsencode(target), _MNT_DETACH) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(target))
 
 
 def tar_argv(root: Path) -> list[str]:
