@@ -108,3 +108,31 @@ def test_mount_options_refuse_paths_the_kernel_would_split() -> None:
         mount_options(["/a:b", "/c"])
     with pytest.raises(Unavailable):
         mount_options([f"/{'x' * 300}/{i}" for i in range(20)])
+
+
+def test_an_overlay_left_by_a_killed_process_is_reaped(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from nexlab.builder.reaper import reap
+
+    for name in ("lower", "upper"):
+        (tmp_path / name / "etc").mkdir(parents=True)
+    script = (
+        "import sys, time\nfrom nexlab.builder.layers import overlay\n"
+        f"with overlay([{str(tmp_path / 'upper')!r}, {str(tmp_path / 'lower')!r}]) as root:\n"
+        "    print(root, flush=True)\n    time.sleep(120)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    root = child.stdout.readline().strip()
+    assert root and any(f" {root} " in line for line in _overlays()), "the overlay is mounted"
+    child.kill()
+    child.wait(timeout=30)
+    time.sleep(0.1)
+    assert any(f" {root} " in line for line in _overlays()), "SIGKILL left it"
+    removed = reap(docker=False)
+    assert any(f"mount {root} of process {child.pid}" in line for line in removed), removed
+    assert not any(f" {root} " in line for line in _overlays())
+    assert not Path(root).exists()
