@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -92,8 +93,23 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     with created_setup(client, base, reference=spec.image, network=spec.network) as created:
         system = setup_init(created, spec.init, spec.network, report)
         inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
+        # While the setup runs, this process only waits on the engine: the modules the
+        # extraction and the service check need load meanwhile.
+        warm = threading.Thread(target=_import_later_steps, name="nexlab-imports", daemon=True)
+        warm.start()
         finished = run_setup(created, inputs, report)
+        warm.join()
         return _mounted_steps(spec, target, num_bytes, finished, inputs, system, report, start, populate_start)
+
+
+def _import_later_steps() -> None:
+    import importlib
+
+    for name in ("libarchive", "nexlab.audit.findings", "nexlab.audit.inventory", "nexlab.image.model"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the step that needs it says what is wrong, in the main thread
+            return
 
 
 def _mounted_steps(
