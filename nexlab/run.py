@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -343,3 +344,46 @@ def _die_with_parent(parent: int) -> None:
     # The parent may have died between fork and prctl: then nobody would ever kill us.
     if os.getppid() != parent:
         os._exit(1)
+
+
+class Streaming:
+    """A running program's stdout as a file descriptor, for a reader in C (libarchive) to
+    read without the bytes passing through Python. ``finish()`` says whether the whole
+    output came: a program that failed half-way may still have written well-formed data."""
+
+    def __init__(self, argv: Sequence[str], proc: subprocess.Popen[bytes], errors: IO[bytes]) -> None:
+        assert proc.stdout is not None
+        self.argv = list(argv)
+        self.fd = proc.stdout.fileno()
+        self._proc = proc
+        self._errors = errors
+
+    def finish(self) -> None:
+        """Wait for the program; ``CommandError`` (with the end of its stderr) when it failed."""
+        code = self._proc.wait()
+        if code != 0:
+            self._errors.seek(0)
+            message = self._errors.read()[-4000:].decode("utf-8", "replace")
+            log.debug("%s exited %d: %s", self.argv[0], code, message.strip())
+            raise CommandError(self.argv, code, message)
+
+
+@contextlib.contextmanager
+def stream(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> Iterator[Streaming]:
+    """Start ``argv`` with its stdout on a pipe; the block reads ``Streaming.fd``.
+
+    It runs through ``spawn()``: a process group of its own (a terminal's Ctrl-C reaches
+    only nexlab), SIGKILLed when the block ends before it did, and when nexlab dies. Its stderr goes to a
+    temporary file, so a chatty program cannot block on a full pipe nobody reads.
+    """
+    argv = [str(arg) for arg in argv]
+    log.debug("streaming: %s", shlex.join(argv))
+    with (
+        tempfile.TemporaryFile() as errors,
+        spawn(argv, stdout=subprocess.PIPE, stderr=errors, env=env, grace=0) as proc,
+    ):
+        assert proc.stdout is not None
+        try:
+            yield Streaming(argv, proc, errors)
+        finally:
+            proc.stdout.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shlex
 import tarfile
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -95,6 +96,9 @@ def inputs_archive(inputs: SetupInputs) -> bytes:
     ]
     if inputs.script is not None:
         members.append(("nexlab/user-script", inputs.script, 0o644))
+    settings = (
+        f"export NEXLAB_INIT={shlex.quote(inputs.init.value)} NEXLAB_SERVICE={shlex.quote(inputs.service_target)}\n"
+    )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, source, mode in members:
@@ -102,6 +106,10 @@ def inputs_archive(inputs: SetupInputs) -> bytes:
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), mode, int(source.stat().st_mtime)
             archive.addfile(info, io.BytesIO(data))
+        # Sourced by setup.sh: the init is known only after the container was created.
+        info = tarfile.TarInfo("nexlab/env")
+        info.size, info.mode, info.mtime = len(settings), 0o644, int(setup_script().stat().st_mtime)
+        archive.addfile(info, io.BytesIO(settings.encode()))
     return buffer.getvalue()
 
 
@@ -122,6 +130,82 @@ def _start_error(reference: str, exc: Exception) -> DockerError:
     return BaseImageError(f"the setup container of {reference} cannot start: {reason}")
 
 
+@dataclass(frozen=True)
+class CreatedSetup:
+    """A setup container created (never started yet): the base's files can be read through it."""
+
+    container: Container
+    image: Image
+    reference: str
+
+
+@contextlib.contextmanager
+def created_setup(
+    client: docker.DockerClient,
+    image: Image,
+    *,
+    reference: str | None = None,
+    environment: Mapping[str, str] | None = None,
+    network: str = "none",
+) -> Iterator[CreatedSetup]:
+    """A container of ``image`` that will run setup.sh (``run_setup``), removed on any exit.
+
+    The init and its service path go in with the setup files (``/nexlab/env``), not
+    in the container's environment: the init is read from this very container first
+    (``nexlab.builder.init.detect_in``), so a build creates one container, not two.
+    """
+    import docker.errors
+
+    reference = reference or image.id
+    try:
+        container = client.containers.create(
+            image.id,
+            entrypoint=["/bin/sh"],
+            command=["/nexlab/setup.sh"],
+            environment={"NEXLAB_NETWORK": network, **(environment or {})},
+            network_mode=network,
+            user="0:0",
+            working_dir="/",
+            labels=owned.labels("populate"),
+        )
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot create the setup container of {reference}: {_reason(exc)}") from None
+    try:
+        yield CreatedSetup(container=container, image=image, reference=reference)
+    finally:
+        with contextlib.suppress(docker.errors.DockerException):
+            container.remove(force=True)
+
+
+def run_setup(created: CreatedSetup, inputs: SetupInputs, progress: Progress) -> FinishedSetup:
+    """Copy the setup files in, run setup.sh to its end; the container then waits, exited 0."""
+    import docker.errors
+
+    container, reference = created.container, created.reference
+    try:
+        container.put_archive("/", inputs_archive(inputs))
+    except docker.errors.DockerException as exc:
+        raise BaseImageError(
+            f"cannot copy nexlab's setup files into a container of {reference}: {_reason(exc)}"
+        ) from None
+    try:
+        container.start()
+    except docker.errors.DockerException as exc:
+        raise _start_error(reference, exc) from None
+    tail = _follow(container, progress)
+    status = container.wait()
+    exit_code = int(status.get("StatusCode", -1))
+    if exit_code != 0:
+        last = next((line for line in reversed(tail) if line.strip()), "")
+        raise ContainerFailedError(
+            f"the setup container exited with status {exit_code}: {last}",
+            exit_code=exit_code,
+            log_tail=list(tail),
+        )
+    progress.fraction((STEPS - 1) / STEPS, "export")
+    return FinishedSetup(container=container, image=reference, image_id=created.image.id, output_tail=tuple(tail))
+
+
 @contextlib.contextmanager
 def setup_container(
     client: docker.DockerClient,
@@ -134,53 +218,8 @@ def setup_container(
     network: str = "none",
 ) -> Iterator[FinishedSetup]:
     """Run setup.sh in a container of ``image``; yield it, exited 0, until the block ends."""
-    import docker.errors
-
-    reference = reference or image.id
-    try:
-        container = client.containers.create(
-            image.id,
-            entrypoint=["/bin/sh"],
-            command=["/nexlab/setup.sh"],
-            environment={
-                "NEXLAB_NETWORK": network,
-                "NEXLAB_INIT": inputs.init.value,
-                "NEXLAB_SERVICE": inputs.service_target,
-                **(environment or {}),
-            },
-            network_mode=network,
-            user="0:0",
-            working_dir="/",
-            labels=owned.labels("populate"),
-        )
-    except docker.errors.DockerException as exc:
-        raise DockerError(f"cannot create the setup container of {reference}: {_reason(exc)}") from None
-    try:
-        try:
-            container.put_archive("/", inputs_archive(inputs))
-        except docker.errors.DockerException as exc:
-            raise BaseImageError(
-                f"cannot copy nexlab's setup files into a container of {reference}: {_reason(exc)}"
-            ) from None
-        try:
-            container.start()
-        except docker.errors.DockerException as exc:
-            raise _start_error(reference, exc) from None
-        tail = _follow(container, progress)
-        status = container.wait()
-        exit_code = int(status.get("StatusCode", -1))
-        if exit_code != 0:
-            last = next((line for line in reversed(tail) if line.strip()), "")
-            raise ContainerFailedError(
-                f"the setup container exited with status {exit_code}: {last}",
-                exit_code=exit_code,
-                log_tail=list(tail),
-            )
-        progress.fraction((STEPS - 1) / STEPS, "export")
-        yield FinishedSetup(container=container, image=reference, image_id=image.id, output_tail=tuple(tail))
-    finally:
-        with contextlib.suppress(docker.errors.DockerException):
-            container.remove(force=True)
+    with created_setup(client, image, reference=reference, environment=environment, network=network) as created:
+        yield run_setup(created, inputs, progress)
 
 
 def _follow(container: Container, progress: Progress) -> deque[str]:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from nexlab.builder.container import ContentTooLargeError
 from nexlab.builder.rootless import Owner
@@ -434,9 +434,20 @@ def _write_disk(lib: _Lib, flags: int) -> Iterator[ctypes.c_void_p]:
         lib.write_free(write_p)
 
 
-def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = None) -> Extracted:
+@runtime_checkable
+class Descriptor(Protocol):
+    """A tar stream on a file descriptor (``nexlab.run.Streaming``): libarchive reads it
+    in C, and ``finish()`` raises when its writer failed, even after a well-formed end."""
+
+    fd: int
+
+    def finish(self) -> None: ...
+
+
+def extract(source: Iterable[bytes] | Descriptor, target: Path, *, as_root: bool | None = None) -> Extracted:
     """Extract the kept part of an exported filesystem, then ``finish_archive``, into ``target``.
 
+    ``source`` is the tar as chunks (the engine's export) or on a file descriptor.
     Raises ``ContentTooLargeError`` (with the whole content counted) when
     ``target`` runs out of space or inodes.
     """
@@ -448,25 +459,35 @@ def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = Non
     lib = _lib()
     with _inside(target), _write_disk(lib, FLAGS_ROOT if root else FLAGS_USER) as write_p:
         extractor = _Extractor(write_p, as_root=root)
-        pump = _Pump(chunks)
+        pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
+        if descriptor is not None:
+            read_fd = descriptor.fd
+            # As for the pump: a few MiB of pipe let the writer run ahead of the extraction.
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        else:
+            assert pump is not None
+            read_fd = pump.read_fd
         try:
-            with libarchive.fd_reader(pump.read_fd, block_size=2**20) as archive:
+            with libarchive.fd_reader(read_fd, block_size=2**20) as archive:
                 extractor.entries(archive._pointer, select=True)
+            if descriptor is not None:
+                descriptor.finish()
         except ArchiveError as exc:
-            pump.close(drain=True)
-            if pump.failure is not None:
+            _close(pump, drain=True)
+            if pump is not None and pump.failure is not None:
                 raise pump.failure from None
             raise InputError(f"cannot read the exported filesystem: {exc}") from None
         except Exception:
-            pump.close(drain=True)
-            if pump.failure is not None:  # the engine's error cut the stream short: it is the cause
+            _close(pump, drain=True)
+            if pump is not None and pump.failure is not None:  # the engine's error cut the stream short
                 raise pump.failure from None
             raise
         except BaseException:
-            pump.close(drain=False)
+            _close(pump, drain=False)
             raise
-        pump.close(drain=False)
-        if pump.failure is not None:
+        _close(pump, drain=False)
+        if pump is not None and pump.failure is not None:
             raise pump.failure
         finish = finish_archive(has_var="var" in extractor.seen, mtime=int(time.time()))
         with libarchive.memory_reader(finish) as archive:
@@ -477,6 +498,11 @@ def extract(chunks: Iterable[bytes], target: Path, *, as_root: bool | None = Non
     if extractor.full:
         raise ContentTooLargeError(content_bytes=extractor.content.bytes, content_files=extractor.content.inodes)
     return Extracted(content=extractor.content, owners=extractor.owners, seconds=time.monotonic() - start)
+
+
+def _close(pump: _Pump | None, *, drain: bool) -> None:
+    if pump is not None:
+        pump.close(drain=drain)
 
 
 def finish_archive(*, has_var: bool, mtime: int) -> bytes:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder import engine
 from nexlab.builder.allocate import DEFAULT_SIZE, allocate
-from nexlab.builder.container import setup_container
-from nexlab.builder.init import parse_init
+from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, run_setup
+from nexlab.builder.init import InitSystem, parse_init
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.mount import mount, require_root
 from nexlab.builder.output import host_full, sha256_file, staged_output
-from nexlab.builder.populate import DEFAULT_IMAGE, base_init, fill, setup_inputs
+from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
-from nexlab.builder.service_check import check_service
+from nexlab.builder.service_check import service_problem
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount
 from nexlab.errors import ImageTooSmallError, InputError
@@ -95,17 +96,47 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     require_root("building through a mount")
     client = engine.connect()
     base = engine.ensure_image(client, spec.base)
-    system = base_init(client, base, spec.base, spec.init, spec.network, progress)
-    inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
 
-    steps: list[StepResult] = []
     # The setup runs before the image exists: a base that cannot be set up fails
     # before anything is allocated, and its container waits, exited, to be exported.
+    # Its init is read through the same container before it starts.
     populate_start = time.monotonic()
-    with (
-        setup_container(client, base, inputs, progress, reference=spec.base, network=spec.network) as finished,
-        staged_output(target) as staged,
-    ):
+    with created_setup(client, base, reference=spec.base, network=spec.network) as created:
+        system = setup_init(created, spec.init, spec.network, progress)
+        inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
+        # While the setup runs, this process only waits on the engine: the modules the
+        # extraction and the service check need load meanwhile.
+        warm = threading.Thread(target=_import_later_steps, name="nexlab-imports", daemon=True)
+        warm.start()
+        finished = run_setup(created, inputs, progress)
+        warm.join()
+        return _mounted_steps(spec, target, num_bytes, finished, inputs, system, progress, start, populate_start)
+
+
+def _import_later_steps() -> None:
+    import importlib
+
+    for name in ("libarchive", "nexlab.audit.findings", "nexlab.audit.inventory", "nexlab.image.model"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # the step that needs it says what is wrong, in the main thread
+            return
+
+
+def _mounted_steps(
+    spec: BuildSpec,
+    target: Path,
+    num_bytes: int,
+    finished: FinishedSetup,
+    inputs: SetupInputs,
+    system: InitSystem,
+    progress: Progress,
+    start: float,
+    populate_start: float,
+) -> BuildResult:
+    """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
+    steps: list[StepResult] = []
+    with staged_output(target) as staged:
         with progress.step("allocate", f"{num_bytes} bytes") as step:
             steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
         with progress.step("mkfs", "mkfs.ext4") as step:
@@ -122,12 +153,16 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
                     if host is not None:
                         raise host from None
                     raise
+            # Checked on the mounted tree (cheaper than reading the image again), raised after
+            # e2fsck as before: a damaged filesystem is the first thing to say.
+            problem = service_problem(mounted.path, system.kind)
             with progress.step("unmount", "umount + e2fsck -fn") as step:
                 unmounted = step.done(unmount(mounted))
         steps.append(unmounted)
         if not unmounted.fsck_clean:
             raise e2fsck.Check(str(target), e2fsck.exit_status(4), unmounted.fsck_report).error()
-        check_service(staged, system.kind)
+        if problem is not None:
+            raise problem
     final = target
     return BuildResult(
         seconds=time.monotonic() - start,

@@ -1,6 +1,7 @@
 """Step 4: fill the mounted filesystem from a container of the base image.
 
-The setup container changes its own root; its exported filesystem is then
+The setup container changes its own root; its filesystem (read from its layers
+on this host when possible, ``nexlab.builder.layers``, else the engine's export) is then
 extracted into the mount (``nexlab.builder.extract``), keeping only what a guest
 needs. ``populate`` does both; ``build_mounted`` runs the container first, so a
 broken base fails before any image exists, and calls ``fill`` once mounted.
@@ -8,6 +9,7 @@ broken base fails before any image exists, and calls ``fill`` once mounted.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING
@@ -15,15 +17,17 @@ from typing import TYPE_CHECKING
 from nexlab.builder import engine
 from nexlab.builder.container import (
     ContentTooLargeError,
+    CreatedSetup,
     FinishedSetup,
     SetupInputs,
+    created_setup,
     default_service,
-    export_stream,
-    setup_container,
+    run_setup,
 )
 from nexlab.builder.extract import extract
-from nexlab.builder.init import InitKind, InitSystem, choose, detect, parse_init
+from nexlab.builder.init import InitKind, InitSystem, choose, detect, detect_in, parse_init
 from nexlab.builder.inputs import check_agent, regular_file
+from nexlab.builder.layers import Unavailable, container_stream, image_root
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
@@ -33,6 +37,8 @@ from nexlab.progress import Progress, or_logging
 if TYPE_CHECKING:
     import docker
     from docker.models.images import Image
+
+log = logging.getLogger("nexlab.layers")
 
 #: nex's default base image.
 DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
@@ -62,6 +68,23 @@ def base_init(
     return system
 
 
+def setup_init(created: CreatedSetup, init: str, network: str, progress: Progress) -> InitSystem:
+    """``base_init`` read through the build's own setup container, before it starts: from its
+    layers mounted on this host when possible, else through the engine's archive API."""
+    import docker.errors
+
+    requested = parse_init(init)
+    try:
+        with image_root(created.container) as root:
+            detected = detect_in(created.container, created.reference, root=root)
+    except (Unavailable, docker.errors.DockerException, OSError) as exc:
+        log.debug("the base's layers cannot be read here (%s): asking the engine", exc)
+        detected = detect_in(created.container, created.reference)
+    system = choose(detected, requested, created.reference, network)
+    progress.log_line(f"init: {system.evidence}")
+    return system
+
+
 def populate(
     mount: Mount,
     *,
@@ -85,14 +108,15 @@ def populate(
     if not mount.mounted:
         raise InputError(f"{mount.image} is not mounted any more")
     start = time.monotonic()
-    report = or_logging(progress)
+    progress = or_logging(progress)
     setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
-    system = init if isinstance(init, InitSystem) else base_init(client, base, image, init, network, report)
-    inputs = setup_inputs(agent, script, service, system.kind)
-    with setup_container(client, base, inputs, report, reference=image, network=network) as finished:
-        return fill(mount, finished, inputs, progress=report, started=start)
+    with created_setup(client, base, reference=image, network=network) as created:
+        system = init if isinstance(init, InitSystem) else setup_init(created, init, network, progress)
+        inputs = setup_inputs(agent, script, service, system.kind)
+        finished = run_setup(created, inputs, progress)
+        return fill(mount, finished, inputs, progress=progress, started=start)
 
 
 def fill(
@@ -105,12 +129,13 @@ def fill(
 ) -> PopulateResult:
     """Extract the finished setup container's filesystem into ``mount``."""
     start = time.monotonic() if started is None else started
-    report = or_logging(progress)
+    progress = or_logging(progress)
     try:
-        extract(export_stream(finished), mount.path, as_root=True)
+        with container_stream(finished) as source:
+            extract(source, mount.path, as_root=True)
     except ContentTooLargeError as exc:
         raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None
-    report.fraction(1.0, "done")
+    progress.fraction(1.0, "done")
     used, free = mount.usage()
     return PopulateResult(
         seconds=time.monotonic() - start,

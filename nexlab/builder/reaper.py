@@ -65,13 +65,16 @@ def _reap_docker() -> list[str]:
 
     removed: list[str] = []
     with contextlib.suppress(docker.errors.DockerException):
-        for container in client.containers.list(all=True, filters={"label": owned.LABEL_PID}):
-            pid = _orphaned(container.labels or {})
+        # Every build, repro and boot starts here: a sparse listing carries the labels,
+        # without one inspect request per container.
+        for container in client.containers.list(all=True, sparse=True, filters={"label": owned.LABEL_PID}):
+            labels = container.attrs.get("Labels") or {}
+            pid = _orphaned(labels)
             if pid is None:
                 continue
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-            role = container.labels.get(owned.LABEL_ROLE, "?")
+            role = labels.get(owned.LABEL_ROLE, "?")
             removed.append(f"container {container.short_id} ({role}) of process {pid}")
         for volume in client.volumes.list(filters={"label": owned.LABEL_PID}):
             pid = _orphaned(volume.attrs.get("Labels") or {})
@@ -80,6 +83,8 @@ def _reap_docker() -> list[str]:
             with contextlib.suppress(docker.errors.NotFound):
                 volume.remove(force=True)
             removed.append(f"volume {volume.name} of process {pid}")
+    with contextlib.suppress(Exception):
+        client.close()
     return removed
 
 
@@ -121,14 +126,21 @@ def _reap_mounts() -> list[str]:
     return removed
 
 
+def _loop_devices() -> list[tuple[str, str]]:
+    """(device, backing file) of every attached loop device, from sysfs (no ``losetup`` to run)."""
+    found: list[tuple[str, str]] = []
+    for backing_file in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(OSError):
+            found.append((f"/dev/{backing_file.parts[3]}", backing_file.read_text().rstrip("\n")))
+    return found
+
+
 def _reap_loops() -> list[str]:
     """Loop devices whose backing file is the temporary output of a process that is gone."""
-    listing = run(["losetup", "--list", "--noheadings", "--raw", "--output", "NAME,BACK-FILE"], check=False).stdout
     mounted = {mount.source for mount in _mounts()}
     removed: list[str] = []
-    for line in listing.splitlines():
-        device, _, backing = line.partition(" ")
-        backing = backing.encode().decode("unicode_escape").removesuffix(" (deleted)")
+    for device, backing in _loop_devices():
+        backing = backing.removesuffix(" (deleted)")
         name = os.path.basename(backing)
         if not name.endswith(".nexlab-tmp") or device in mounted:
             continue

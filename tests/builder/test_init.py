@@ -139,3 +139,119 @@ def test_cli_init_that_the_base_cannot_honour_is_one_line(tmp_path: Path, alpine
     )  # fmt: skip
     assert forced.returncode == 0, forced.stderr
     assert "init: sysvinit (--init" in forced.stdout + forced.stderr
+
+
+@pytest.mark.root
+def test_the_mount_build_reads_the_init_through_its_own_setup_container(
+    tmp_path: Path, docker_client, debian_base: str, sample_agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import datetime
+    import os
+
+    import nexlab.builder.init
+    import nexlab.builder.populate
+
+    def no_second_container(*args: object) -> None:
+        raise AssertionError("the mount build created a separate container to find the init")
+
+    monkeypatch.setattr(nexlab.builder.init, "detect", no_second_container)
+    monkeypatch.setattr(nexlab.builder.populate, "detect", no_second_container)
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    build_rootfs(tmp_path / "rootfs.ext4", agent=sample_agent, image=debian_base, size="200MiB")
+    until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    ours = {"type": "container", "event": "create", "label": f"org.nexlab.pid={os.getpid()}"}
+    created = list(docker_client.events(since=since, until=until, filters=ours, decode=True))
+    assert len(created) == 1, created
+    # setup.sh saw the init through /nexlab/env: OpenRC's service is in place and enabled.
+    from nexlab.image import open_image
+
+    with open_image(tmp_path / "rootfs.ext4") as fs:
+        paths = {entry.path for entry in fs.walk()}
+    assert "/etc/init.d/agent" in paths
+    assert any(path.startswith("/etc/runlevels/") and path.endswith("/agent") for path in paths)
+
+
+def _linked_image(client, tag: str, links: dict[str, str], files: dict[str, bytes]) -> str:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            archive.addfile(info, io.BytesIO(data))
+        for name, target in links.items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            archive.addfile(info)
+    client.api.import_image_from_data(buffer.getvalue(), repository=tag.split(":")[0], tag=tag.split(":")[1])
+    return tag
+
+
+def _detected(container, reference: str, root: Path | None = None) -> object:  # type: ignore[no-untyped-def]
+    from nexlab.builder.init import detect_in
+
+    try:
+        return detect_in(container, reference, root=root)
+    except BaseImageError as exc:
+        return str(exc)
+
+
+@pytest.mark.root
+def test_the_host_lookup_answers_as_the_engine_and_never_leaves_the_image(  # type: ignore[no-untyped-def]
+    tmp_path: Path, docker_client, debian_base: str, alpine_base: str, no_init_base: str
+) -> None:
+    from nexlab.builder.layers import image_root
+
+    # On the host, where an absolute link from the image would lead: a sysvinit that must not be seen.
+    canary = tmp_path / "init"
+    canary.write_bytes(b"\x7fELF INIT_VERSION=sysvinit-3.06")
+    crafted = _linked_image(
+        docker_client,
+        "nexlab-test/linked-init:1",
+        {
+            "sbin/init": str(canary),  # an absolute link to the host's canary
+            "usr/sbin/init": "../../bin/../../../busybox-dangling",  # dangling, '..' stops at the root
+            "sbin/openrc-run": str(canary),  # a link (dangling inside): the engine counts it as present
+            "bin": "usr/bin",
+        },
+        {"usr/bin/busybox": b"BusyBox v1.36"},
+    )
+    merged = _linked_image(
+        docker_client,
+        "nexlab-test/merged-usr-init:1",
+        {"sbin": "usr/sbin", "usr/sbin/init": "/lib/systemd/systemd", "lib": "usr/lib"},
+        {"usr/lib/systemd/systemd": b"\x7fELF systemd"},
+    )
+    try:
+        for reference in (debian_base, alpine_base, no_init_base, crafted, merged):
+            container = docker_client.containers.create(reference, command=["/x"], network_mode="none")
+            try:
+                engine = _detected(container, reference)
+                with image_root(container) as root:
+                    host = _detected(container, reference, root)
+                assert host == engine, reference
+            finally:
+                container.remove(force=True)
+        assert canary.read_bytes().startswith(b"\x7fELF")
+    finally:
+        for tag in (crafted, merged):
+            docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.root
+def test_the_build_falls_back_to_the_engine_for_the_init(  # type: ignore[no-untyped-def]
+    tmp_path: Path, debian_base: str, sample_agent: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    import logging
+
+    from nexlab.builder.layers import ENV
+    from tests.recorder import Recorder
+
+    caplog.set_level(logging.DEBUG, logger="nexlab.layers")
+    fast, engine = Recorder(), Recorder()
+    build_rootfs(tmp_path / "fast.ext4", agent=sample_agent, image=debian_base, size="200MiB", progress=fast)
+    assert "the base's layers cannot be read here" not in caplog.text
+    monkeypatch.setenv(ENV, "engine")
+    build_rootfs(tmp_path / "engine.ext4", agent=sample_agent, image=debian_base, size="200MiB", progress=engine)
+    assert "the base's layers cannot be read here" in caplog.text
+    found = [[line for line in r.lines if line.startswith("init: ")] for r in (fast, engine)]
+    assert found[0] == found[1] == ["init: openrc (PID 1 /sbin/init, OpenRC)"]

@@ -11,6 +11,8 @@
 # (export) runs outside the container.
 set -eu
 
+# The init and its service path, written by nexlab once it read them from this container.
+[ ! -f /nexlab/env ] || . /nexlab/env
 INIT=${NEXLAB_INIT:-openrc}
 SERVICE=${NEXLAB_SERVICE:-/etc/init.d/agent}
 STEPS=6
