@@ -1,7 +1,7 @@
 """What a diff found: plain data, no rendering.
 
 ``Diff`` keeps tuples of small frozen records; its DataFrames are built on first
-use, and ``__str__``/``_repr_html_`` call the presenters in ``nexlab.report``.
+use; ``__str__``/``_repr_html_`` come from ``nexlab.display`` (the presenters import this, not the reverse).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from nexlab.display import Displayable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -96,7 +98,7 @@ class DeepResult:
 
 
 @dataclass(frozen=True)
-class Diff:
+class Diff(Displayable):
     a: Path
     b: Path
     identical_bytes: bool
@@ -180,19 +182,7 @@ class Diff:
         return pd.DataFrame(rows, columns=columns)
 
     def to_json(self) -> dict[str, object]:
-        from nexlab.report.diff_json import diff_to_json
-
-        return diff_to_json(self)
-
-    def __str__(self) -> str:
-        from nexlab.report.diff_text import diff_text
-
-        return diff_text(self)
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.diff_html import diff_html
-
-        return diff_html(self, standalone=False)
+        return self.to_json_dict()
 
 
 def _size_frame(rows: tuple[SizeRow, ...], label: str) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Pieces every nexlab HTML report shares: the page shell, CSS, tables and a treemap in SVG.
+"""The HTML writer: one CSS, one escaper, one page shell, tables with a row limit, SVG treemaps.
 
 Everything is inline (no scripts, fonts or images from anywhere): a report must
 open offline, attached to a CI run or mailed around. Every string that came
@@ -9,22 +9,43 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
+from nexlab.report.document import (
+    Code,
+    Document,
+    Facts,
+    Findings,
+    Group,
+    Node,
+    Notes,
+    Paragraph,
+    Preformatted,
+    Section,
+    Table,
+    Treemap,
+    Verdict,
+)
 from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
+#: Rows per table before the rest is summarised: a browser chokes on 100,000 rows.
+ROW_LIMIT = 2000
+#: Paths listed under a finding before "… and N more".
+SHOWN_PATHS = 20
+
 CSS = """
 .nexlab-report { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330;
-  max-width: 1100px; margin: 0 auto; line-height: 1.4; }
+  max-width: 1100px; margin: 0 auto; line-height: 1.4; font-size: 14px; }
 .nexlab-report h1 { font-size: 1.5em; margin: .4em 0; }
 .nexlab-report h2 { font-size: 1.2em; margin: 1.2em 0 .4em; border-bottom: 1px solid #d8dce5; }
+.nexlab-report h3 { font-size: 1.05em; margin: 1em 0 .3em; }
 .nexlab-report table { border-collapse: collapse; margin: .3em 0 1em; font-size: 90%; }
 .nexlab-report th, .nexlab-report td { text-align: left; padding: 2px 10px 2px 4px; vertical-align: top;
   border-bottom: 1px solid #eef0f4; }
 .nexlab-report td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .nexlab-report code, .nexlab-report .mono { font-family: ui-monospace, Menlo, Consolas, monospace;
   font-size: 92%; }
+.nexlab-report pre { font-size: 85%; max-height: 20em; overflow: auto; }
 .nexlab-report .sev { font-weight: 600; padding: 0 6px; border-radius: 3px; color: #fff; }
 .nexlab-report .sev-critical { background: #8b0000; }
 .nexlab-report .sev-high { background: #d0342c; }
@@ -33,11 +54,17 @@ CSS = """
 .nexlab-report .sev-info { background: #7b8494; }
 .nexlab-report .ok { color: #17803d; font-weight: 600; }
 .nexlab-report .bad { color: #b3261e; font-weight: 600; }
+.nexlab-report .verdict { font-size: 1.2em; padding: .4em .6em; border-radius: 4px; display: inline-block; }
+.nexlab-report .verdict.ok { background: #e3f4e3; color: #1b5e20; }
+.nexlab-report .verdict.warn { background: #fff4d6; color: #7a5300; font-weight: 600; }
+.nexlab-report .verdict.bad { background: #fde2e1; color: #8e1c16; }
+.nexlab-report .added { color: #1b5e20; } .nexlab-report .removed { color: #8e1c16; }
 .nexlab-report .cards { display: flex; flex-wrap: wrap; gap: 10px; margin: .5em 0 1em; }
 .nexlab-report .card { border: 1px solid #d8dce5; border-radius: 6px; padding: 6px 12px; min-width: 130px; }
 .nexlab-report .card b { display: block; font-size: 1.25em; }
 .nexlab-report svg text { font-size: 11px; pointer-events: none; }
 .nexlab-report details summary { cursor: pointer; }
+.nexlab-report iframe { width: 100%; height: 40em; border: 1px solid #ccc; }
 """
 
 #: A qualitative palette that stays readable with white labels.
@@ -57,9 +84,9 @@ PALETTE = (
 )
 
 
-def esc(value: object) -> str:
+def esc(value: object, *, keep_newlines: bool = False) -> str:
     """Escape anything for HTML text or a quoted attribute; undecodable bytes show as ``\\xff``."""
-    return html.escape(printable(value, keep_newlines=True), quote=True)
+    return html.escape(printable(value, keep_newlines=keep_newlines), quote=True)
 
 
 def page(title: str, body: str) -> str:
@@ -73,21 +100,98 @@ def page(title: str, body: str) -> str:
 
 
 def fragment(body: str) -> str:
-    """The same report for Jupyter: scoped CSS, no document shell."""
-    return f"<div class='nexlab-report'><style>{CSS}</style>{body}</div>"
+    """The same report for Jupyter: the styles first, then the body, no document shell."""
+    return f"<style>{CSS}</style><div class='nexlab-report'>{body}</div>"
+
+
+def render(document: Document, *, standalone: bool = True) -> str:
+    """The document as a page (``standalone``) or a notebook fragment."""
+    if document.compact:
+        body = _compact(document)
+    else:
+        parts = [f"<h1>{esc(document.title)}</h1>"]
+        if document.cards:
+            parts.append(_cards(document.cards))
+        parts += [_section(s, 2) for s in document.sections]
+        if document.footer:
+            parts.append(f"<p><small>{esc(document.footer)}</small></p>")
+        body = "".join(parts)
+    return page(document.title, body) if standalone else fragment(body)
+
+
+def _compact(document: Document) -> str:
+    mark, colour = ("✔", "#1a7f37") if document.ok is not False else ("✘", "#cf222e")
+    parts = [f"<b style='color:{colour}'>{mark} {esc(document.title)}</b>"]
+    for section in document.sections:
+        parts.append(facts_table(section.rows) if isinstance(section, Facts) else _section(section, 3))
+    return "".join(parts)
+
+
+def _heading(title: str, level: int) -> str:
+    return f"<h{level}>{esc(title)}</h{level}>" if title else ""
+
+
+def _section(section: Section, level: int) -> str:
+    match section:
+        case Facts(title, rows):
+            return _heading(title, level) + facts_table(rows)
+        case Table():
+            return _heading(section.title, level) + _table(section)
+        case Verdict(text, state, detail):
+            extra = f" {esc(detail)}" if detail else ""
+            return f"<p><span class='verdict {esc(state)}'>{esc(text)}</span>{extra}</p>"
+        case Findings():
+            return _heading(section.title, level) + _findings(section)
+        case Notes(title, items):
+            return _heading(title, level) + "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
+        case Paragraph(text):
+            return f"<p>{esc(text)}</p>"
+        case Treemap(title, caption, nodes):
+            return _heading(title, level) + treemap_svg(nodes, title=caption)
+        case Preformatted(title, text, _lines, _tail, opened, whole_page):
+            if whole_page:
+                # srcdoc keeps the embedded page and its styles apart from ours, still in one file.
+                return (
+                    _heading(title, level) + f'<iframe sandbox srcdoc="{html.escape(whole_page, quote=True)}"></iframe>'
+                )
+            shown = " open" if opened else ""
+            return (
+                f"<details{shown}><summary>{esc(title)}</summary><pre>{esc(text, keep_newlines=True)}</pre></details>"
+            )
+        case Group(title, sections, folded):
+            inner = "".join(_section(s, level + 1) for s in sections)
+            if folded:
+                return f"<details><summary>{esc(title)}</summary>{inner}</details>"
+            return _heading(title, level) + inner
+    raise TypeError(f"no HTML for {type(section).__name__}")
+
+
+def _cell(value: object, numeric: bool, kind: bool) -> str:
+    text = f"<code>{esc(value)}</code>" if isinstance(value, Code) else esc(value)
+    if numeric:
+        return f"<td class='num'>{text}</td>"
+    if kind:
+        return f"<td class='{esc(value)}'>{text}</td>"
+    return f"<td>{text}</td>"
+
+
+def _table(section: Table) -> str:
+    limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
+    rows = [
+        "<tr>"
+        + "".join(_cell(cell, i in section.numeric, i == section.kind_column) for i, cell in enumerate(row))
+        + "</tr>"
+        for row in section.rows[:limit]
+    ]
+    head = "".join(f"<th>{esc(h)}</th>" for h in section.headers)
+    more = len(section.rows) - limit
+    tail = f"<p>… and {more} more ({esc(section.more)}).</p>" if more > 0 else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{tail}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: Sequence[int] = ()) -> str:
-    """A table of escaped cells; ``numeric`` columns are right-aligned."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = "".join(
-            f"<td class='num'>{esc(cell)}</td>" if i in numeric else f"<td>{esc(cell)}</td>"
-            for i, cell in enumerate(row)
-        )
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    """A table of escaped cells, no row limit (the notebook widgets page their own)."""
+    return _table(Table("", headers, list(rows), numeric=numeric, limit=None))
 
 
 def facts_table(facts: Iterable[tuple[str, object]]) -> str:
@@ -95,15 +199,35 @@ def facts_table(facts: Iterable[tuple[str, object]]) -> str:
     return f"<table>{rows}</table>"
 
 
-@dataclass
-class Node:
-    """A box of a treemap: a label, its bytes, and the boxes inside it."""
+def _findings(section: Findings) -> str:
+    if not section.items:
+        return "<p class='ok'>No findings.</p>"
+    rows = []
+    for f in section.items:
+        paths = ""
+        if f.paths:
+            items = "".join(f"<li><code>{esc(p)}</code></li>" for p in f.paths[:SHOWN_PATHS])
+            more = len(f.paths) - SHOWN_PATHS
+            if more > 0:
+                items += f"<li>… and {more} more (see the JSON)</li>"
+            paths = f"<details><summary>{len(f.paths)} path(s)</summary><ul>{items}</ul></details>"
+        rows.append(
+            f"<tr><td><span class='sev sev-{esc(f.severity)}'>{esc(f.severity)}</span></td>"
+            f"<td><code>{esc(f.code)}</code></td><td>{esc(f.message)}{paths}</td><td>{esc(f.fix)}</td></tr>"
+        )
+    head = "<tr><th>severity</th><th>code</th><th>finding</th><th>fix</th></tr>"
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
-    label: str
-    size: int
-    children: list[Node] = field(default_factory=list)
-    #: Longer text for the tooltip (defaults to the label).
-    title: str = ""
+
+def _cards(cards: Sequence[tuple[str, str, float | None]]) -> str:
+    # The bar is our own markup; every value is escaped.
+    shown = "".join(
+        f"<div class='card'>{esc(label)}<b>{esc(value)}"
+        + (f"<br>{bar(fraction, width=110)}" if fraction is not None else "")
+        + "</b></div>"
+        for label, value, fraction in cards
+    )
+    return f"<div class='cards'>{shown}</div>"
 
 
 def _layout(sizes: Sequence[int], x: float, y: float, dx: float, dy: float) -> list[dict[str, float]]:

@@ -1,0 +1,97 @@
+"""What every presenter is called through: one function per format, registered per result type.
+
+Each result type registers ``document`` (its sections, built once) and, when it
+has a JSON contract, ``json_dict`` and ``json_text``; ``text``, ``markdown`` and
+``html`` hand the document to the writer of their format. ``write`` renders
+several formats of one result and writes each file atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Mapping
+from functools import singledispatch
+from pathlib import Path
+from typing import Any
+
+from nexlab.report import html_writer, markdown_writer, text_writer
+from nexlab.report.document import Document
+
+
+def _unknown(result: object, what: str) -> TypeError:
+    return TypeError(f"nexlab.report has no {what} for {type(result).__name__}")
+
+
+@singledispatch
+def document(result: object) -> Document:
+    """The sections of ``result``, for every writer."""
+    raise _unknown(result, "document")
+
+
+@singledispatch
+def text(result: object) -> str:
+    """``result`` for a terminal."""
+    return text_writer.render(document(result))
+
+
+@singledispatch
+def markdown(result: object) -> str:
+    """``result`` as Markdown."""
+    return markdown_writer.render(document(result))
+
+
+@singledispatch
+def html(result: object, *, standalone: bool = True) -> str:
+    """``result`` as a self-contained page, or a notebook fragment (``standalone=False``)."""
+    return html_writer.render(document(result), standalone=standalone)
+
+
+@singledispatch
+def json_dict(result: object) -> dict[str, Any]:
+    """The JSON contract of ``result`` (README.md, "JSON contracts") as a dict."""
+    raise _unknown(result, "JSON contract")
+
+
+@singledispatch
+def json_text(result: object) -> str:
+    """The JSON contract of ``result`` as the file ``--json-file`` writes."""
+    raise _unknown(result, "JSON contract")
+
+
+#: The formats ``write`` knows, by the name the CLI flags use.
+FORMATS: dict[str, Callable[[Any], str]] = {"html": html, "markdown": markdown, "json": json_text, "text": text}
+
+
+def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) -> list[Path]:
+    """Write ``result`` in each format of ``outputs`` (format -> path; None is skipped).
+
+    Every format is rendered before any file is written, so an error leaves no
+    half set. Each file goes through a temporary name in its directory and a
+    rename; a destination that exists and is not a regular file (``/dev/stdout``,
+    a FIFO) is written as it is.
+    """
+    from nexlab.builder.output import write_new
+
+    unknown = set(outputs) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown report formats: {', '.join(sorted(unknown))}")
+    rendered = [(Path(path), FORMATS[fmt](result)) for fmt, path in outputs.items() if path is not None]
+    written = []
+    for path, content in rendered:
+        data = content.encode("utf-8")
+        if _special(path):
+            with open(path, "wb") as stream:
+                stream.write(data)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_new(path, data)
+        written.append(path)
+    return written
+
+
+def _special(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return False
