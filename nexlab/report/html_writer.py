@@ -167,7 +167,7 @@ def _section(section: Section, level: int) -> str:
 
 
 def _cell(value: object, numeric: bool, kind: bool) -> str:
-    text = f"<code>{esc(value)}</code>" if isinstance(value, Code) else esc(value)
+    text = f"<code>{esc(value)}</code>" if isinstance(value, Code) and str(value) else esc(value)
     if numeric:
         return f"<td class='num'>{text}</td>"
     if kind:

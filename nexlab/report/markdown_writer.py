@@ -39,7 +39,10 @@ def render(document: Document, *, level: int = 1) -> str:
 
 
 def _cell(value: object) -> str:
-    return markdown_cell(markdown_code(value.value)) if isinstance(value, Code) else markdown_cell(value)
+    if isinstance(value, Code):
+        # An empty code span would show two backticks.
+        return markdown_cell(markdown_code(value.value)) if str(value) else ""
+    return markdown_cell(value)
 
 
 def _heading(title: str, level: int) -> list[str]:
@@ -77,9 +80,18 @@ def _section(section: Section, level: int) -> list[str]:
                 return []
             cap = min(lines or PRE_LIMIT, PRE_LIMIT)
             body = printable(text, keep_newlines=True).replace("```", "'''").splitlines()
-            shown = body[-cap:] if tail else body[:cap]
+            if len(body) > cap and tail:
+                return [
+                    *_heading(title, level),
+                    f"… {len(body) - cap} earlier lines",
+                    "",
+                    "```",
+                    *body[-cap:],
+                    "```",
+                    "",
+                ]
             more = [f"… and {len(body) - cap} more lines", ""] if len(body) > cap else []
-            return [*_heading(title, level), "```", *shown, "```", "", *more]
+            return [*_heading(title, level), "```", *body[:cap], "```", "", *more]
         case Group(title, sections):
             return _heading(title, level) + [line for s in sections for line in _section(s, level + 1)]
     raise TypeError(f"no Markdown for {type(section).__name__}")

@@ -66,9 +66,11 @@ def _section(section: Section) -> list[str]:
                 return []
             body = text.splitlines()
             cap = len(body) if lines is None else lines
-            shown = body[-cap:] if tail and cap else body[:cap]
-            more = [f"  … and {len(body) - len(shown)} more lines"] if len(shown) < len(body) else []
-            return [f"{title}:"] + [f"  | {line}" for line in shown] + more
+            if len(body) <= cap:
+                return [f"{title}:"] + [f"  | {line}" for line in body]
+            if tail:
+                return [f"{title}:", f"  … {len(body) - cap} earlier lines"] + [f"  | {line}" for line in body[-cap:]]
+            return [f"{title}:"] + [f"  | {line}" for line in body[:cap]] + [f"  … and {len(body) - cap} more lines"]
         case Group(title, sections):
             inner = [line for s in sections for line in _section(s)]
             return [f"{title}:"] + ["  " + line for line in inner]
