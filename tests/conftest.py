@@ -19,7 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("NEXLAB_SHARED", REPO.parent / "shared"))
-SAMPLE_AGENT = REPO / "nexlab" / "build" / "assets" / "sample-agent.sh"
+SAMPLE_AGENT = REPO / "nexlab" / "builder" / "assets" / "sample-agent.sh"
 DEBIAN_TAG = os.environ.get("NEXLAB_DEBIAN_TAG", "nexlab/debian:bookworm")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
