@@ -10,21 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from nexlab.report.document import (
-    Code,
-    Document,
-    Facts,
-    Findings,
-    Group,
-    Node,
-    Notes,
-    Paragraph,
-    Preformatted,
-    Section,
-    Table,
-    Treemap,
-    Verdict,
-)
+from nexlab.report import document as doc
 from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
@@ -104,7 +90,7 @@ def fragment(body: str) -> str:
     return f"<style>{CSS}</style><div class='nexlab-report'>{body}</div>"
 
 
-def render(document: Document, *, standalone: bool = True) -> str:
+def render(document: doc.Document, *, standalone: bool = True) -> str:
     """The document as a page (``standalone``) or a notebook fragment."""
     if document.compact:
         body = _compact(document)
@@ -119,11 +105,11 @@ def render(document: Document, *, standalone: bool = True) -> str:
     return page(document.title, body) if standalone else fragment(body)
 
 
-def _compact(document: Document) -> str:
+def _compact(document: doc.Document) -> str:
     mark, colour = ("✔", "#1a7f37") if document.ok is not False else ("✘", "#cf222e")
     parts = [f"<b style='color:{colour}'>{mark} {esc(document.title)}</b>"]
     for section in document.sections:
-        parts.append(facts_table(section.rows) if isinstance(section, Facts) else _section(section, 3))
+        parts.append(facts_table(section.rows) if isinstance(section, doc.Facts) else _section(section, 3))
     return "".join(parts)
 
 
@@ -131,24 +117,24 @@ def _heading(title: str, level: int) -> str:
     return f"<h{level}>{esc(title)}</h{level}>" if title else ""
 
 
-def _section(section: Section, level: int) -> str:
+def _section(section: doc.Section, level: int) -> str:
     match section:
-        case Facts(title, rows):
+        case doc.Facts(title, rows):
             return _heading(title, level) + facts_table(rows)
-        case Table():
+        case doc.Table():
             return _heading(section.title, level) + _table(section)
-        case Verdict(text, state, detail):
+        case doc.Verdict(text, state, detail):
             extra = f" {esc(detail)}" if detail else ""
             return f"<p><span class='verdict {esc(state)}'>{esc(text)}</span>{extra}</p>"
-        case Findings():
+        case doc.Findings():
             return _heading(section.title, level) + _findings(section)
-        case Notes(title, items):
+        case doc.Notes(title, items):
             return _heading(title, level) + "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
-        case Paragraph(text):
+        case doc.Paragraph(text):
             return f"<p>{esc(text)}</p>"
-        case Treemap(title, caption, nodes):
+        case doc.Treemap(title, caption, nodes):
             return _heading(title, level) + treemap_svg(nodes, title=caption)
-        case Preformatted(title, text, _lines, _tail, opened, whole_page):
+        case doc.Preformatted(title, text, _lines, _tail, opened, whole_page):
             if whole_page:
                 # srcdoc keeps the embedded page and its styles apart from ours, still in one file.
                 return (
@@ -158,7 +144,7 @@ def _section(section: Section, level: int) -> str:
             return (
                 f"<details{shown}><summary>{esc(title)}</summary><pre>{esc(text, keep_newlines=True)}</pre></details>"
             )
-        case Group(title, sections, folded):
+        case doc.Group(title, sections, folded):
             inner = "".join(_section(s, level + 1) for s in sections)
             if folded:
                 return f"<details><summary>{esc(title)}</summary>{inner}</details>"
@@ -167,7 +153,7 @@ def _section(section: Section, level: int) -> str:
 
 
 def _cell(value: object, numeric: bool, kind: bool) -> str:
-    text = f"<code>{esc(value)}</code>" if isinstance(value, Code) and str(value) else esc(value)
+    text = f"<code>{esc(value)}</code>" if isinstance(value, doc.Code) and str(value) else esc(value)
     if numeric:
         return f"<td class='num'>{text}</td>"
     if kind:
@@ -175,7 +161,7 @@ def _cell(value: object, numeric: bool, kind: bool) -> str:
     return f"<td>{text}</td>"
 
 
-def _table(section: Table) -> str:
+def _table(section: doc.Table) -> str:
     limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
     rows = [
         "<tr>"
@@ -191,7 +177,7 @@ def _table(section: Table) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: Sequence[int] = ()) -> str:
     """A table of escaped cells, no row limit (the notebook widgets page their own)."""
-    return _table(Table("", headers, list(rows), numeric=numeric, limit=None))
+    return _table(doc.Table("", headers, list(rows), numeric=numeric, limit=None))
 
 
 def facts_table(facts: Iterable[tuple[str, object]]) -> str:
@@ -199,7 +185,7 @@ def facts_table(facts: Iterable[tuple[str, object]]) -> str:
     return f"<table>{rows}</table>"
 
 
-def _findings(section: Findings) -> str:
+def _findings(section: doc.Findings) -> str:
     if not section.items:
         return "<p class='ok'>No findings.</p>"
     rows = []
@@ -240,7 +226,7 @@ def _layout(sizes: Sequence[int], x: float, y: float, dx: float, dy: float) -> l
 
 
 def treemap_svg(
-    nodes: Sequence[Node], *, width: int = 1000, height: int = 420, title: str = "", max_boxes: int = 40
+    nodes: Sequence[doc.Node], *, width: int = 1000, height: int = 420, title: str = "", max_boxes: int = 40
 ) -> str:
     """A two-level squarified treemap as inline SVG (tooltips through ``<title>``).
 
@@ -250,7 +236,7 @@ def treemap_svg(
     ranked = sorted((n for n in nodes if n.size > 0), key=lambda n: (-n.size, n.label))
     if len(ranked) > max_boxes:
         rest = ranked[max_boxes - 1 :]
-        ranked = [*ranked[: max_boxes - 1], Node(f"{len(rest)} others", sum(n.size for n in rest))]
+        ranked = [*ranked[: max_boxes - 1], doc.Node(f"{len(rest)} others", sum(n.size for n in rest))]
     parts = [
         f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
         f"style='max-width:100%;height:auto' role='img' aria-label='{esc(title)}'>"

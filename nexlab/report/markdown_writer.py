@@ -7,20 +7,7 @@ code span and let the rest of a file name be read as Markdown).
 
 from __future__ import annotations
 
-from nexlab.report.document import (
-    Code,
-    Document,
-    Facts,
-    Findings,
-    Group,
-    Notes,
-    Paragraph,
-    Preformatted,
-    Section,
-    Table,
-    Treemap,
-    Verdict,
-)
+from nexlab.report import document as doc
 from nexlab.report.printable import markdown_cell, markdown_code, printable
 
 #: Rows per table before "… and N more": a pull request comment has a size limit.
@@ -29,7 +16,7 @@ ROW_LIMIT = 100
 PRE_LIMIT = 200
 
 
-def render(document: Document, *, level: int = 1) -> str:
+def render(document: doc.Document, *, level: int = 1) -> str:
     lines = [f"{'#' * level} {markdown_cell(document.title)}", ""]
     for section in document.sections:
         lines += _section(section, level + 1)
@@ -39,7 +26,7 @@ def render(document: Document, *, level: int = 1) -> str:
 
 
 def _cell(value: object) -> str:
-    if isinstance(value, Code):
+    if isinstance(value, doc.Code):
         # An empty code span would show two backticks.
         return markdown_cell(markdown_code(value.value)) if str(value) else ""
     return markdown_cell(value)
@@ -54,28 +41,28 @@ def _rows(headers: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
 
 
-def _section(section: Section, level: int) -> list[str]:
+def _section(section: doc.Section, level: int) -> list[str]:
     match section:
-        case Facts(title, rows):
+        case doc.Facts(title, rows):
             if not rows:
                 return []
             return _heading(title, level) + _rows(["", ""], [[markdown_cell(k), markdown_cell(v)] for k, v in rows])
-        case Table():
+        case doc.Table():
             return _table(section, level)
-        case Verdict(text, _state, detail):
+        case doc.Verdict(text, _state, detail):
             return [f"**{markdown_cell(text)}**" + (f": {markdown_cell(detail)}" if detail else ""), ""]
-        case Findings():
+        case doc.Findings():
             return _heading(section.title, level) + _findings(section)
-        case Notes(title, items):
+        case doc.Notes(title, items):
             if not items:
                 return []
             return _heading(title, level) + [f"- {markdown_cell(item)}" for item in items] + [""]
-        case Paragraph(text):
+        case doc.Paragraph(text):
             return [markdown_cell(text), ""]
-        case Treemap():
+        case doc.Treemap():
             # No pictures in Markdown: the tables beside it carry its numbers.
             return []
-        case Preformatted(title, text, lines, tail, opened):
+        case doc.Preformatted(title, text, lines, tail, opened):
             if not opened:
                 return []
             cap = min(lines or PRE_LIMIT, PRE_LIMIT)
@@ -92,12 +79,12 @@ def _section(section: Section, level: int) -> list[str]:
                 ]
             more = [f"… and {len(body) - cap} more lines", ""] if len(body) > cap else []
             return [*_heading(title, level), "```", *body[:cap], "```", "", *more]
-        case Group(title, sections):
+        case doc.Group(title, sections):
             return _heading(title, level) + [line for s in sections for line in _section(s, level + 1)]
     raise TypeError(f"no Markdown for {type(section).__name__}")
 
 
-def _table(section: Table, level: int) -> list[str]:
+def _table(section: doc.Table, level: int) -> list[str]:
     if not section.rows:
         return []
     limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
@@ -109,7 +96,7 @@ def _table(section: Table, level: int) -> list[str]:
     return lines
 
 
-def _findings(section: Findings) -> list[str]:
+def _findings(section: doc.Findings) -> list[str]:
     if not section.items:
         return ["None.", ""]
     rows = []

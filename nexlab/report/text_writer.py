@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from nexlab.report.document import (
-    Code,
-    Document,
-    Facts,
-    Findings,
-    Group,
-    Notes,
-    Paragraph,
-    Preformatted,
-    Section,
-    Table,
-    Treemap,
-    Verdict,
-)
+from nexlab.report import document as doc
 from nexlab.report.printable import printable
 
 #: Rows per table before "… and N more": a terminal is for reading, the JSON lists everything.
 ROW_LIMIT = 40
 
 
-def render(document: Document) -> str:
+def render(document: doc.Document) -> str:
     lines: list[str] = []
     for section in document.sections:
         lines += _section(section)
@@ -34,34 +21,34 @@ def render(document: Document) -> str:
 
 
 def _cell(value: object) -> str:
-    return printable(value.value if isinstance(value, Code) else value)
+    return printable(value.value if isinstance(value, doc.Code) else value)
 
 
-def _section(section: Section) -> list[str]:
+def _section(section: doc.Section) -> list[str]:
     match section:
-        case Facts(title, rows):
+        case doc.Facts(title, rows):
             if not rows:
                 return []
             width = max(len(label) for label, _ in rows)
             head = [f"{title}:"] if title else []
             indent = "  " if title else ""
             return head + [f"{indent}{label.ljust(width)}  {value}".rstrip() for label, value in rows]
-        case Table():
+        case doc.Table():
             return _table(section)
-        case Verdict(text, _state, detail):
+        case doc.Verdict(text, _state, detail):
             return [f"verdict: {text}" + (f" ({detail})" if detail else "")]
-        case Findings():
+        case doc.Findings():
             return _findings(section)
-        case Notes(title, items):
+        case doc.Notes(title, items):
             if not items:
                 return []
             return [f"{title}:"] + [f"  {printable(item)}" for item in items]
-        case Paragraph(text):
+        case doc.Paragraph(text):
             return [text]
-        case Treemap():
+        case doc.Treemap():
             # A picture has no terminal form: the tables beside it carry its numbers.
             return []
-        case Preformatted(title, text, lines, tail, opened):
+        case doc.Preformatted(title, text, lines, tail, opened):
             if not opened:
                 return []
             body = text.splitlines()
@@ -71,13 +58,13 @@ def _section(section: Section) -> list[str]:
             if tail:
                 return [f"{title}:", f"  … {len(body) - cap} earlier lines"] + [f"  | {line}" for line in body[-cap:]]
             return [f"{title}:"] + [f"  | {line}" for line in body[:cap]] + [f"  … and {len(body) - cap} more lines"]
-        case Group(title, sections):
+        case doc.Group(title, sections):
             inner = [line for s in sections for line in _section(s)]
             return [f"{title}:"] + ["  " + line for line in inner]
     raise TypeError(f"no text for {type(section).__name__}")
 
 
-def _table(section: Table) -> list[str]:
+def _table(section: doc.Table) -> list[str]:
     if not section.rows:
         return []
     limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
@@ -95,7 +82,7 @@ def _table(section: Table) -> list[str]:
     return lines
 
 
-def _findings(section: Findings) -> list[str]:
+def _findings(section: doc.Findings) -> list[str]:
     if not section.items:
         return [f"{section.title}: none"]
     lines = [f"{section.title} ({len(section.items)}):"]
