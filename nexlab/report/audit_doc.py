@@ -10,7 +10,19 @@ from nexlab.audit.audit import Audit
 from nexlab.audit.budget import directory_sizes, unique_inodes
 from nexlab.report.audit_json import audit_json_dict, audit_json_file
 from nexlab.report.dispatch import document, json_dict, json_text
-from nexlab.report.document import Code, Document, Facts, Finding, Findings, Node, Notes, Section, Table, Treemap
+from nexlab.report.document import (
+    Code,
+    Document,
+    Facts,
+    Finding,
+    Findings,
+    Node,
+    Notes,
+    Paragraph,
+    Section,
+    Table,
+    Treemap,
+)
 from nexlab.report.document import Verdict as VerdictLine
 from nexlab.sizes import format_size
 
@@ -53,7 +65,6 @@ def filesystem_facts(audit: Audit) -> list[tuple[str, str]]:
         ("created", when(fs.created)),
         ("last mount", when(fs.last_mount)),
         ("last write", when(fs.last_write)),
-        ("e2fsck -fn", fsck_state(audit)),
     ]
 
 
@@ -197,6 +208,7 @@ def audit_document(audit: Audit) -> Document:
             )
         )
     sections.append(Facts("filesystem", filesystem_facts(audit)))
+    sections.append(Paragraph(f"e2fsck -fn: {fsck_state(audit)}"))
     sections.append(Notes("warnings", list(audit.warnings)))
     used = b.used_bytes / b.filesystem_bytes if b.filesystem_bytes else 0.0
     return Document(

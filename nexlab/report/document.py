@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 Cell = object
 
 
+def heading(title: str) -> str:
+    """A title as HTML and Markdown headings show it: a capital first letter (text keeps it as is)."""
+    return title[:1].upper() + title[1:]
+
+
 @dataclass(frozen=True)
 class Code:
     """A literal (a path, a digest): monospace, and in Markdown a code span."""

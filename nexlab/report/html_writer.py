@@ -114,7 +114,7 @@ def _compact(document: doc.Document) -> str:
 
 
 def _heading(title: str, level: int) -> str:
-    return f"<h{level}>{esc(title)}</h{level}>" if title else ""
+    return f"<h{level}>{esc(doc.heading(title))}</h{level}>" if title else ""
 
 
 def _section(section: doc.Section, level: int) -> str:
@@ -141,13 +141,12 @@ def _section(section: doc.Section, level: int) -> str:
                     _heading(title, level) + f'<iframe sandbox srcdoc="{html.escape(whole_page, quote=True)}"></iframe>'
                 )
             shown = " open" if opened else ""
-            return (
-                f"<details{shown}><summary>{esc(title)}</summary><pre>{esc(text, keep_newlines=True)}</pre></details>"
-            )
+            summary = f"<summary>{esc(doc.heading(title))}</summary>"
+            return f"<details{shown}>{summary}<pre>{esc(text, keep_newlines=True)}</pre></details>"
         case doc.Group(title, sections, folded):
             inner = "".join(_section(s, level + 1) for s in sections)
             if folded:
-                return f"<details><summary>{esc(title)}</summary>{inner}</details>"
+                return f"<details><summary>{esc(doc.heading(title))}</summary>{inner}</details>"
             return _heading(title, level) + inner
     raise TypeError(f"no HTML for {type(section).__name__}")
 

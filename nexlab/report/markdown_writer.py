@@ -33,7 +33,7 @@ def _cell(value: object) -> str:
 
 
 def _heading(title: str, level: int) -> list[str]:
-    return [f"{'#' * min(level, 6)} {markdown_cell(title)}", ""] if title else []
+    return [f"{'#' * min(level, 6)} {markdown_cell(doc.heading(title))}", ""] if title else []
 
 
 def _rows(headers: list[str], rows: list[list[str]]) -> list[str]:

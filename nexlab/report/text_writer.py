@@ -72,7 +72,7 @@ def _table(section: doc.Table) -> list[str]:
     # Headers help once there are more than two columns; a (size, name) list explains itself.
     body = [list(section.headers), *shown] if len(section.headers) > 2 else shown
     widths = [max(len(row[i]) for row in body) for i in range(len(section.headers))]
-    lines = [f"{section.title} ({len(section.rows)}):"]
+    lines = [f"{section.title}:"]
     for row in body:
         cells = [cell.rjust(widths[i]) if i in section.numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
         lines.append(("  " + "  ".join(cells)).rstrip())

@@ -50,7 +50,7 @@ def test_json_contracts(results: Results) -> None:
 
 def test_diff_markdown_has_what_text_and_html_have(results: Results) -> None:
     markdown = report.markdown(results.deep)
-    for heading in ("size by directory", "packages", "causes", "mtime only", "diffoscope"):
+    for heading in ("Size by directory", "Packages", "Causes", "Mtime only", "Diffoscope"):
         assert f"## {heading}" in markdown or f"### {heading}" in markdown, heading
     assert "| modified | `/etc/old-time` | mtime |" in markdown
     assert "echo version 2" in markdown and "| `musl` |" not in markdown and "| musl |" in markdown
@@ -69,7 +69,7 @@ def test_row_limits_are_the_writers(results: Results) -> None:
 
 def test_repro_embeds_each_diff_once(results: Results) -> None:
     page = report.html(results.repro)
-    assert page.count("run 1 against run 2") == 1 and page.count("<style>") == 1
+    assert page.count("<h2>Run 1 against run 2</h2>") == 1 and page.count("<style>") == 1
     assert "same content, different bytes" in page and "not reproducible" in page
 
 
