@@ -4,12 +4,10 @@
 and ``write(result, {"html": path, ...})`` work for an Audit, a Diff, a
 ReproResult, a BootResult and the build steps' results. The models never import
 this package; ``nexlab.display`` gives them ``__str__`` and ``_repr_html_``
-through it.
+through it. Each type's presenters (``audit_doc``, ``diff_doc``, ``repro_doc``,
+``boot``, ``steps``) are imported the first time a result of that type is shown.
 """
 
 from nexlab.report.dispatch import document, html, json_dict, json_text, markdown, text, write
-
-# Importing the per-type modules registers their documents and JSON contracts.
-from nexlab.report import audit_doc, boot, diff_doc, repro_doc, steps  # noqa: F401  # isort: skip
 
 __all__ = ["document", "html", "json_dict", "json_text", "markdown", "text", "write"]

@@ -8,8 +8,10 @@ several formats of one result and writes each file atomically.
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
+import sys
 from collections.abc import Callable, Mapping
 from functools import singledispatch
 from pathlib import Path
@@ -17,6 +19,27 @@ from typing import Any
 
 from nexlab.report import html_writer, markdown_writer, text_writer
 from nexlab.report.document import Document
+
+#: The module that registers the presenters of each result type, imported on first use:
+#: printing a build step need not import the auditor, the differ and the boot checker.
+PRESENTERS = {
+    "nexlab.audit.audit.Audit": "nexlab.report.audit_doc",
+    "nexlab.diff.model.Diff": "nexlab.report.diff_doc",
+    "nexlab.repro.model.ReproResult": "nexlab.report.repro_doc",
+    "nexlab.boot.result.BootResult": "nexlab.report.boot",
+    "nexlab.builder.results.StepResult": "nexlab.report.steps",
+    "nexlab.builder.mount.Mount": "nexlab.report.steps",
+}
+
+
+def _registered(result: object) -> bool:
+    """Import the presenters of ``result``'s type; False when there are none or they were loaded."""
+    for klass in type(result).__mro__:
+        module = PRESENTERS.get(f"{klass.__module__}.{klass.__qualname__}")
+        if module is not None and module not in sys.modules:
+            importlib.import_module(module)
+            return True
+    return False
 
 
 def _unknown(result: object, what: str) -> TypeError:
@@ -26,6 +49,8 @@ def _unknown(result: object, what: str) -> TypeError:
 @singledispatch
 def document(result: object) -> Document:
     """The sections of ``result``, for every writer."""
+    if _registered(result):
+        return document(result)
     raise _unknown(result, "document")
 
 
@@ -50,12 +75,16 @@ def html(result: object, *, standalone: bool = True) -> str:
 @singledispatch
 def json_dict(result: object) -> dict[str, Any]:
     """The JSON contract of ``result`` (README.md, "JSON contracts") as a dict."""
+    if _registered(result):
+        return json_dict(result)
     raise _unknown(result, "JSON contract")
 
 
 @singledispatch
 def json_text(result: object) -> str:
     """The JSON contract of ``result`` as the file ``--json-file`` writes."""
+    if _registered(result):
+        return json_text(result)
     raise _unknown(result, "JSON contract")
 
 

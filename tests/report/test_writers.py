@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from nexlab import report
-from nexlab.report import html_writer, markdown_writer, text_writer
+from nexlab.report import dispatch, html_writer, markdown_writer, text_writer
 from tests.conftest import nexlab_cli
 from tests.report.results import Results
 
@@ -106,3 +109,20 @@ def test_cli_json_file_is_the_json_it_prints(results: Results, tmp_path: Path) -
     assert done.returncode == 1, done.stderr
     assert out.read_text() == done.stdout == report.json_text(results.diff)
     assert (tmp_path / "d.md").read_text() == report.markdown(results.diff)
+
+
+def test_presenters_load_on_first_use() -> None:
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from nexlab.builder.results import AllocateResult\n"
+        "assert 'allocate:' in str(AllocateResult(seconds=1.0, path=Path('x'), size=1, allocated=0))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('nexlab.audit', 'nexlab.diff', 'nexlab.boot'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"  # a build step's repr does not import the auditor or the differ
+    for name, module in dispatch.PRESENTERS.items():
+        owner, _, klass = name.rpartition(".")
+        cls = getattr(importlib.import_module(owner), klass)
+        importlib.import_module(module)
+        assert dispatch.document.dispatch(cls) is not dispatch.document.dispatch(object), name
