@@ -3,7 +3,7 @@
 A change to a presenter shows here as a diff of the golden file. After a change
 you meant, rewrite them with ``NEXLAB_UPDATE_GOLDEN=1 pytest tests/report`` and
 read the diff before committing it. Paths under the test's temporary directory
-are written as ``<work>``.
+are written as ``@WORK@``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ CASES = [(name, fmt) for name in NAMES for fmt in FORMATS if fmt != "json" or na
 def _render(results: Results, name: str, fmt: str) -> str:
     result = results.named()[name]
     rendered = report.json_text(result) if fmt == "json" else report.dispatch.FORMATS[fmt](result)
-    return rendered.replace(str(results.work), "<work>")
+    return rendered.replace(str(results.work), "@WORK@")
 
 
 @pytest.mark.parametrize(("name", "fmt"), CASES, ids=[f"{n}.{FORMATS[f]}" for n, f in CASES])
