@@ -17,6 +17,7 @@ from functools import singledispatch
 from pathlib import Path
 from typing import Any
 
+from nexlab.errors import InputError
 from nexlab.report import html_writer, markdown_writer, text_writer
 from nexlab.report.document import Document
 
@@ -97,8 +98,8 @@ def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) 
 
     Every format is rendered before any file is written, so an error leaves no
     half set. Each file goes through a temporary name in its directory and a
-    rename; a destination that exists and is not a regular file (``/dev/stdout``,
-    a FIFO) is written as it is.
+    rename; a destination that is a device or a FIFO (``/dev/stdout``) is written
+    as it is.
     """
     from nexlab.builder.output import write_new
 
@@ -113,7 +114,12 @@ def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) 
             with open(path, "wb") as stream:
                 stream.write(data)
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot make the directory {path.parent}: {exc.strerror or exc}") from None
+            if path.is_dir():
+                raise InputError(f"{path} is a directory")
             write_new(path, data)
         written.append(path)
     return written
@@ -121,6 +127,7 @@ def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) 
 
 def _special(path: Path) -> bool:
     try:
-        return not stat.S_ISREG(path.stat().st_mode)
-    except FileNotFoundError:
+        mode = path.stat().st_mode
+    except OSError:  # not there yet, or a file where a directory should be: write() says which
         return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISBLK(mode)

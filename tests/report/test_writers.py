@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nexlab import report
+from nexlab.errors import InputError
 from nexlab.report import dispatch, html_writer, markdown_writer, text_writer
 from tests.conftest import nexlab_cli
 from tests.report.results import Results
@@ -126,3 +127,13 @@ def test_presenters_load_on_first_use() -> None:
         cls = getattr(importlib.import_module(owner), klass)
         importlib.import_module(module)
         assert dispatch.document.dispatch(cls) is not dispatch.document.dispatch(object), name
+
+
+def test_write_refuses_a_directory_or_a_file_as_a_folder(results: Results, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="is a directory"):
+        report.write(results.audit, {"html": tmp_path})
+    with pytest.raises(InputError, match="cannot make the directory"):
+        report.write(results.audit, {"markdown": tmp_path / "file" / "a.md"})
+    done = nexlab_cli("audit", str(results.work / "a.ext4"), "--no-fsck", "--html", str(tmp_path / "file" / "a.html"))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
