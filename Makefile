@@ -49,7 +49,7 @@ demo: base
 	$(BIN)/nexlab build --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) -o demo/rootfs.ext4
 	$(BIN)/nexlab audit demo/rootfs.ext4 --html reports/audit-demo.html --json-file reports/audit-demo.json --markdown reports/audit-demo.md
 	$(BIN)/nexlab build --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) --script reports/demo-slim.sh -o demo/rootfs-slim.ext4
-	$(BIN)/nexlab diff demo/rootfs.ext4 demo/rootfs-slim.ext4 --json --html reports/diff-demo.html --markdown reports/diff-demo.md > reports/diff-demo.json || [ $$? -eq 1 ]
+	$(BIN)/nexlab diff demo/rootfs.ext4 demo/rootfs-slim.ext4 -q --json-file reports/diff-demo.json --html reports/diff-demo.html --markdown reports/diff-demo.md || [ $$? -eq 1 ]
 	$(BIN)/nexlab repro --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) --report reports --name demo || [ $$? -eq 1 ]
 	$(BIN)/nexlab repro --agent $(DEMO_AGENT) --image $(DEBIAN_TAG) --size $(DEMO_SIZE) --report reports --name demo-plain --plain || [ $$? -eq 1 ]
 	$(BIN)/python -m tests.make_screenshots reports

@@ -22,25 +22,8 @@ OUTER = ("nexlab.report", "nexlab.ui", "nexlab.cli")
 #: depending on nexlab.report (issue 11, item 1).
 BRIDGES = frozenset({"nexlab.display"})
 
-#: Core -> presenter imports that exist today: the models' __str__/_repr_html_ methods.
-#: Helper 2's branch (issue 11 items 1+2) replaces them with the neutral mixin; the lead
-#: empties this set when merging it (the test fails on any edge not listed, and on a
-#: listed edge that is gone, so the list cannot outlive the edges).
-KNOWN_EDGES = frozenset(
-    {
-        ("nexlab.audit.audit", "nexlab.report.audit_html"),
-        ("nexlab.audit.audit", "nexlab.report.audit_json"),
-        ("nexlab.audit.audit", "nexlab.report.audit_text"),
-        ("nexlab.boot.result", "nexlab.report.boot"),
-        ("nexlab.builder.mount", "nexlab.report.steps"),
-        ("nexlab.builder.results", "nexlab.report.steps"),
-        ("nexlab.diff.model", "nexlab.report.diff_html"),
-        ("nexlab.diff.model", "nexlab.report.diff_json"),
-        ("nexlab.diff.model", "nexlab.report.diff_text"),
-        ("nexlab.repro.model", "nexlab.report.repro_html"),
-        ("nexlab.repro.model", "nexlab.report.repro_text"),
-    }
-)
+#: Core -> outer-layer imports allowed: none (the models are displayed through the BRIDGES).
+KNOWN_EDGES: frozenset[tuple[str, str]] = frozenset()
 
 
 def module_name(path: Path) -> str:
@@ -173,7 +156,7 @@ def test_no_package_import_cycles() -> None:
     graph: dict[str, set[str]] = {}
     for src, dst, _ in EDGES:
         # The facade nexlab/__init__ names everything (lazily); a bridge's lazy edge is the designed
-        # inversion; the known core->report edges go when helper 2's branch lands.
+        # inversion.
         if src == "nexlab" or dst == "nexlab" or src in BRIDGES or (src, dst) in KNOWN_EDGES:
             continue
         a, b = package_of(src), package_of(dst)

@@ -23,6 +23,7 @@ from nexlab.audit.fsck import DEFAULT_TIMEOUT as DEFAULT_FSCK_TIMEOUT
 from nexlab.audit.fsck import FsckResult, fsck
 from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry, to_dataframe
 from nexlab.audit.packages import Package, attribute, read_databases
+from nexlab.display import Displayable
 from nexlab.errors import InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
@@ -40,8 +41,8 @@ DATABASE_LIMIT = 64 << 20
 
 
 @dataclass(frozen=True)
-class Audit:
-    """What ``audit()`` found. No rendering here: presenters live in ``nexlab.report``."""
+class Audit(Displayable):
+    """What ``audit()`` found. No rendering here: the presenter layer renders it."""
 
     image: Path
     filesystem: FilesystemInfo
@@ -66,21 +67,6 @@ class Audit:
         data = dataclasses.asdict(self.filesystem)
         data["features"] = sorted(self.filesystem.features)
         return data
-
-    def to_json_dict(self) -> dict[str, Any]:
-        from nexlab.report.audit_json import audit_json_dict
-
-        return audit_json_dict(self)
-
-    def __str__(self) -> str:
-        from nexlab.report.audit_text import audit_text
-
-        return audit_text(self)
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.audit_html import audit_html
-
-        return audit_html(self, standalone=False)
 
 
 def check_image_path(path: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,4 @@
-"""What a boot check found: plain data; ``nexlab.report.boot`` renders it."""
+"""What a boot check found: plain data; the presenter layer renders it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nexlab.boot.console import Outcome
+from nexlab.display import Displayable
 
 
 @dataclass(frozen=True)
-class BootResult:
+class BootResult(Displayable):
     image: Path
     outcome: Outcome
     #: One line a person can act on: what happened, with the deciding console line.
@@ -32,13 +33,3 @@ class BootResult:
     @property
     def ok(self) -> bool:
         return self.outcome.ok
-
-    def __str__(self) -> str:
-        from nexlab.report.boot import boot_text
-
-        return boot_text(self)
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.boot import boot_html
-
-        return boot_html(self)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from nexlab.display import Displayable
 from nexlab.errors import CommandError, InputError, PrivilegeError
 from nexlab.host import owned, signals
 from nexlab.run import run
@@ -34,7 +35,7 @@ def require_root(action: str) -> None:
         )
 
 
-class Mount:
+class Mount(Displayable):
     """A loop-mounted image: ``loop_device`` and ``path`` (the mount point)."""
 
     step = "mount"
@@ -98,16 +99,6 @@ class Mount:
         return facts
 
     log_tail: tuple[str, ...] = ()
-
-    def __str__(self) -> str:
-        from nexlab.report.steps import step_text
-
-        return step_text(self)  # type: ignore[arg-type]
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.steps import step_html
-
-        return step_html(self)  # type: ignore[arg-type]
 
     def release(self) -> None:
         """Unmount, detach the loop device and remove our mount point. Safe to call twice."""

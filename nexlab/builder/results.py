@@ -1,7 +1,7 @@
 """What each build step returns: plain data, no rendering.
 
-Every result lists its ``facts()`` as (label, value) pairs; the presenters in
-``nexlab.report.steps`` turn those into terminal text and Jupyter HTML.
+Every result lists its ``facts()`` as (label, value) pairs; the presenter layer
+(through ``nexlab.display``) turns those into terminal text and Jupyter HTML.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nexlab.display import Displayable
 from nexlab.sizes import format_size
 
 
 @dataclass(frozen=True)
-class StepResult:
+class StepResult(Displayable):
     seconds: float
 
     step = "step"
@@ -24,16 +25,6 @@ class StepResult:
     @property
     def log_tail(self) -> tuple[str, ...]:
         return ()
-
-    def __str__(self) -> str:
-        from nexlab.report.steps import step_text
-
-        return step_text(self)
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.steps import step_html
-
-        return step_html(self)
 
 
 @dataclass(frozen=True)

@@ -128,25 +128,15 @@ def run_audit(args: argparse.Namespace) -> int:
         args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck, progress=progress, **limits
     )
 
+    from nexlab import report
+
     if args.json:
         from nexlab.report.audit_json import audit_json
 
         sys.stdout.write(audit_json(result) + "\n")
     else:
-        print(result)
-    written = []
-    if args.json_file:
-        from nexlab.report.audit_json import write_json
-
-        written.append(write_json(result, args.json_file))
-    if args.html:
-        from nexlab.report.audit_html import write_html
-
-        written.append(write_html(result, args.html))
-    if args.markdown:
-        from nexlab.report.audit_markdown import write_markdown
-
-        written.append(write_markdown(result, args.markdown))
+        print(report.text(result))
+    written = report.write(result, {"json": args.json_file, "html": args.html, "markdown": args.markdown})
     if args.mtree:
         from nexlab.report.mtree import write_mtree
 

@@ -62,5 +62,7 @@ def run_boot(args: argparse.Namespace) -> int:
         network=args.network,
         progress=TerminalProgress(show_log=args.console),
     )
-    print(result)
+    from nexlab import report
+
+    print(report.text(result))
     return 0 if result.ok else EXIT_BOOT_FAILED

@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     diff.add_argument("a", type=Path, help="the old image")
     diff.add_argument("b", type=Path, help="the new image")
     diff.add_argument("--json", action="store_true", help="print JSON (sorted keys) instead of the summary")
+    diff.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON report to FILE")
     diff.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
     diff.add_argument("--markdown", type=Path, metavar="FILE", help="also write a Markdown report")
     diff.add_argument(
@@ -41,23 +42,16 @@ def run_diff(args: argparse.Namespace) -> int:
 
     if args.depth < 1:
         raise InputError(f"--depth {args.depth} is not a positive number")
-    for output in (args.html, args.markdown):
+    for output in (args.html, args.markdown, args.json_file):
         if output is not None and not output.parent.is_dir():
             raise InputError(f"directory {output.parent} does not exist")
     progress = StepsOnly(TerminalProgress(quiet=args.quiet), frozenset({"decompress"}))
     result = diff(args.a, args.b, deep=args.deep, depth=args.depth, packages=not args.no_packages, progress=progress)
-    if args.html is not None:
-        from nexlab.report.diff_html import diff_html
+    from nexlab import report
 
-        args.html.write_text(diff_html(result), encoding="utf-8")
-    if args.markdown is not None:
-        from nexlab.report.diff_markdown import diff_markdown
-
-        args.markdown.write_text(diff_markdown(result), encoding="utf-8")
+    report.write(result, {"html": args.html, "markdown": args.markdown, "json": args.json_file})
     if args.json:
-        from nexlab.report.diff_json import diff_json
-
-        sys.stdout.write(diff_json(result))
+        sys.stdout.write(report.json_text(result))
     elif not args.quiet:
-        print(result)
+        print(report.text(result))
     return 0 if result.identical_content else 1

@@ -26,10 +26,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--plain", action="store_true", help="check the plain (mount) build instead, to see why it is not reproducible"
     )
     repro.add_argument("--report", type=Path, metavar="DIR", help="write DIR/repro-NAME.html, .json and .md")
+    repro.add_argument("--json-file", type=Path, metavar="FILE", help="also write the JSON report to FILE")
+    repro.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
+    repro.add_argument("--markdown", type=Path, metavar="FILE", help="also write a Markdown report")
     repro.add_argument("--name", help="the report's name (default: the base image and the mode)")
     repro.add_argument("--keep", type=Path, metavar="DIR", help="leave the runs' images in DIR")
     repro.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     repro.set_defaults(handler=run_repro)
+
+
+#: What ``--report DIR`` writes: DIR/repro-NAME plus these.
+REPORT_SUFFIXES = {"html": ".html", "json": ".json", "markdown": ".md"}
 
 
 def default_name(base: str, plain: bool) -> str:
@@ -48,6 +55,9 @@ def run_repro(args: argparse.Namespace) -> int:
     name = args.name or default_name(args.base, args.plain)
     if "/" in name or name in (".", ".."):
         raise InputError(f"--name {name!r} must be a plain file name")
+    for output in (args.html, args.markdown, args.json_file):
+        if output is not None and not output.parent.is_dir():
+            raise InputError(f"directory {output.parent} does not exist")
     if args.report is not None:
         # Made up front, as `-o` users expect of an output, so a bad path fails before the builds.
         try:
@@ -62,14 +72,12 @@ def run_repro(args: argparse.Namespace) -> int:
         keep=args.keep,
         progress=TerminalProgress(quiet=args.quiet, show_log=False),
     )
-    if args.report is not None:
-        from nexlab.report.repro_html import repro_html
-        from nexlab.report.repro_json import repro_json
-        from nexlab.report.repro_markdown import repro_markdown
+    from nexlab import report
 
-        stem = args.report / f"repro-{name}"
-        stem.with_suffix(".html").write_text(repro_html(result), encoding="utf-8")
-        stem.with_suffix(".json").write_text(repro_json(result), encoding="utf-8")
-        stem.with_suffix(".md").write_text(repro_markdown(result), encoding="utf-8")
-    print(result)
+    report.write(result, {"html": args.html, "markdown": args.markdown, "json": args.json_file})
+    if args.report is not None:
+        # Not with_suffix: a name such as alpine-3.20 has a dot that is no suffix.
+        stem = f"repro-{name}"
+        report.write(result, {fmt: args.report / f"{stem}{suffix}" for fmt, suffix in REPORT_SUFFIXES.items()})
+    print(report.text(result))
     return 0 if result.identical else 1

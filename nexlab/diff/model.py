@@ -4,7 +4,8 @@
 (``change_records``, ``directory_size_records``, ``package_size_records``,
 ``package_records``); its pandas DataFrames (``changes``, ``size_by_directory``,
 ``size_by_package``, ``package_changes``) are built from them on first use,
-and ``__str__``/``_repr_html_`` call the presenters in ``nexlab.report``.
+and ``__str__``/``_repr_html_`` come from ``nexlab.display`` (the presenters import
+this module, not the reverse).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from nexlab.display import Displayable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -99,7 +102,7 @@ class DeepResult:
 
 
 @dataclass(frozen=True)
-class Diff:
+class Diff(Displayable):
     a: Path
     b: Path
     identical_bytes: bool
@@ -183,19 +186,7 @@ class Diff:
         return pd.DataFrame(rows, columns=columns)
 
     def to_json(self) -> dict[str, object]:
-        from nexlab.report.diff_json import diff_to_json
-
-        return diff_to_json(self)
-
-    def __str__(self) -> str:
-        from nexlab.report.diff_text import diff_text
-
-        return diff_text(self)
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.diff_html import diff_html
-
-        return diff_html(self, standalone=False)
+        return self.to_json_dict()
 
 
 def _size_frame(rows: tuple[SizeRow, ...], label: str) -> pd.DataFrame:

@@ -8,8 +8,6 @@ the exact bytes with ``os.fsencode``.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,8 +35,6 @@ def audit_json(audit: Audit, *, indent: int | None = None) -> str:
     return json.dumps(audit_json_dict(audit), sort_keys=True, indent=indent, ensure_ascii=True)
 
 
-def write_json(audit: Audit, destination: str | os.PathLike[str]) -> Path:
-    path = Path(destination)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(audit_json(audit, indent=1) + "\n", encoding="ascii")
-    return path
+def audit_json_file(audit: Audit) -> str:
+    """What ``--json-file`` writes: one key a line, so a diff of two reports reads well."""
+    return audit_json(audit, indent=1) + "\n"

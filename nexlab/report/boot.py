@@ -1,12 +1,13 @@
-"""Presenters for a boot check: terminal text and Jupyter HTML."""
+"""A boot check as a document: what happened, the VM, and the last console lines."""
 
 from __future__ import annotations
 
-import html
-from typing import TYPE_CHECKING
+from nexlab.boot.result import BootResult
+from nexlab.report.dispatch import document
+from nexlab.report.document import Document, Facts, Preformatted, Section
 
-if TYPE_CHECKING:
-    from nexlab.boot.result import BootResult
+#: Console lines kept in the report of a failed boot.
+TAIL = 15
 
 
 def boot_facts(result: BootResult) -> list[tuple[str, str]]:
@@ -30,29 +31,11 @@ def boot_facts(result: BootResult) -> list[tuple[str, str]]:
     return facts
 
 
-def boot_text(result: BootResult, *, tail: int = 15) -> str:
-    facts = boot_facts(result)
-    width = max(len(label) for label, _ in facts)
-    lines = ["boot:"] + [f"  {label.ljust(width)}  {value}" for label, value in facts]
-    if not result.ok and result.last_lines:
-        lines.append("  last console lines:")
-        lines += [f"    | {line}" for line in result.last_lines[-tail:]]
-    return "\n".join(lines)
-
-
-def boot_html(result: BootResult) -> str:
-    mark, colour = ("✔", "#1a7f37") if result.ok else ("✘", "#cf222e")
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(label)}</th>"
-        f"<td style='text-align:left;font-family:monospace'>{html.escape(value)}</td></tr>"
-        for label, value in boot_facts(result)
-    )
-    console = ""
+@document.register(BootResult)
+def boot_document(result: BootResult) -> Document:
+    sections: list[Section] = [Facts("boot", boot_facts(result))]
     if result.last_lines:
-        text = html.escape("\n".join(result.last_lines))
-        opened = "" if result.ok else " open"
-        console = (
-            f"<details{opened}><summary>console (last lines)</summary>"
-            f"<pre style='font-size:85%;max-height:20em;overflow:auto'>{text}</pre></details>"
-        )
-    return f"<div class='nexlab-boot'><b style='color:{colour}'>{mark} boot</b><table>{rows}</table>{console}</div>"
+        # Open (and so in the terminal too) when the boot failed: the lines say why.
+        text = "\n".join(result.last_lines)
+        sections.append(Preformatted("last console lines", text, lines=TAIL, tail=True, open=not result.ok))
+    return Document(title="boot", sections=sections, compact=True, ok=result.ok)

@@ -9,6 +9,7 @@ meaning does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -35,18 +36,8 @@ def diff_to_json(diff: Diff) -> dict[str, Any]:
         "causes": {key: {"explanation": c.explanation, "fix": c.fix} for key, c in diff.causes.items()},
         "size_by_directory": [_size(r, "directory") for r in diff.directory_size_records if r.delta],
         "size_by_package": [_size(r, "package") for r in diff.package_size_records if r.delta],
-        "packages": [
-            {
-                "name": p.name,
-                "manager": p.manager,
-                "change": p.change,
-                "version_a": p.version_a,
-                "version_b": p.version_b,
-                "size_a": p.size_a,
-                "size_b": p.size_b,
-            }
-            for p in diff.package_records
-        ],
+        # Every field of a PackageChange, under its own name.
+        "packages": [dataclasses.asdict(p) for p in diff.package_records],
         "notes": list(diff.notes),
         "deep": None
         if diff.deep is None

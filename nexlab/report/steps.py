@@ -1,33 +1,31 @@
-"""Presenters for build-step results: terminal text and Jupyter HTML."""
+"""A build step's result (or a live Mount) as a compact document: its facts and its log's last lines."""
 
 from __future__ import annotations
 
-import html
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from nexlab.builder.results import StepResult
+from nexlab.builder.mount import Mount
+from nexlab.builder.results import StepResult
+from nexlab.report.dispatch import document
+from nexlab.report.document import Document, Facts, Preformatted, Section
 
-
-def step_text(result: StepResult) -> str:
-    facts = result.facts()
-    width = max((len(label) for label, _ in facts), default=0)
-    lines = [f"{result.step}:"]
-    lines += [f"  {label.ljust(width)}  {value}" for label, value in facts]
-    return "\n".join(lines)
+#: Log lines shown (folded) under a step in a notebook.
+TAIL = 15
 
 
-def step_html(result: StepResult) -> str:
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(label)}</th>"
-        f"<td style='text-align:left;font-family:monospace'>{html.escape(value)}</td></tr>"
-        for label, value in result.facts()
-    )
-    tail = ""
+class _Step(Protocol):
+    step: str
+
+    def facts(self) -> list[tuple[str, str]]: ...
+
+    @property
+    def log_tail(self) -> tuple[str, ...]: ...
+
+
+@document.register(StepResult)
+@document.register(Mount)
+def step_document(result: _Step) -> Document:
+    sections: list[Section] = [Facts(result.step, result.facts())]
     if result.log_tail:
-        lines = html.escape("\n".join(result.log_tail[-15:]))
-        tail = (
-            "<details><summary>log (last lines)</summary>"
-            f"<pre style='font-size:85%;max-height:20em;overflow:auto'>{lines}</pre></details>"
-        )
-    return f"<div class='nexlab-step'><b>✔ {html.escape(result.step)}</b><table>{rows}</table>{tail}</div>"
+        sections.append(Preformatted("log (last lines)", "\n".join(result.log_tail[-TAIL:])))
+    return Document(title=result.step, sections=sections, compact=True, ok=True)

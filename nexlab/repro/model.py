@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexlab.diff.model import Diff
+from nexlab.display import Displayable
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class ReproResult:
+class ReproResult(Displayable):
     name: str
     #: ``reproducible`` (mkfs.ext4 -d, no mount) or ``plain`` (through a loop mount).
     mode: str
@@ -58,13 +59,3 @@ class ReproResult:
         if all(d.identical_content for _, d in self.diffs):
             return "not reproducible: same content, different bytes"
         return "not reproducible: the content differs"
-
-    def __str__(self) -> str:
-        from nexlab.report.repro_text import repro_text
-
-        return repro_text(self)
-
-    def _repr_html_(self) -> str:
-        from nexlab.report.repro_html import repro_html
-
-        return repro_html(self, standalone=False)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from nexlab.report.html_common import table
+from nexlab import report
+from nexlab.report.html_writer import table
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class DiffViewer(widgets.VBox):
             if causes
             else "<p>No known causes apply.</p>"
         )
-        self.report = widgets.HTML(diff._repr_html_())
+        self.report = widgets.HTML(report.html(diff, standalone=False))
         self.selection = diff.changes
         titles = ("changes", "sizes", f"causes ({len(causes)})", "report")
         self.tabs = widgets.Tab(children=[self.table, self.sizes, self.causes, self.report])

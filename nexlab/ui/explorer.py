@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from nexlab.errors import NexlabError
-from nexlab.report.html_common import Node, table, treemap_svg
+from nexlab.report.document import Node
+from nexlab.report.html_writer import table, treemap_svg
 from nexlab.sizes import format_size, parse_size
 
 if TYPE_CHECKING:

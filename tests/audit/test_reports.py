@@ -10,8 +10,8 @@ from pathlib import Path
 import libarchive
 
 import nexlab
-from nexlab.report.audit_html import audit_html
-from nexlab.report.audit_markdown import audit_markdown
+from nexlab.report import html as audit_html
+from nexlab.report import markdown as audit_markdown
 from tests.conftest import nexlab_cli
 
 

@@ -16,7 +16,7 @@ import pytest
 from nexlab.builder.allocate import allocate
 from nexlab.builder.mkfs import mkfs
 from nexlab.diff import diff
-from nexlab.report.diff_markdown import diff_markdown
+from nexlab.report import markdown as diff_markdown
 from tests.conftest import nexlab_cli, require
 from tests.diff.pairs import UUID_A, UUID_B
 
