@@ -117,7 +117,6 @@ class ConsoleWatcher:
         self, *, expect: str | None = None, service: str = "agent", settle: float = 10.0, grace: float = 5.0
     ) -> None:
         self._expect = re.compile(expect) if expect is not None else None
-        self._service = service
         name = re.escape(service)
         self._starting = re.compile(rf"\*\s+Starting (?:{name}|Nex agent)\b")
         # A start that is already checked: systemd's and nexlab's inittab wrapper's.

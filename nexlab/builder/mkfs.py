@@ -13,7 +13,7 @@ import re
 import time
 import uuid as uuidlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -49,7 +49,6 @@ class MkfsOptions:
     reserved_percent: float = 0.0
     features: Sequence[str] = DEFAULT_FEATURES
     populate_from: Path | None = None
-    extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def argv(self, image: Path) -> list[str]:
         extended = ["root_owner=0:0", "lazy_itable_init=0", "nodiscard"]

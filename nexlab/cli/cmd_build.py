@@ -101,6 +101,7 @@ def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from nexlab import report
     from nexlab.builder.output import committed
     from nexlab.builder.pipeline import build
     from nexlab.cli.cmd_clean import reap_and_report
@@ -116,9 +117,9 @@ def run_build(args: argparse.Namespace) -> int:
         # The signal came after the complete image (and its manifest) replaced the output.
         print(f"nexlab build: interrupted after {args.output} was written; it is complete", file=sys.stderr)
         return 0
-    print(result)
+    print(report.text(result))
     if args.verify_boot:
-        print(verify_boot(result.output, args.boot_timeout, progress))
+        print(report.text(verify_boot(result.output, args.boot_timeout, progress)))
     return 0
 
 

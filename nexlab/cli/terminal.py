@@ -19,7 +19,6 @@ class TerminalProgress(ProgressBase):
         self.quiet = quiet
         self.show_log = show_log
         self.tty = stream.isatty()
-        self._step = ""
         self._started = 0.0
         self._bar_shown = False
 
@@ -33,7 +32,6 @@ class TerminalProgress(ProgressBase):
         self.stream.flush()
 
     def step_started(self, step: str, description: str) -> None:
-        self._step = step
         self._started = time.monotonic()
         self._write(f"==> {step}: {description}")
 

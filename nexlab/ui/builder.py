@@ -21,6 +21,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from nexlab import report
 from nexlab.builder.allocate import allocate
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.mount import Mount, mount
@@ -183,7 +184,7 @@ class BuilderPanel(widgets.VBox):
             self.completed = _MOUNT_INDEX if index > _MOUNT_INDEX else index
         else:
             self.step_results[step] = result
-            self.results[step].value = result._repr_html_()
+            self.results[step].value = report.html(result, standalone=False)
             self.completed = index + 1
         finally:
             self._refresh()

@@ -13,11 +13,6 @@ from nexlab.errors import InputError
 from nexlab.host import owned, safefs, signals
 from nexlab.run import run
 
-#: Where the staging tree goes when it fits: RAM. On the build hosts measured, the
-#: setup container's copy of a 190 MB Debian tree took 7.5 s into a directory on the
-#: disk (and 5.9 s to delete) but 1.8 s into /dev/shm (0.15 s to delete).
-SHARED_MEMORY = Path("/dev/shm")
-
 
 def _memory_available() -> int:
     try:
@@ -29,6 +24,9 @@ def _memory_available() -> int:
     return 0
 
 
+# The staging tree goes to RAM when it fits: on the build hosts measured, the setup
+# container's copy of a 190 MB Debian tree took 7.5 s into a directory on the disk
+# (and 5.9 s to delete) but 1.8 s into a tmpfs (0.15 s to delete).
 def staging_parent(content_limit: int) -> tuple[Path | None, bool]:
     """Where the staging directory goes, and whether it gets its own tmpfs capped at
     ``content_limit`` bytes.
