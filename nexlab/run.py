@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from nexlab.errors import CommandError, ToolMissingError
+from nexlab.host import signals
 
 log = logging.getLogger("nexlab.run")
 
@@ -303,19 +304,27 @@ def spawn(
     argv = [str(arg) for arg in argv]
     executable = which(argv[0])
     log.debug("spawning: %s", shlex.join(argv))
-    process = subprocess.Popen(
-        [executable, *argv[1:]],
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        env=base_environment(env),
-        start_new_session=True,
-        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-    )
+    process: subprocess.Popen[bytes] | None = None
     try:
+        # A preexec_fn makes CPython run the at-fork hooks (logging's lock release among
+        # them), and a KeyboardInterrupt raised inside one is printed and dropped: a Ctrl-C
+        # in that instant was lost and the build went on. Held back over the fork, the
+        # signal arrives when the block ends, where this try can stop the program; the
+        # child unblocks it for itself before exec.
+        with signals.deferred():
+            process = subprocess.Popen(
+                [executable, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                env=base_environment(env),
+                start_new_session=True,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            )
         yield process
     finally:
-        terminate(process, grace=grace)
+        if process is not None:
+            terminate(process, grace=grace)
 
 
 def terminate(process: subprocess.Popen[bytes], *, grace: float = KILL_GRACE_SECONDS) -> None:
@@ -339,6 +348,7 @@ def _die_with_parent(parent: int) -> None:
     """In the child, before exec: SIGKILL when nexlab dies, even by SIGKILL (no clean-up runs then)."""
     import ctypes
 
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # held back by spawn()
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # The parent may have died between fork and prctl: then nobody would ever kill us.

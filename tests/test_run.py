@@ -90,16 +90,19 @@ def test_a_timeout_says_so_and_is_no_signal() -> None:
 
 
 def test_streaming_hands_over_each_line_while_the_program_runs(tmp_path: Path) -> None:
-    # The program waits for a file that only the callback creates: it can finish only if the
-    # first line reached the callback before the program ended.
-    gate = tmp_path / "gate"
+    # The program waits, after each line, for a file that only the callback creates for that
+    # line: it can finish only if every line, from stdout and stderr alike, reached the
+    # callback while it ran. (Waiting also fixes the order: lines on two pipes have none.)
     seen: list[tuple[str, bool]] = []
 
     def on_line(line: str) -> None:
         seen.append((line, threading.current_thread() is threading.main_thread()))
-        gate.touch()
+        (tmp_path / line).touch()
 
-    script = f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second >&2; echo third"
+    def wait(line: str) -> str:
+        return f"while [ ! -e {tmp_path / line} ]; do sleep 0.05; done"
+
+    script = f"echo first; {wait('first')}; echo second >&2; {wait('second')}; echo third"
     done = run(["sh", "-c", script], timeout=30, on_line=on_line)
     assert [line for line, _ in seen] == ["first", "second", "third"]
     assert all(in_main for _, in_main in seen)  # widgets and terminals are not thread-safe
