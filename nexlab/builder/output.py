@@ -18,6 +18,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -209,3 +210,36 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class Digest:
+    """``sha256_file(path)`` computed in a thread, started now, while something else runs.
+
+    The build starts it on the unmounted image while ``e2fsck -fn`` reads it (one
+    core each: hashlib and file reads release the GIL); ``e2fsck -fn`` never
+    writes, and a rename keeps the inode, so the digest is the final file's.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="nexlab-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._digest = sha256_file(self._path)
+        except BaseException as exc:  # handed to the caller of result(), in its thread
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the thread is done (also on the way out of a failed build: nothing keeps reading)."""
+        self._thread.join()
+
+    def result(self) -> str:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest

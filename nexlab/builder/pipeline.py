@@ -15,12 +15,12 @@ from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, 
 from nexlab.builder.init import InitSystem, parse_init
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.mount import mount, require_root
-from nexlab.builder.output import host_full, sha256_file, staged_output
+from nexlab.builder.output import COMPRESSED, host_full, sha256_file, staged_output
 from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
 from nexlab.builder.spec import BuildSpec
-from nexlab.builder.unmount import unmount
+from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
@@ -156,18 +156,26 @@ def _mounted_steps(
             # Checked on the mounted tree (cheaper than reading the image again), raised after
             # e2fsck as before: a damaged filesystem is the first thing to say.
             problem = service_problem(mounted.path, system.kind)
+            # A plain output is the staged file renamed: its sha256 is computed beside e2fsck.
+            digest = target.suffix.lower() not in COMPRESSED
             with progress.step("unmount", "umount + e2fsck -fn") as step:
-                unmounted = step.done(unmount(mounted))
-        steps.append(unmounted)
-        if not unmounted.fsck_clean:
-            raise e2fsck.Check(str(target), e2fsck.exit_status(4), unmounted.fsck_report).error()
-        if problem is not None:
-            raise problem
+                unmounted, running = unmount_digesting(mounted, digest=digest)
+                step.done(unmounted)
+        try:
+            steps.append(unmounted)
+            if not unmounted.fsck_clean:
+                raise e2fsck.Check(str(target), e2fsck.exit_status(4), unmounted.fsck_report).error()
+            if problem is not None:
+                raise problem
+            seconds = time.monotonic() - start  # as before: the digest is not part of the build's time
+        finally:
+            if running is not None:
+                running.wait()  # nothing reads the staged file once it is renamed or removed
     final = target
     return BuildResult(
-        seconds=time.monotonic() - start,
+        seconds=seconds,
         output=final,
         size=final.stat().st_size,
-        sha256=sha256_file(final),
+        sha256=running.result() if running is not None else sha256_file(final),
         steps=tuple(steps),
     )

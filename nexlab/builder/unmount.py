@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder.mount import Mount
+from nexlab.builder.output import Digest
 from nexlab.builder.results import UnmountResult
 
 
@@ -18,7 +19,20 @@ def fsck(image: Path) -> tuple[bool, tuple[str, ...]]:
 
 def unmount(mount: Mount) -> UnmountResult:
     """Unmount, detach the loop device, then ``e2fsck -fn`` the image and report."""
+    return unmount_digesting(mount, digest=False)[0]
+
+
+def unmount_digesting(mount: Mount, *, digest: bool) -> tuple[UnmountResult, Digest | None]:
+    """``unmount``; with ``digest``, the image's sha256 is computed beside ``e2fsck -fn``
+    (both only read it) and handed back running: ``Digest.result()`` waits for it."""
     start = time.monotonic()
     mount.release()
-    clean, report = fsck(mount.image)
-    return UnmountResult(seconds=time.monotonic() - start, image=mount.image, fsck_clean=clean, fsck_report=report)
+    running = Digest(mount.image) if digest else None
+    try:
+        clean, report = fsck(mount.image)
+    except BaseException:
+        if running is not None:
+            running.wait()
+        raise
+    result = UnmountResult(seconds=time.monotonic() - start, image=mount.image, fsck_clean=clean, fsck_report=report)
+    return result, running

@@ -13,11 +13,15 @@ from pathlib import Path
 
 from nexlab.cli.terminal import StepsOnly, TerminalProgress
 
+NAME = "audit"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "audit an ext2/3/4 image: inventory, packages, size budget, findings"
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser(
-        "audit",
-        help="audit an ext2/3/4 image: inventory, packages, size budget, findings",
+        NAME,
+        help=HELP,
         description="Read IMAGE without mounting it (no root needed) and report what is in it, where the "
         "space goes, what a workload can still use, and what is wrong for Nex. With --max-size, "
         "--min-free or --fail-on it is a CI gate: exit 1 when a rule fails.",

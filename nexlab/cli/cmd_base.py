@@ -7,9 +7,13 @@ from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
 
+NAME = "base"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "make an offline base image (debootstrap or an Alpine minirootfs)"
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    base = sub.add_parser("base", help="make an offline base image (debootstrap or an Alpine minirootfs)")
+    base = sub.add_parser(NAME, help=HELP)
     kinds = base.add_subparsers(dest="kind", required=True, metavar="KIND")
     debian = kinds.add_parser("debian", help="Debian minbase + OpenRC (or systemd) + nex user, via debootstrap")
     debian.add_argument(

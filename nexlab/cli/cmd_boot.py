@@ -14,12 +14,17 @@ from nexlab.cli.terminal import TerminalProgress
 EXIT_BOOT_FAILED = 1
 
 
+NAME = "boot"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "boot an image in QEMU (microvm/q35, KVM or TCG) and check the agent starts"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from nexlab.boot.boot import DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT
 
     boot = sub.add_parser(
-        "boot",
-        help="boot an image in QEMU (microvm/q35, KVM or TCG) and check the agent starts",
+        NAME,
+        help=HELP,
         description="Boot IMAGE on a copy-on-write overlay (the image is never modified) with the host's "
         "Debian cloud kernel and watch the serial console until the init (OpenRC, systemd, busybox init) starts "
         "the agent service.",

@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+NAME = "build"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "build rootfs.ext4 (nex rootfs, done right)"
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     build = sub.add_parser(
-        "build",
-        help="build rootfs.ext4 (nex rootfs, done right)",
+        NAME,
+        help=HELP,
         description="Build a Firecracker root filesystem: allocate, mkfs.ext4, mount, populate from a "
         "container of the base image, unmount. Needs root and a Docker engine. With --reproducible: "
         "no mount and no loop device (works without root or mount privileges; still needs Docker), "

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+NAME = "clean"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "remove containers, volumes, mounts, loop devices and temporaries of killed nexlab runs"
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     clean = sub.add_parser(
-        "clean",
-        help="remove containers, volumes, mounts, loop devices and temporaries of killed nexlab runs",
+        NAME,
+        help=HELP,
         description="Remove what nexlab runs that were killed (SIGKILL, a crash) left behind: labelled "
         "containers and volumes, mounts under nexlab's mount root, loop devices backed by a nexlab "
         "temporary, staging directories and partial outputs, each only when the process that made it "

@@ -8,11 +8,15 @@ from pathlib import Path
 
 from nexlab.cli.terminal import StepsOnly, TerminalProgress
 
+NAME = "diff"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "compare two rootfs images: bytes, filesystem, content per path, packages"
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     diff = sub.add_parser(
-        "diff",
-        help="compare two rootfs images: bytes, filesystem, content per path, packages",
+        NAME,
+        help=HELP,
         description="Compare two ext4 images without mounting them: are the bytes identical, which "
         "superblock fields differ, which paths were added, removed or modified (type, mode, uid, gid, "
         "size, sha256, target, xattrs, mtime), package versions and sizes, and a known cause with its "

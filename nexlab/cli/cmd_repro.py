@@ -8,13 +8,17 @@ from pathlib import Path
 
 from nexlab.cli.terminal import TerminalProgress
 
+NAME = "repro"
+#: The line in ``nexlab --help`` (also when only another command's parser is built).
+HELP = "build several times with varied surroundings and check the images are bit-identical"
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from nexlab.cli.cmd_build import add_build_options
 
     repro = sub.add_parser(
-        "repro",
-        help="build several times with varied surroundings and check the images are bit-identical",
+        NAME,
+        help=HELP,
         description="Build N times (default 2) in the spirit of reprotest: each run with another build "
         "directory, umask, TZ and locale, at least a second apart. Then compare the images and explain "
         "every difference with its cause. Uses the reproducible path (no mount) unless --plain. "

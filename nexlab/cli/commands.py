@@ -1,18 +1,25 @@
-"""The subcommands: each lives in ``cmd_<name>.py`` with a ``register(sub)`` that sets ``handler``."""
+"""The subcommands: each lives in ``cmd_<name>.py`` with ``NAME``, ``HELP`` and a ``register(sub)``
+that sets ``handler``."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_clean, cmd_diff, cmd_repro
 
+#: In ``nexlab --help`` order.
+COMMANDS: tuple[ModuleType, ...] = (cmd_build, cmd_base, cmd_audit, cmd_diff, cmd_repro, cmd_boot, cmd_clean)
+
 REGISTRY: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    cmd_build.register,
-    cmd_base.register,
-    cmd_audit.register,
-    cmd_diff.register,
-    cmd_repro.register,
-    cmd_boot.register,
-    cmd_clean.register,
+    command.register for command in COMMANDS
 ]
+
+
+def chosen(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs, as argparse will find it (the top level has only flags that
+    take no value, so it is the first word not starting with ``-``), or None if it names none."""
+    names = {command.NAME for command in COMMANDS}
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    return word if word in names else None

@@ -26,20 +26,27 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, the other commands are there by name and help
+    line alone (``nexlab --help`` and every error read the same), so a build does not pay
+    for building (and importing what defines) the other commands' options."""
     top = argparse.ArgumentParser(
         prog="nexlab",
         description="Build, audit, diff and boot Firecracker root filesystems for Nex.",
     )
     top.add_argument("--debug", action="store_true", help="log every command, show tracebacks and keep temporary files")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in commands.REGISTRY:
-        register(sub)
+    for command in commands.COMMANDS:
+        if only is None or only == command.NAME:
+            command.register(sub)
+        else:
+            sub.add_parser(command.NAME, help=command.HELP)
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = parser(commands.chosen(words)).parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -12,6 +12,7 @@ import pytest
 
 from nexlab import allocate, build_rootfs, mkfs, mount, populate, unmount
 from nexlab.builder.mount import Mount
+from nexlab.builder.output import sha256_file
 from tests.recorder import Recorder
 
 
@@ -87,6 +88,8 @@ def test_alpine_build(tmp_path: Path, alpine_base: str, sample_agent: Path, is_r
     recorder = Recorder()
     result = build_rootfs(out, agent=sample_agent, image=alpine_base, size="64MiB", progress=recorder)
     assert result.output == out and out.stat().st_size == 64 * 2**20
+    # Computed beside e2fsck on the staged file: it is the renamed output's.
+    assert result.sha256 == sha256_file(out)
     assert recorder.steps == ["allocate", "mkfs", "mount", "populate", "unmount"]
     assert any("init: busybox" in line for line in recorder.lines), "the init found is reported"
     with mount(out, read_only=True) as mounted:
@@ -130,6 +133,7 @@ def test_gz_output_is_gzipped_and_reproducible_as_a_stream(
         head = handle.read(2048)
     assert head[1080:1082] == b"\x53\xef", "ext magic inside the gzip stream"
     assert result.size == out.stat().st_size
+    assert result.sha256 == sha256_file(out), "a compressed output's digest is of the compressed file"
     assert [p.name for p in tmp_path.iterdir()] == ["rootfs.ext4.gz"], "no temporary files left"
 
 

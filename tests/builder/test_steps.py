@@ -10,6 +10,8 @@ import pytest
 
 from nexlab import allocate, mkfs, mount, unmount
 from nexlab.builder.mkfs import superblock_facts
+from nexlab.builder.output import Digest, sha256_file
+from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import InputError, ToolMissingError
 from tests.conftest import loop_devices_for, mounts_containing
 
@@ -107,6 +109,23 @@ def test_mount_and_unmount_release_everything(tmp_path: Path, is_root: bool) -> 
     assert not mounted.path.exists(), "the temporary mount point is removed"
     mounted.release()  # idempotent
     assert "clean" in str(result)
+
+
+def test_unmount_digesting_hashes_the_image_beside_e2fsck(tmp_path: Path, is_root: bool) -> None:
+    image = allocate(tmp_path / "rootfs.ext4", "32MiB").path
+    mkfs(image)
+    mounted = mount(image)
+    (mounted.path / "hello").write_bytes(os.urandom(1 << 20))
+    result, running = unmount_digesting(mounted, digest=True)
+    assert result.fsck_clean, result.fsck_report
+    assert running is not None and running.result() == sha256_file(image)
+    assert loop_devices_for(image) == "" and not mounted.path.exists()
+    assert unmount_digesting(mount(image), digest=False)[1] is None
+
+
+def test_digest_of_a_missing_file_raises_in_the_caller(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Digest(tmp_path / "gone.ext4").result()
 
 
 def test_mount_is_released_when_the_block_raises(tmp_path: Path, is_root: bool) -> None:
