@@ -30,14 +30,7 @@ def test_classify_by_name_and_bytes() -> None:
 
 
 def _image(client, tag: str, files: dict[str, bytes]) -> str:  # type: ignore[no-untyped-def]
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755
-            archive.addfile(info, io.BytesIO(data))
-    client.api.import_image_from_data(buffer.getvalue(), repository=tag.split(":")[0], tag=tag.split(":")[1])
-    return tag
+    return _linked_image(client, tag, {}, files)
 
 
 @pytest.fixture(scope="module")
