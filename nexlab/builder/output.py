@@ -18,8 +18,8 @@ import hashlib
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -212,34 +212,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Digest:
-    """``sha256_file(path)`` computed in a thread, started now, while something else runs.
+def sha256_in_background(path: Path) -> Future[str]:
+    """``sha256_file(path)`` started now in a thread, while something else runs; ``.result()``
+    collects it (and re-raises its error in the caller's thread).
 
     The build starts it on the unmounted image while ``e2fsck -fn`` reads it (one
     core each: hashlib and file reads release the GIL); ``e2fsck -fn`` never
     writes, and a rename keeps the inode, so the digest is the final file's.
     """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._digest: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="nexlab-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._digest = sha256_file(self._path)
-        except BaseException as exc:  # handed to the caller of result(), in its thread
-            self._error = exc
-
-    def wait(self) -> None:
-        """Until the thread is done (also on the way out of a failed build: nothing keeps reading)."""
-        self._thread.join()
-
-    def result(self) -> str:
-        self.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None
-        return self._digest
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-sha256")
+    try:
+        return pool.submit(sha256_file, path)
+    finally:
+        pool.shutdown(wait=False)  # the submitted hash still runs to its end

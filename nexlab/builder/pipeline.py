@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import threading
@@ -170,7 +171,7 @@ def _mounted_steps(
             seconds = time.monotonic() - start  # as before: the digest is not part of the build's time
         finally:
             if running is not None:
-                running.wait()  # nothing reads the staged file once it is renamed or removed
+                concurrent.futures.wait([running])  # nothing reads the staged file once it is renamed or removed
     final = target
     return BuildResult(
         seconds=seconds,

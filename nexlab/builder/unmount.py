@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder.mount import Mount
-from nexlab.builder.output import Digest
+from nexlab.builder.output import sha256_in_background
 from nexlab.builder.results import UnmountResult
 
 
@@ -22,17 +24,17 @@ def unmount(mount: Mount) -> UnmountResult:
     return unmount_digesting(mount, digest=False)[0]
 
 
-def unmount_digesting(mount: Mount, *, digest: bool) -> tuple[UnmountResult, Digest | None]:
+def unmount_digesting(mount: Mount, *, digest: bool) -> tuple[UnmountResult, Future[str] | None]:
     """``unmount``; with ``digest``, the image's sha256 is computed beside ``e2fsck -fn``
-    (both only read it) and handed back running: ``Digest.result()`` waits for it."""
+    (both only read it) and handed back running: its ``result()`` waits for it."""
     start = time.monotonic()
     mount.release()
-    running = Digest(mount.image) if digest else None
+    running = sha256_in_background(mount.image) if digest else None
     try:
         clean, report = fsck(mount.image)
     except BaseException:
         if running is not None:
-            running.wait()
+            concurrent.futures.wait([running])
         raise
     result = UnmountResult(seconds=time.monotonic() - start, image=mount.image, fsck_clean=clean, fsck_report=report)
     return result, running

@@ -10,7 +10,7 @@ import pytest
 
 from nexlab import allocate, mkfs, mount, unmount
 from nexlab.builder.mkfs import superblock_facts
-from nexlab.builder.output import Digest, sha256_file
+from nexlab.builder.output import sha256_file, sha256_in_background
 from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import InputError, ToolMissingError
 from tests.conftest import loop_devices_for, mounts_containing
@@ -125,7 +125,7 @@ def test_unmount_digesting_hashes_the_image_beside_e2fsck(tmp_path: Path, is_roo
 
 def test_digest_of_a_missing_file_raises_in_the_caller(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        Digest(tmp_path / "gone.ext4").result()
+        sha256_in_background(tmp_path / "gone.ext4").result()
 
 
 def test_mount_is_released_when_the_block_raises(tmp_path: Path, is_root: bool) -> None:
