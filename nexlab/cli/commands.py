@@ -3,18 +3,13 @@ that sets ``handler``."""
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 
 from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_clean, cmd_diff, cmd_repro
 
 #: In ``nexlab --help`` order.
 COMMANDS: tuple[ModuleType, ...] = (cmd_build, cmd_base, cmd_audit, cmd_diff, cmd_repro, cmd_boot, cmd_clean)
-
-REGISTRY: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-    command.register for command in COMMANDS
-]
 
 
 def chosen(argv: Sequence[str]) -> str | None:
