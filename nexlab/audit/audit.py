@@ -26,7 +26,7 @@ from nexlab.audit.packages import Package, attribute, read_databases
 from nexlab.display import Displayable
 from nexlab.errors import InputError
 from nexlab.progress import Progress, or_logging
-from nexlab.sizes import parse_size
+from nexlab.sizes import format_size, parse_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,6 +54,14 @@ class Audit(Displayable):
     fsck: FsckResult
     hashed: bool
     seconds: float
+
+    def summary(self) -> str:
+        worst = self.worst()
+        found = f"{len(self.findings)} findings" + (f" (worst {worst.value})" if worst else "")
+        return (
+            f"{self.image.name}: {len(self.files)} files, {format_size(self.budget.allocated_bytes)}, "
+            f"{len(self.packages)} packages, {found}"
+        )
 
     @functools.cached_property
     def inventory(self) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from enum import StrEnum
 from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
+from nexlab.display import Summarized
 from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
 
 NEX_UID = 1000
@@ -57,12 +58,17 @@ _RANK = {s: i for i, s in enumerate(Severity)}
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(Summarized):
     severity: Severity
     code: str
     message: str
     fix: str
     paths: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        # The paths go first: the message is long and is what the limit cuts.
+        where = f" ({len(self.paths)} paths)" if len(self.paths) > 1 else f" ({self.paths[0]})" if self.paths else ""
+        return f"{self.severity.value} {self.code}{where}: {self.message}"
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
+from nexlab.display import Summarized
+from nexlab.sizes import format_size
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -52,7 +55,7 @@ class EntryLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class FileRecord:
+class FileRecord(Summarized):
     """One path of the image, as the JSON contract describes it."""
 
     path: str
@@ -69,6 +72,14 @@ class FileRecord:
     target: str | None
     xattrs: dict[str, str] = field(default_factory=dict)
     package: str | None = None
+
+    def summary(self) -> str:
+        what = f"{self.type} {self.mode:04o} {self.uid}:{self.gid} {format_size(self.size)}"
+        return (
+            f"{self.path} {what}"
+            + (f" -> {self.target}" if self.target else "")
+            + (f" [{self.package}]" if self.package else "")
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

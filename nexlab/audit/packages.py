@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from nexlab.audit.inventory import FileRecord, canonical_path
+from nexlab.display import Summarized
+from nexlab.sizes import format_size
 
 APK_DB = "/lib/apk/db/installed"
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -39,7 +41,7 @@ class ParsedPackage:
 
 
 @dataclass(frozen=True)
-class Package:
+class Package(Summarized):
     """A package as the audit reports it (the JSON ``packages`` entries)."""
 
     name: str
@@ -51,6 +53,9 @@ class Package:
     size: int
     #: Non-directory paths of the package present in this image.
     files: int
+
+    def summary(self) -> str:
+        return f"{self.name} {self.version} ({self.manager}): {self.files} files, {format_size(self.size)}"
 
     def to_json(self) -> dict[str, object]:
         return {
