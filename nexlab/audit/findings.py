@@ -17,12 +17,16 @@ import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
 from nexlab.display import Summarized
 from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NEX_UID = 1000
 NEX_GID = 1000
@@ -78,6 +82,17 @@ class Finding(Summarized):
             "fix": self.fix,
             "paths": list(self.paths),
         }
+
+
+def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+    """One row per finding, in the given order (worst first); ``severity`` an ordered category."""
+    import pandas as pd
+
+    columns = ["severity", "code", "message", "fix", "paths"]
+    rows = [[f.severity.value, f.code, f.message, f.fix, list(f.paths)] for f in findings]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["severity"] = pd.Categorical(frame["severity"], categories=[s.value for s in Severity], ordered=True)
+    return frame
 
 
 @dataclass(frozen=True)

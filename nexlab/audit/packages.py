@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.display import Summarized
@@ -24,6 +25,9 @@ DPKG_INFO = "/var/lib/dpkg/info"
 DPKG_DIVERSIONS = "/var/lib/dpkg/diversions"
 
 #: dpkg states whose files are (at least partly) on disk.
+if TYPE_CHECKING:
+    import pandas as pd
+
 _DPKG_PRESENT = frozenset(
     {"installed", "half-configured", "unpacked", "half-installed", "triggers-awaited", "triggers-pending"}
 )
@@ -66,6 +70,17 @@ class Package(Summarized):
             "size": self.size,
             "files": self.files,
         }
+
+
+def packages_frame(packages: Iterable[Package]) -> pd.DataFrame:
+    """One row per package, largest first, indexed by name; ``manager`` a category (pandas imported here)."""
+    import pandas as pd
+
+    columns = ["name", "version", "manager", "declared_size", "size", "files"]
+    frame = pd.DataFrame([[getattr(p, c) for c in columns] for p in packages], columns=columns)
+    frame["manager"] = frame["manager"].astype("category")
+    frame = frame.sort_values(["size", "name"], ascending=[False, True], kind="stable")
+    return frame.set_index("name")
 
 
 def _stanzas(text: str) -> Iterator[list[str]]:

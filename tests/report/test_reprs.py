@@ -61,7 +61,7 @@ def _other_steps(tmp: Path) -> list[Any]:
         mount,
         UnmountResult(seconds=0.5, image=Path("rootfs.ext4"), fsck_clean=False, fsck_report=("x",) * 5000),
         StagingResult(1.0, "nexlab/debian:bookworm", "sha256:" + "4" * 64, tmp, 7887, 130 << 20, ("l",) * 500),
-        NormalizeResult(0.2, 1700000000, tuple(f"/var/log/{n}" for n in range(400)), ("/etc/machine-id",), 3, 7887, 7887),
+        NormalizeResult(0.2, 1700000000, tuple(f"/var/log/{n}" for n in range(400)), ("/etc/hostname",), 3, 7887, 7887),
         TimesResult(0.3, 7887, True, 12),
     ]
 
