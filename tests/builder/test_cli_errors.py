@@ -90,7 +90,7 @@ def test_base_image_missing_and_not_pullable(tmp_path: Path, docker_client: obje
 @pytest.mark.docker  # leftovers() asks the engine for containers
 def test_docker_not_reachable(tmp_path: Path, is_root: bool) -> None:
     result = build(tmp_path / "rootfs.ext4", env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
-    assert_one_line_error(result, "cannot reach the Docker engine")
+    assert_one_line_error(result, f"cannot reach the Docker engine at DOCKER_HOST=unix://{tmp_path}/no-docker.sock")
     assert leftovers(tmp_path) == []
 
 
