@@ -11,7 +11,7 @@ import argparse
 
 NAME = "completion"
 #: The line in ``nexlab --help`` (also when only another command's parser is built).
-HELP = 'print shell code for tab completion: eval "$(nexlab completion bash)"'
+HELP = "shell code for Tab completion"
 
 SHELLS = ("bash", "zsh", "fish", "tcsh")
 
