@@ -4,13 +4,12 @@ The step functions are importable from the top level, for notebooks::
 
     from nexlab import allocate, mkfs, mount, populate, unmount, build_rootfs
 
-Names are imported on first use so that ``nexlab --help`` stays fast.
+Names are imported on first use so that ``nexlab --help`` stays fast. The
+module's own helpers are underscored and ``dir(nexlab)`` lists the public API
+alone (``__all__`` and ``__version__``).
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import typing as _typing
 
 __version__ = "0.1.0"
 
@@ -31,10 +30,41 @@ _EXPORTS = {
     "Audit": "nexlab.audit.audit",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Audit",
+    "BootResult",
+    "Mount",
+    "NexlabError",
+    "allocate",
+    "audit",
+    "boot",
+    "build_rootfs",
+    "diff",
+    "mkfs",
+    "mount",
+    "populate",
+    "unmount",
+    "verify_boot",
+]  # the keys of _EXPORTS (tests/test_package.py checks)
+
+if _typing.TYPE_CHECKING:
+    # What the lazy names are, for type checkers (py.typed): never imported at run time.
+    from nexlab.audit.audit import Audit, audit
+    from nexlab.boot.boot import boot, verify_boot
+    from nexlab.boot.result import BootResult
+    from nexlab.builder.allocate import allocate
+    from nexlab.builder.mkfs import mkfs
+    from nexlab.builder.mount import Mount, mount
+    from nexlab.builder.pipeline import build_rootfs
+    from nexlab.builder.populate import populate
+    from nexlab.builder.unmount import unmount
+    from nexlab.diff.api import diff
+    from nexlab.errors import NexlabError
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
+    import importlib
+
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nexlab' has no attribute {name!r}")
@@ -42,4 +72,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+    return sorted([*__all__, "__version__"])

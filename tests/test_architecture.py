@@ -22,6 +22,9 @@ OUTER = ("nexlab.report", "nexlab.ui", "nexlab.cli")
 #: depending on nexlab.report (issue 11, item 1).
 BRIDGES = frozenset({"nexlab.display"})
 
+#: Top-level modules that are the command line itself (``python -m nexlab``), not the core.
+ENTRY_POINTS = frozenset({"nexlab.__main__"})
+
 #: Core -> outer-layer imports allowed: none (the models are displayed through the BRIDGES).
 KNOWN_EDGES: frozenset[tuple[str, str]] = frozenset()
 
@@ -74,7 +77,7 @@ def imports(module: str) -> Iterator[tuple[str, bool]]:
 def is_core(module: str) -> bool:
     parts = module.split(".")
     if len(parts) == 2 and (ROOT / f"{parts[1]}.py").exists():
-        return module not in BRIDGES  # a top-level module: run.py, errors.py, progress.py…
+        return module not in BRIDGES | ENTRY_POINTS  # a top-level module: run.py, errors.py, progress.py…
     return len(parts) >= 2 and parts[1] in CORE_PACKAGES
 
 

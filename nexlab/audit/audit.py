@@ -22,11 +22,11 @@ from nexlab.audit.budget import Budget, SpaceFacts, budget
 from nexlab.audit.fsck import DEFAULT_TIMEOUT as DEFAULT_FSCK_TIMEOUT
 from nexlab.audit.fsck import FsckResult, fsck
 from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry, to_dataframe
-from nexlab.audit.packages import Package, attribute, read_databases
+from nexlab.audit.packages import Package, attribute, packages_frame, read_databases
 from nexlab.display import Displayable
 from nexlab.errors import InputError
 from nexlab.progress import Progress, or_logging
-from nexlab.sizes import parse_size
+from nexlab.sizes import format_size, parse_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,10 +55,28 @@ class Audit(Displayable):
     hashed: bool
     seconds: float
 
+    def summary(self) -> str:
+        worst = self.worst()
+        found = f"{len(self.findings)} findings" + (f" (worst {worst.value})" if worst else "")
+        return (
+            f"{self.image.name}: {len(self.files)} files, {format_size(self.budget.allocated_bytes)}, "
+            f"{len(self.packages)} packages, {found}"
+        )
+
     @functools.cached_property
     def inventory(self) -> pd.DataFrame:
-        """One row per path (pandas is imported on first use)."""
+        """One row per path, indexed by path (pandas is imported on first use; columns: README)."""
         return to_dataframe(self.files)
+
+    @functools.cached_property
+    def packages_frame(self) -> pd.DataFrame:
+        """``packages`` as a DataFrame: one row per package, largest first, indexed by name."""
+        return packages_frame(self.packages)
+
+    @functools.cached_property
+    def findings_frame(self) -> pd.DataFrame:
+        """``findings`` as a DataFrame, worst first; ``severity`` is an ordered category."""
+        return rules.findings_frame(self.findings)
 
     def worst(self) -> rules.Severity | None:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from nexlab.audit.inventory import FileRecord
 from nexlab.audit.packages import Package
+from nexlab.display import Summarized
+from nexlab.sizes import format_size
 
 MiB = 1024 * 1024
 #: Slack kept free beside a workload binary: the agent writes its logs
@@ -65,16 +67,22 @@ class SpaceFacts:
 
 
 @dataclass(frozen=True)
-class DuplicateGroup:
+class DuplicateGroup(Summarized):
     sha256: str
     size: int
     paths: tuple[str, ...]
     #: Allocated bytes of all copies but one.
     reclaimable: int
 
+    def summary(self) -> str:
+        return (
+            f"{len(self.paths)} copies of {format_size(self.size)}, {format_size(self.reclaimable)} reclaimable, "
+            f"sha256 {self.sha256[:12]}…"
+        )
+
 
 @dataclass(frozen=True)
-class WorkloadFit:
+class WorkloadFit(Summarized):
     size: int
     fits: bool
     #: Bytes still missing (0 when it fits).
@@ -82,9 +90,17 @@ class WorkloadFit:
     #: The ``nexlab build --size`` that leaves room for it, rounded up to MiB.
     needed_image_size: int
 
+    def summary(self) -> str:
+        if self.fits:
+            return f"{format_size(self.size)} fits"
+        return (
+            f"{format_size(self.size)} does not fit: {format_size(self.shortfall)} short, "
+            f"needs --size {self.needed_image_size // 2**20}MiB"
+        )
+
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(Summarized):
     image_bytes: int
     filesystem_bytes: int
     block_size: int
@@ -110,6 +126,13 @@ class Budget:
     duplicates: tuple[DuplicateGroup, ...]
     reclaimable: tuple[tuple[str, int, int], ...]
     workload: WorkloadFit | None
+
+    def summary(self) -> str:
+        return (
+            f"{format_size(self.image_bytes)} image, {format_size(self.used_bytes)} used, "
+            f"nex can write {format_size(self.nex_free_bytes)}, "
+            f"largest workload {format_size(self.largest_workload_bytes)}"
+        )
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)

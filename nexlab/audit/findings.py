@@ -17,11 +17,16 @@ import posixpath
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
+from nexlab.display import Summarized
 from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NEX_UID = 1000
 NEX_GID = 1000
@@ -57,12 +62,17 @@ _RANK = {s: i for i, s in enumerate(Severity)}
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(Summarized):
     severity: Severity
     code: str
     message: str
     fix: str
     paths: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        # The paths go first: the message is long and is what the limit cuts.
+        where = f" ({len(self.paths)} paths)" if len(self.paths) > 1 else f" ({self.paths[0]})" if self.paths else ""
+        return f"{self.severity.value} {self.code}{where}: {self.message}"
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -72,6 +82,17 @@ class Finding:
             "fix": self.fix,
             "paths": list(self.paths),
         }
+
+
+def findings_frame(findings: Iterable[Finding]) -> pd.DataFrame:
+    """One row per finding, in the given order (worst first); ``severity`` an ordered category."""
+    import pandas as pd
+
+    columns = ["severity", "code", "message", "fix", "paths"]
+    rows = [[f.severity.value, f.code, f.message, f.fix, list(f.paths)] for f in findings]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["severity"] = pd.Categorical(frame["severity"], categories=[s.value for s in Severity], ordered=True)
+    return frame
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from nexlab import e2fsck
+from nexlab.display import Summarized
 from nexlab.errors import ToolMissingError
 
 #: Seconds e2fsck may take by default: minutes on a corrupt image that makes it loop
@@ -30,7 +31,7 @@ _PASSES = ("Pass ", "e2fsck ", "Warning: skipping journal recovery")
 
 
 @dataclass(frozen=True)
-class FsckResult:
+class FsckResult(Summarized):
     #: True clean, False errors found, None not checked (see ``note``).
     clean: bool | None
     exit_code: int | None
@@ -40,6 +41,13 @@ class FsckResult:
     finished: bool = True
     #: Output lines read but not kept (the middle of a very long report).
     dropped_lines: int = 0
+
+    def summary(self) -> str:
+        if self.clean:
+            return "clean"
+        if self.clean is False:
+            return f"errors (exit {self.exit_code}): {len(self.errors) + self.dropped_lines} lines"
+        return f"not checked: {self.note}" if self.note else "not checked"
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nexlab.audit.findings import Severity
+from nexlab.display import Summarized
 from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
@@ -18,17 +19,28 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Gate:
+class Gate(Summarized):
     max_size: int | None = None
     min_free: int | None = None
     fail_on: Severity | None = None
 
+    def summary(self) -> str:
+        rules = [
+            *([f"max-size {format_size(self.max_size)}"] if self.max_size is not None else []),
+            *([f"min-free {format_size(self.min_free)}"] if self.min_free is not None else []),
+            *([f"fail-on {self.fail_on.value}"] if self.fail_on is not None else []),
+        ]
+        return ", ".join(rules) or "no rules"
+
 
 @dataclass(frozen=True)
-class GateResult:
+class GateResult(Summarized):
     rule: str
     passed: bool
     detail: str
+
+    def summary(self) -> str:
+        return str(self)
 
     def __str__(self) -> str:
         return f"{'PASS' if self.passed else 'FAIL'} {self.rule}: {self.detail}"

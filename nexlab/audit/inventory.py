@@ -2,6 +2,13 @@
 
 The records are plain frozen dataclasses so the ``--json`` path never imports
 pandas (about 0.4 s on its own); the DataFrame is made only when asked for.
+
+The DataFrame is what a pandas user expects (README, "The notebook API"): the
+path is the index, named ``path``, and not also a column (so ``sort_values("path")``
+and ``groupby("path")`` take the index level); ``type`` and ``package`` are
+categories; ``mode`` stays the integer of the JSON contract (``mode & 0o4000``
+works) and ``mode_octal`` shows it as ``"0755"``; ``mtime`` is a UTC datetime
+(second resolution, so any ext4 time fits, 1901 to 2446).
 """
 
 from __future__ import annotations
@@ -11,6 +18,9 @@ import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
+
+from nexlab.display import Summarized
+from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,7 +62,7 @@ class EntryLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class FileRecord:
+class FileRecord(Summarized):
     """One path of the image, as the JSON contract describes it."""
 
     path: str
@@ -69,6 +79,14 @@ class FileRecord:
     target: str | None
     xattrs: dict[str, str] = field(default_factory=dict)
     package: str | None = None
+
+    def summary(self) -> str:
+        what = f"{self.type} {self.mode:04o} {self.uid}:{self.gid} {format_size(self.size)}"
+        return (
+            f"{self.path} {what}"
+            + (f" -> {self.target}" if self.target else "")
+            + (f" [{self.package}]" if self.package else "")
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -103,12 +121,24 @@ def record_from_entry(entry: EntryLike, sha256: str | None, package: str | None)
     )
 
 
+#: The DataFrame's columns, in order (the index is ``path``).
+FRAME_COLUMNS = (*COLUMNS[1:3], "mode_octal", *COLUMNS[3:])
+
+
 def to_dataframe(records: Iterable[FileRecord]) -> pd.DataFrame:
-    """The inventory as a DataFrame, one row per path (pandas imported here only)."""
+    """The inventory as a DataFrame, one row per path, indexed by path (pandas imported here only)."""
+    import numpy as np
     import pandas as pd
 
     frame = pd.DataFrame.from_records([astuple(r) for r in records], columns=list(COLUMNS))
-    return frame.set_index("path", drop=False)
+    frame = frame.set_index("path")
+    frame["type"] = frame["type"].astype("category")
+    frame["package"] = frame["package"].astype("category")
+    frame["mode_octal"] = [f"{mode:04o}" for mode in frame["mode"]]
+    # Seconds, not pandas' default nanoseconds: those stop at 2262 and ext4 goes to 2446.
+    seconds = np.asarray(frame["mtime"], dtype="int64").astype("datetime64[s]")
+    frame["mtime"] = pd.Series(seconds, index=frame.index).dt.tz_localize("UTC")
+    return frame[list(FRAME_COLUMNS)]
 
 
 def canonical_path(records: Mapping[str, FileRecord], path: str, *, follow_last: bool = True) -> str | None:

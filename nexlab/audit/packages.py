@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from nexlab.audit.inventory import FileRecord, canonical_path
+from nexlab.display import Summarized
+from nexlab.sizes import format_size
 
 APK_DB = "/lib/apk/db/installed"
 DPKG_STATUS = "/var/lib/dpkg/status"
@@ -22,6 +25,9 @@ DPKG_INFO = "/var/lib/dpkg/info"
 DPKG_DIVERSIONS = "/var/lib/dpkg/diversions"
 
 #: dpkg states whose files are (at least partly) on disk.
+if TYPE_CHECKING:
+    import pandas as pd
+
 _DPKG_PRESENT = frozenset(
     {"installed", "half-configured", "unpacked", "half-installed", "triggers-awaited", "triggers-pending"}
 )
@@ -39,7 +45,7 @@ class ParsedPackage:
 
 
 @dataclass(frozen=True)
-class Package:
+class Package(Summarized):
     """A package as the audit reports it (the JSON ``packages`` entries)."""
 
     name: str
@@ -52,6 +58,9 @@ class Package:
     #: Non-directory paths of the package present in this image.
     files: int
 
+    def summary(self) -> str:
+        return f"{self.name} {self.version} ({self.manager}): {self.files} files, {format_size(self.size)}"
+
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
@@ -61,6 +70,17 @@ class Package:
             "size": self.size,
             "files": self.files,
         }
+
+
+def packages_frame(packages: Iterable[Package]) -> pd.DataFrame:
+    """One row per package, largest first, indexed by name; ``manager`` a category (pandas imported here)."""
+    import pandas as pd
+
+    columns = ["name", "version", "manager", "declared_size", "size", "files"]
+    frame = pd.DataFrame([[getattr(p, c) for c in columns] for p in packages], columns=columns)
+    frame["manager"] = frame["manager"].astype("category")
+    frame = frame.sort_values(["size", "name"], ascending=[False, True], kind="stable")
+    return frame.set_index("name")
 
 
 def _stanzas(text: str) -> Iterator[list[str]]:

@@ -33,3 +33,10 @@ class BootResult(Displayable):
     @property
     def ok(self) -> bool:
         return self.outcome.ok
+
+    def summary(self) -> str:
+        if self.ok and self.seconds_to_agent is not None:
+            said = f"agent started in {self.seconds_to_agent:.1f} s"
+        else:
+            said = f"FAILED: {self.reason}" if not self.ok else self.reason
+        return f"{self.image.name} ({self.accel}): {said}"

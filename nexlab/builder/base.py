@@ -23,6 +23,7 @@ from nexlab import tempdirs
 from nexlab.builder import engine
 from nexlab.builder.inputs import regular_file
 from nexlab.builder.output import sha256_file
+from nexlab.display import Summarized
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.run import run
@@ -92,13 +93,16 @@ class DebianSpec:
 
 
 @dataclass(frozen=True)
-class BaseResult:
+class BaseResult(Summarized):
     tag: str
     image_id: str
     source: str
     seconds: float
     cached: bool
     notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        return f"{self.tag} ({self.image_id[:19]}) from {self.source}" + (", cached" if self.cached else "")
 
     def __str__(self) -> str:
         lines = [

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from nexlab.errors import ArchitectureError, BaseImageError, DockerUnavailableError
@@ -39,10 +41,20 @@ def connect(timeout: float = 30) -> docker.DockerClient:
         client = docker.from_env(timeout=timeout, version=_api_version(timeout))
     except docker.errors.DockerException as exc:
         raise DockerUnavailableError(
-            "cannot reach the Docker engine",
+            f"cannot reach the Docker engine at {engine_address()}",
             hint="start dockerd (make setup does) or set DOCKER_HOST",
         ) from exc
     return client
+
+
+#: Where the docker SDK looks when DOCKER_HOST is not set.
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def engine_address(environ: Mapping[str, str] = os.environ) -> str:
+    """The engine the SDK tried, as the error names it: DOCKER_HOST's value, or the default socket."""
+    host = environ.get("DOCKER_HOST", "")
+    return f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_SOCKET} (DOCKER_HOST is not set)"
 
 
 #: What the SDK needs at least; only asked for the engine's own version.

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from nexlab.display import Summarized
 from nexlab.errors import InputError
 
 MANIFEST_VERSION = 2
@@ -31,7 +32,7 @@ _OPTIONAL = frozenset({"version", "init"})
 
 
 @dataclass(frozen=True)
-class BuildManifest:
+class BuildManifest(Summarized):
     base_image: str
     base_image_id: str
     base_image_digest: str
@@ -52,6 +53,10 @@ class BuildManifest:
     #: Empty until the image exists.
     image_sha256: str = ""
     version: int = MANIFEST_VERSION
+
+    def summary(self) -> str:
+        image = f"image {self.image_sha256[:16]}…" if self.image_sha256 else "no image yet"
+        return f"{self.base_image} ({self.init}), epoch {self.source_date_epoch}, {self.size} bytes, {image}"
 
     def __post_init__(self) -> None:
         if not self.uuid:

@@ -70,9 +70,9 @@ class Mount(Displayable):
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
         self.release()
 
-    def __repr__(self) -> str:
+    def summary(self) -> str:
         state = "mounted" if self.mounted else "released"
-        return f"<Mount {self.image} on {self.path} via {self.loop_device}, {state}>"
+        return f"{self.image} on {self.path} via {self.loop_device}, {state}"
 
     def usage(self) -> tuple[int, int]:
         """(used, free) bytes as the mounted filesystem reports them."""

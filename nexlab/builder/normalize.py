@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nexlab.display import Summarized
 from nexlab.host import safefs
 
 #: Paths (relative, glob patterns) deleted outright: their content depends on
@@ -55,13 +56,16 @@ SHADOW_FILES = ("etc/shadow",)
 
 
 @dataclass(frozen=True)
-class ScrubResult:
+class ScrubResult(Summarized):
     seconds: float
     removed: tuple[str, ...] = field(default=())
     emptied: tuple[str, ...] = field(default=())
     shadow_lines: int = 0
     clamped: int = 0
     entries: int = 0
+
+    def summary(self) -> str:
+        return f"{len(self.removed)} removed, {len(self.emptied)} emptied, {self.clamped} of {self.entries} clamped"
 
 
 def scrub(root: Path, epoch: int) -> ScrubResult:

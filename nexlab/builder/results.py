@@ -22,6 +22,9 @@ class StepResult(Displayable):
     def facts(self) -> list[tuple[str, str]]:
         return []
 
+    def summary(self) -> str:
+        return f"{self.seconds:.2f} s"
+
     @property
     def log_tail(self) -> tuple[str, ...]:
         return ()
@@ -34,6 +37,9 @@ class AllocateResult(StepResult):
     allocated: int
 
     step = "allocate"
+
+    def summary(self) -> str:
+        return f"{self.path.name}: {format_size(self.size)} ({format_size(self.allocated)} on disk)"
 
     def facts(self) -> list[tuple[str, str]]:
         return [
@@ -58,6 +64,12 @@ class MkfsResult(StepResult):
     command: tuple[str, ...]
 
     step = "mkfs"
+
+    def summary(self) -> str:
+        return (
+            f"{self.image.name}: {self.block_count} × {self.block_size} B blocks, "
+            f"{self.inode_count} × {self.inode_size} B inodes, {self.reserved_percent:g} % reserved"
+        )
 
     def facts(self) -> list[tuple[str, str]]:
         return [
@@ -88,6 +100,12 @@ class PopulateResult(StepResult):
 
     step = "populate"
 
+    def summary(self) -> str:
+        return (
+            f"{self.base_image} ({self.init}): {self.files} files, {format_size(self.used_bytes)} used, "
+            f"{format_size(self.free_bytes)} free"
+        )
+
     @property
     def log_tail(self) -> tuple[str, ...]:
         return self.output_tail
@@ -112,6 +130,9 @@ class UnmountResult(StepResult):
 
     step = "unmount"
 
+    def summary(self) -> str:
+        return f"{self.image.name}: e2fsck -fn {'clean' if self.fsck_clean else 'ERRORS'}"
+
     @property
     def log_tail(self) -> tuple[str, ...]:
         return self.fsck_report
@@ -134,6 +155,13 @@ class BuildResult(StepResult):
     manifest: Path | None = None
 
     step = "build"
+
+    def summary(self) -> str:
+        mode = "reproducible" if self.reproducible else "mount"
+        return (
+            f"{self.output.name}: {format_size(self.size)}, sha256 {self.sha256[:16]}…, {mode}, "
+            f"{len(self.steps)} steps in {self.seconds:.1f} s"
+        )
 
     def facts(self) -> list[tuple[str, str]]:
         facts = [

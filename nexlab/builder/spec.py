@@ -135,8 +135,8 @@ class BuildSpec:
         default=None,
         metadata=_input(
             flag="--source-date-epoch",
-            help="with --reproducible: clamp every time to N seconds since 1970 (default: $SOURCE_DATE_EPOCH, "
-            "else the base image's creation time)",
+            help="for reproducible builds (build --reproducible, and repro's default runs): clamp every time "
+            "to N seconds since 1970 (default: $SOURCE_DATE_EPOCH, else the base image's creation time)",
             parse=epoch_seconds,
             metavar="N",
             widget="none",

@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     debian.add_argument(
         "--keep-caches", action="store_true", help="leave apt's downloaded packages and indexes in the image"
     )
-    debian.add_argument("--mirror", default="http://deb.debian.org/debian")
+    debian.add_argument("--mirror", default="http://deb.debian.org/debian", metavar="URL",
+                        help="the Debian mirror debootstrap fetches from (default: %(default)s)")  # fmt: skip
     debian.add_argument("--force", action="store_true", help="rebuild even if the tag or the cache exists")
     debian.set_defaults(handler=run_base_debian)
     alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (busybox init, no OpenRC)")

@@ -40,10 +40,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     boot.add_argument("--log", type=Path, metavar="FILE", help="keep the whole console in FILE")
     boot.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
                       help="auto: KVM when it works, else TCG (default)")  # fmt: skip
-    boot.add_argument("--machine", choices=["auto", "microvm", "q35"], default="auto")
+    boot.add_argument("--machine", choices=["auto", "microvm", "q35"], default="auto",
+                      help="QEMU machine: microvm (Firecracker's shape) or q35 (a PC); auto: microvm with KVM "
+                      "or a kernel without initrd, else q35 (default)")  # fmt: skip
     boot.add_argument("--append", default="", metavar="ARGS", help="more kernel command-line arguments")
     boot.add_argument("--network", action="store_true", help="give the guest a user-mode NIC")
     boot.add_argument("--console", action="store_true", help="show the console while booting")
+    boot.add_argument("--json", action="store_true",
+                      help="print the result as one JSON object on stdout (README: JSON contracts)")  # fmt: skip
     boot.set_defaults(handler=run_boot)
 
 
@@ -69,5 +73,5 @@ def run_boot(args: argparse.Namespace) -> int:
     )
     from nexlab import report
 
-    print(report.text(result))
+    print(report.json_text(result) if args.json else report.text(result), end="" if args.json else "\n")
     return 0 if result.ok else EXIT_BOOT_FAILED

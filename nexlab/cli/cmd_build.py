@@ -54,6 +54,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     build.add_argument("--boot-timeout", type=float, default=180, metavar="SECONDS", help="for --verify-boot")
     build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
+    build.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as one JSON object on stdout (README: JSON contracts; with --verify-boot "
+        "its boot check under the key boot); progress stays on stderr",
+    )
     build.set_defaults(handler=run_build)
 
 
@@ -122,9 +128,17 @@ def run_build(args: argparse.Namespace) -> int:
         # The signal came after the complete image (and its manifest) replaced the output.
         print(f"nexlab build: interrupted after {args.output} was written; it is complete", file=sys.stderr)
         return 0
-    print(report.text(result))
-    if args.verify_boot:
-        print(report.text(verify_boot(result.output, args.boot_timeout, progress)))
+    if not args.json:
+        print(report.text(result))
+    booted = verify_boot(result.output, args.boot_timeout, progress) if args.verify_boot else None
+    if args.json:
+        from nexlab.report.build_json import dumps
+
+        data = report.json_dict(result)
+        data["boot"] = report.json_dict(booted) if booted is not None else None
+        print(dumps(data), end="")
+    elif booted is not None:
+        print(report.text(booted))
     return 0
 
 

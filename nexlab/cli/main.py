@@ -35,6 +35,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Build, audit, diff and boot Firecracker root filesystems for Nex.",
     )
     top.add_argument("--debug", action="store_true", help="log every command, show tracebacks and keep temporary files")
+    top.add_argument("--version", action="version", version=f"nexlab {version()}", help="print nexlab's version")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands.COMMANDS:
         if only is None or only == command.NAME:
@@ -44,7 +45,44 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     return top
 
 
+def version() -> str:
+    """The installed distribution's version (what pip and ``nexlab --version`` say)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("nexlab")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        import nexlab
+
+        return nexlab.__version__
+
+
+def _complete() -> None:
+    """Answer the shell's completion request (argcomplete's ``_ARGCOMPLETE`` protocol) and exit.
+
+    Only the parser of the command on the line so far is built, as for a run: the
+    words before the cursor say which (none yet: the whole parser, for the names).
+    """
+    import os
+    import shlex
+
+    import argcomplete
+
+    line = os.environ.get("COMP_LINE", "")[: int(os.environ.get("COMP_POINT", "0") or 0)]
+    try:
+        words = shlex.split(line)[1:]
+    except ValueError:  # an open quote: complete as if no command were chosen yet
+        words = []
+    if words and not line.endswith(" "):
+        words = words[:-1]  # the word being typed is not chosen yet
+    argcomplete.autocomplete(parser(commands.chosen(words)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    if argv is None and "_ARGCOMPLETE" in os.environ:
+        _complete()
     words = sys.argv[1:] if argv is None else list(argv)
     args = parser(commands.chosen(words)).parse_args(words)
     logging.basicConfig(

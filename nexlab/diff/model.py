@@ -15,7 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexlab.display import Displayable
+from nexlab.display import Displayable, Summarized
+from nexlab.sizes import format_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,16 +26,19 @@ FIELDS = ("type", "mode", "uid", "gid", "size", "sha256", "target", "xattrs", "m
 
 
 @dataclass(frozen=True)
-class Cause:
+class Cause(Summarized):
     """A known reason for a difference and how to remove it."""
 
     id: str
     explanation: str
     fix: str
 
+    def summary(self) -> str:
+        return f"{self.id}: {self.explanation}"
+
 
 @dataclass(frozen=True)
-class Change:
+class Change(Summarized):
     path: str
     #: ``added``, ``removed`` or ``modified``.
     change: str
@@ -52,17 +56,24 @@ class Change:
     def mtime_only(self) -> bool:
         return self.change == "modified" and self.fields == ("mtime",)
 
+    def summary(self) -> str:
+        fields = f" ({', '.join(self.fields)})" if self.fields else ""
+        return f"{self.change} {self.path}{fields}" + (f" cause {self.cause}" if self.cause else "")
+
 
 @dataclass(frozen=True)
-class FilesystemChange:
+class FilesystemChange(Summarized):
     field: str
     a: str
     b: str
     cause: str | None = None
 
+    def summary(self) -> str:
+        return f"{self.field}: {self.a} → {self.b}"
+
 
 @dataclass(frozen=True)
-class SizeRow:
+class SizeRow(Summarized):
     """Allocated bytes on each side, for one directory or package."""
 
     name: str
@@ -77,9 +88,13 @@ class SizeRow:
     def percent(self) -> float | None:
         return None if self.a == 0 else 100.0 * (self.b - self.a) / self.a
 
+    def summary(self) -> str:
+        sign = "+" if self.delta >= 0 else "-"
+        return f"{self.name}: {format_size(self.a)} → {format_size(self.b)} ({sign}{format_size(abs(self.delta))})"
+
 
 @dataclass(frozen=True)
-class PackageChange:
+class PackageChange(Summarized):
     name: str
     manager: str
     #: ``added``, ``removed``, ``upgraded``, ``downgraded`` or ``changed`` (version order unknown).
@@ -89,9 +104,12 @@ class PackageChange:
     size_a: int
     size_b: int
 
+    def summary(self) -> str:
+        return f"{self.name} ({self.manager}) {self.change}: {self.version_a or '-'} → {self.version_b or '-'}"
+
 
 @dataclass(frozen=True)
-class DeepResult:
+class DeepResult(Summarized):
     """diffoscope's view of the files whose content differs."""
 
     files: int
@@ -99,6 +117,10 @@ class DeepResult:
     html: str = ""
     note: str = ""
     seconds: float = 0.0
+
+    def summary(self) -> str:
+        said = f"{len(self.text.splitlines())} lines of text" if self.text else self.note or "no output"
+        return f"diffoscope on {self.files} files: {said}"
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,17 @@ class Diff(Displayable):
     @property
     def mtime_only(self) -> tuple[Change, ...]:
         return tuple(c for c in self.change_records if c.mtime_only)
+
+    def summary(self) -> str:
+        if self.identical_bytes:
+            verdict = "identical bytes"
+        elif self.identical_content:
+            verdict = "same content, different bytes"
+        else:
+            verdict = "content differs: " + ", ".join(
+                f"{n} {k.replace('_', '-')}" for k, n in self.counts().items() if n
+            )
+        return f"{self.a.name} → {self.b.name}: {verdict}"
 
     def counts(self) -> dict[str, int]:
         counts = {"added": 0, "removed": 0, "modified": 0, "mtime_only": 0}

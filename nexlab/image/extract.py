@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from nexlab.display import Summarized
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.image.model import Entry
 from nexlab.image.reader import Ext4Image
@@ -31,12 +32,15 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 
 
 @dataclass(frozen=True)
-class ExtractResult:
+class ExtractResult(Summarized):
     """What ``extract`` wrote under ``dest`` and what it refused, with the reason."""
 
     dest: Path
     written: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...]
+
+    def summary(self) -> str:
+        return f"{self.dest}: {len(self.written)} written, {len(self.skipped)} skipped"
 
 
 class _Refused(Exception):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nexlab.display import Summarized
+from nexlab.sizes import format_size
+
 #: ``Entry.type`` values, keyed by the S_IFMT bits of i_mode.
 TYPES = {
     0o100000: "file",
@@ -54,7 +57,7 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class FilesystemInfo:
+class FilesystemInfo(Summarized):
     """The superblock, decoded, plus a few facts computed from the group layout."""
 
     image_bytes: int
@@ -91,3 +94,10 @@ class FilesystemInfo:
     revision: int = 1
     #: Allocation unit: the block size, or a cluster of blocks with bigalloc.
     cluster_size: int = 0
+
+    def summary(self) -> str:
+        free = format_size(self.free_blocks * self.block_size)
+        return (
+            f"{self.kind} {format_size(self.size_bytes)}, {self.block_size}-byte blocks, {free} free, "
+            f"{self.inodes_count - self.free_inodes}/{self.inodes_count} inodes, uuid {self.uuid}"
+        )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from nexlab.boot.result import BootResult
-from nexlab.report.dispatch import document
+from nexlab.report.build_json import boot_to_json, dumps
+from nexlab.report.dispatch import document, json_dict, json_text
 from nexlab.report.document import Document, Facts, Preformatted, Section
 
 #: Console lines kept in the report of a failed boot.
@@ -29,6 +30,14 @@ def boot_facts(result: BootResult) -> list[tuple[str, str]]:
         ("time", f"{result.seconds:.1f} s"),
     ]
     return facts
+
+
+json_dict.register(BootResult)(boot_to_json)
+
+
+@json_text.register(BootResult)
+def boot_json(result: BootResult) -> str:
+    return dumps(boot_to_json(result))
 
 
 @document.register(BootResult)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from nexlab.builder.mount import Mount
-from nexlab.builder.results import StepResult
-from nexlab.report.dispatch import document
+from nexlab.builder.results import BuildResult, StepResult
+from nexlab.report.build_json import build_to_json, dumps
+from nexlab.report.dispatch import document, json_dict, json_text
 from nexlab.report.document import Document, Facts, Preformatted, Section
 
 #: Log lines shown (folded) under a step in a notebook.
@@ -20,6 +21,14 @@ class _Step(Protocol):
 
     @property
     def log_tail(self) -> tuple[str, ...]: ...
+
+
+json_dict.register(BuildResult)(build_to_json)
+
+
+@json_text.register(BuildResult)
+def build_json(result: BuildResult) -> str:
+    return dumps(build_to_json(result))
 
 
 @document.register(StepResult)

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nexlab.diff.model import Diff
-from nexlab.display import Displayable
+from nexlab.display import Displayable, Summarized
 
 
 @dataclass(frozen=True)
-class Variation:
+class Variation(Summarized):
     """How one run's surroundings differ from the others' (in the spirit of reprotest)."""
 
     build_path: str
@@ -26,15 +26,21 @@ class Variation:
             "locale": self.locale,
         }
 
+    def summary(self) -> str:
+        return f"{self.build_path} umask {self.umask:04o} TZ {self.tz} {self.locale}"
+
 
 @dataclass(frozen=True)
-class RunResult:
+class RunResult(Summarized):
     index: int
     variation: Variation
     output: Path
     sha256: str
     seconds: float
     started: float
+
+    def summary(self) -> str:
+        return f"run {self.index}: {self.output.name} sha256 {self.sha256[:16]}… in {self.seconds:.1f} s"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class ReproResult(Displayable):
     diffs: tuple[tuple[int, Diff], ...] = ()
     inputs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def summary(self) -> str:
+        return f"{self.name} ({self.mode}, {len(self.runs)} runs): {self.verdict}"
 
     @property
     def identical(self) -> bool:

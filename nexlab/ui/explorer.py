@@ -49,8 +49,8 @@ class Filters:
 
 def select(inventory: pd.DataFrame, filters: Filters) -> pd.DataFrame:
     """The rows of ``inventory`` that pass ``filters``, sorted as asked (ties by path)."""
-    # The inventory is indexed by path and also has a path column: sort on the column alone.
-    frame = inventory.reset_index(drop=True)
+    # The inventory is indexed by path; the selection has it as a column (the table shows it).
+    frame = inventory.reset_index()
     prefix = filters.prefix.strip() or "/"
     if prefix != "/":
         base = "/" + prefix.strip("/")

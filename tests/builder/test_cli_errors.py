@@ -90,7 +90,7 @@ def test_base_image_missing_and_not_pullable(tmp_path: Path, docker_client: obje
 @pytest.mark.docker  # leftovers() asks the engine for containers
 def test_docker_not_reachable(tmp_path: Path, is_root: bool) -> None:
     result = build(tmp_path / "rootfs.ext4", env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
-    assert_one_line_error(result, "cannot reach the Docker engine")
+    assert_one_line_error(result, f"cannot reach the Docker engine at DOCKER_HOST=unix://{tmp_path}/no-docker.sock")
     assert leftovers(tmp_path) == []
 
 
@@ -195,3 +195,14 @@ def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: s
     assert child.wait(timeout=60) == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
     assert leftovers(tmp_path) == []
+
+
+def test_engine_address_names_what_was_tried() -> None:
+    import docker.constants
+
+    from nexlab.builder.engine import DEFAULT_SOCKET, engine_address
+
+    # The socket the SDK falls back to, as its own constant says.
+    assert DEFAULT_SOCKET.split("://")[1] == docker.constants.DEFAULT_UNIX_SOCKET.split("://")[1]
+    assert engine_address({}) == f"the default socket {DEFAULT_SOCKET} (DOCKER_HOST is not set)"
+    assert engine_address({"DOCKER_HOST": "tcp://10.0.0.1:2375"}) == "DOCKER_HOST=tcp://10.0.0.1:2375"

@@ -24,7 +24,7 @@ COLUMNS = ["path", "type", "mode", "uid", "gid", "size", "sha256", "target"]
 
 
 def _inventory(image: Path) -> dict[str, tuple[object, ...]]:
-    frame = nexlab.audit(image).inventory[COLUMNS]
+    frame = nexlab.audit(image).inventory.reset_index()[COLUMNS]
     rows: dict[str, tuple[object, ...]] = {}
     for row in frame.itertuples(index=False):
         values = tuple(None if isinstance(v, float) and math.isnan(v) else v for v in row)

@@ -19,7 +19,7 @@ from tests.report.results import Results
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("NEXLAB_UPDATE_GOLDEN") == "1"
 NAMES = ("audit", "diff", "same", "deep", "repro", "boot-ok", "boot-failed", "populate", "build")
-WITH_JSON = ("audit", "diff", "same", "deep", "repro")
+WITH_JSON = ("audit", "diff", "same", "deep", "repro", "boot-ok", "boot-failed", "build")
 FORMATS = {"text": "txt", "markdown": "md", "html": "html", "json": "json"}
 CASES = [(name, fmt) for name in NAMES for fmt in FORMATS if fmt != "json" or name in WITH_JSON]
 

@@ -41,11 +41,11 @@ def test_hostile_names_are_escaped_everywhere(results: Results) -> None:
 
 
 def test_json_contracts(results: Results) -> None:
-    for result in (results.audit, results.diff, results.repro):
+    for result in (results.audit, results.diff, results.repro, results.boot_ok, results.build):
         assert json.loads(report.json_text(result)) == json.loads(json.dumps(report.json_dict(result)))
         assert result.to_json_dict() == report.json_dict(result)
     assert results.diff.to_json() == report.json_dict(results.diff)
-    for result in (results.boot_ok, results.populate):
+    for result in (results.populate, *results.build.steps):  # a step alone has no contract; the build has
         with pytest.raises(TypeError, match="no JSON contract"):
             report.json_dict(result)
     with pytest.raises(TypeError, match="no document for str"):
@@ -99,7 +99,7 @@ def test_write_renders_everything_first(results: Results, tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="unknown report formats: pdf"):
         report.write(results.diff, {"html": tmp_path / "a.html", "pdf": tmp_path / "a.pdf"})
     with pytest.raises(TypeError):
-        report.write(results.boot_ok, {"html": tmp_path / "b.html", "json": tmp_path / "b.json"})
+        report.write(results.populate, {"html": tmp_path / "b.html", "json": tmp_path / "b.json"})
     assert list(tmp_path.iterdir()) == []
 
 

@@ -82,6 +82,6 @@ def test_select_matches_a_plain_pandas_query(plain_audit: Any) -> None:
     frame = plain_audit.inventory
     chosen = select(frame, Filters(prefix="/etc/", type="file", sort="path"))
     expected = sorted(
-        p for p, t in zip(frame["path"], frame["type"], strict=True) if p.startswith("/etc/") and t == "file"
+        p for p, t in zip(frame.index, frame["type"], strict=True) if p.startswith("/etc/") and t == "file"
     )
     assert list(chosen["path"]) == expected

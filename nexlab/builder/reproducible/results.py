@@ -21,6 +21,9 @@ class StagingResult(StepResult):
 
     step = "stage"
 
+    def summary(self) -> str:
+        return f"{self.base_image}: {self.entries} entries, {format_size(self.bytes)}"
+
     @property
     def log_tail(self) -> tuple[str, ...]:
         return self.output_tail
@@ -44,6 +47,9 @@ class NormalizeResult(StepResult):
 
     step = "normalize"
 
+    def summary(self) -> str:
+        return f"epoch {self.epoch}: {len(self.removed)} removed, {len(self.emptied)} emptied, {self.clamped} clamped"
+
     def facts(self) -> list[tuple[str, str]]:
         return [
             ("epoch", f"{self.epoch} ({iso_utc(self.epoch)})"),
@@ -63,6 +69,9 @@ class TimesResult(StepResult):
     owners: int = 0
 
     step = "times"
+
+    def summary(self) -> str:
+        return f"{self.inodes} inodes pinned, e2fsck -fn {'clean' if self.fsck_clean else 'ERRORS'}"
 
     def facts(self) -> list[tuple[str, str]]:
         return [
