@@ -16,7 +16,10 @@ thousand inodes it never uses and a 2 GiB one with many small files too few.
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from nexlab import tempdirs
 from nexlab.audit.budget import SpaceFacts, margin
@@ -47,6 +50,9 @@ FIRST_INODE = 11
 #: New files in the free space get an inode per 16 KiB, the default ratio of a fixed-size build.
 FREE_BYTES_PER_INODE = 16384
 MIN_FREE_INODES = 256
+#: When ``fit`` remakes an image from what the last one measured: the new size moves the
+#: journal and block groups, so extents split a few blocks differently.
+REMAKE_SLACK = 64 * 1024
 
 
 def usable(size: int, options: MkfsOptions = DEFAULT_OPTIONS) -> tuple[int, int]:
@@ -79,11 +85,9 @@ def probe_free(size: int, options: MkfsOptions = DEFAULT_OPTIONS) -> Probe:
         return read_free(image, size)
 
 
-def read_free(image: object, size: int) -> Probe:
-    """The free space of the filesystem in ``image`` (a path), counted as the audit counts it."""
-    from pathlib import Path
-
-    facts = superblock_facts(Path(str(image)))
+def read_free(image: Path, size: int) -> Probe:
+    """The free space of the filesystem in ``image``, counted as the audit counts it."""
+    facts = superblock_facts(image)
     block_size = int(facts["Block size"])
     blocks = int(facts["Block count"])
     free_blocks = int(facts["Free blocks"])
@@ -241,4 +245,63 @@ def result(sizing: Sizing, seconds: float) -> SizeResult:
         requested_free=sizing.headroom.free,
         predicted_free=sizing.predicted_free,
         workload=sizing.headroom.workload,
+    )
+
+
+def tree_content(root: Path) -> tuple[int, int]:
+    """(bytes, inodes) a staged tree will take in ext4, from its names and sizes only.
+
+    The reproducible path's first guess (``mkfs.ext4 -d`` then measures): holes and
+    what each filesystem allocates under the staging tree are not looked at, so the
+    guess depends on the tree alone and two runs make the same first image.
+    """
+    from nexlab.builder.extract import BLOCK, Content
+    from nexlab.host import safefs
+
+    content = Content()
+    seen: set[int] = set()
+    for entry in safefs.walk(root):
+        content.add_name(entry.path)
+        mode = entry.stat.st_mode
+        if stat.S_ISDIR(mode):
+            content.directories.setdefault(entry.path, 0)
+        elif entry.stat.st_nlink > 1:
+            if entry.stat.st_ino in seen:
+                continue
+            seen.add(entry.stat.st_ino)
+        content.inodes += 1
+        if stat.S_ISREG(mode):
+            content.blocks += -(-entry.stat.st_size // BLOCK)
+        elif stat.S_ISLNK(mode) and entry.stat.st_size >= 60:
+            content.blocks += 1
+    return content.bytes, content.inodes
+
+
+def fit(
+    image: Path,
+    headroom: Headroom,
+    first: Sizing,
+    make: Callable[[int, MkfsOptions], object],
+    options: MkfsOptions = DEFAULT_OPTIONS,
+    *,
+    attempts: int = 4,
+) -> tuple[Sizing, Probe]:
+    """Make the filesystem with ``make(size, options)`` at ``first``'s size, measure what nex can
+    write, and remake it at the size that measurement calls for until the free space is within
+    ``STEP`` of the request: each size is a function of the last image, so the same tree gives
+    the same sizes (the reproducible path, whose content is only exact once mkfs -d wrote it)."""
+    sizing = first
+    for _ in range(attempts):
+        made = replace(options, inode_count=sizing.inode_count)
+        make(sizing.size, made)
+        probe = read_free(image, sizing.size)
+        over = probe.nex_free_bytes - headroom.free
+        if 0 <= over < STEP:
+            return replace(sizing, predicted_free=probe.nex_free_bytes), probe
+        # What the content really took: the empty filesystem's free space less what is left.
+        taken = probe_free(sizing.size, made).nex_free_bytes - probe.nex_free_bytes
+        sizing = choose(taken, sizing.content_inodes, headroom, options, slack=REMAKE_SLACK)
+    raise InputError(
+        f"--size auto did not settle within {attempts} attempts ({sizing.describe()})",
+        hint="pass a fixed --size",
     )
