@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nexlab import tempdirs
-from nexlab.audit.budget import SpaceFacts, margin
 from nexlab.builder.allocate import MINIMUM_SIZE
 from nexlab.builder.mkfs import MkfsOptions, make_filesystem, superblock_facts
 from nexlab.builder.results import SizeResult
@@ -87,6 +86,8 @@ def probe_free(size: int, options: MkfsOptions = DEFAULT_OPTIONS) -> Probe:
 
 def read_free(image: Path, size: int) -> Probe:
     """The free space of the filesystem in ``image``, counted as the audit counts it."""
+    from nexlab.audit.budget import SpaceFacts  # not at import: parsing `nexlab build` loads no audit
+
     facts = superblock_facts(image)
     block_size = int(facts["Block size"])
     blocks = int(facts["Block count"])
@@ -150,6 +151,8 @@ class Headroom:
     def of(cls, free: int | str | None = None, workload: int | str | None = None) -> Headroom:
         """``--free`` and/or ``--workload``: a workload needs its size plus the audit's margin
         beside it (so the audit says it fits); with both, ``free`` is on top of that."""
+        from nexlab.audit.budget import margin
+
         free_bytes = parse_size(free) if free is not None else None
         if workload is None:
             return cls(free_bytes if free_bytes is not None else DEFAULT_FREE)
