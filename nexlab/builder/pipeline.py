@@ -14,24 +14,19 @@ from nexlab import e2fsck
 from nexlab.builder import engine, sizing
 from nexlab.builder.allocate import DEFAULT_SIZE, allocate
 from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, run_setup
-from nexlab.builder.extract import count
 from nexlab.builder.init import InitSystem, parse_init
-from nexlab.builder.layers import container_stream
 from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.mount import mount, require_root
 from nexlab.builder.output import COMPRESSED, host_full, sha256_file, staged_output
 from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
-from nexlab.builder.results import BuildResult, SizeResult, StepResult
+from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
-from nexlab.builder.sizing import DEFAULT_OPTIONS, Headroom, check_auto
+from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
-
-#: Over the content count on the mount path (``auto_size``): half of ``sizing.STEP``.
-COUNT_SLACK = sizing.STEP // 2
 
 
 def build_rootfs(
@@ -132,24 +127,12 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         if headroom is not None:
             # The image is made after the setup: its content is counted first, from the same stream.
             with progress.step("size", "count the content, choose the size") as step:
-                chosen = step.done(auto_size(finished, headroom))
+                chosen = step.done(sizing.for_setup(finished, headroom))
             steps.append(chosen)
             num_bytes, options = chosen.size, replace(options, inode_count=chosen.inode_count)
         return _mounted_steps(
             spec, target, num_bytes, options, finished, inputs, system, progress, start, populate_start, steps
         )
-
-
-def auto_size(finished: FinishedSetup, headroom: Headroom) -> SizeResult:
-    """``--size auto`` on the mount path: the setup container's content counted (nothing written),
-    then the smallest image that holds it and ``headroom``."""
-    start = time.monotonic()
-    with container_stream(finished) as source:
-        content = count(source)
-    # The count scans the data; what the mount build then allocates differs by a few
-    # hundred KiB at most (directory leaves, extent blocks): half a step covers it.
-    chosen = sizing.choose(content.bytes, content.inodes, headroom, slack=COUNT_SLACK)
-    return sizing.result(chosen, time.monotonic() - start)
 
 
 def _import_later_steps() -> None:

@@ -17,9 +17,11 @@ thousand inodes it never uses and a 2 GiB one with many small files too few.
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexlab import tempdirs
 from nexlab.builder.allocate import MINIMUM_SIZE
@@ -27,6 +29,9 @@ from nexlab.builder.mkfs import MkfsOptions, make_filesystem, superblock_facts
 from nexlab.builder.results import SizeResult
 from nexlab.errors import InputError
 from nexlab.sizes import format_size, parse_size
+
+if TYPE_CHECKING:
+    from nexlab.builder.container import FinishedSetup
 
 _MIB = 2**20
 _BLOCK = 4096
@@ -52,6 +57,10 @@ MIN_FREE_INODES = 256
 #: When ``fit`` remakes an image from what the last one measured: the new size moves the
 #: journal and block groups, so extents split a few blocks differently.
 REMAKE_SLACK = 64 * 1024
+#: Over the mount path's count of the setup container (``for_setup``): the count scans the
+#: data, and what the extraction then allocates differs by tens of KiB (directory leaves,
+#: extent blocks) on Debian and Alpine: half a step covers it with room.
+COUNT_SLACK = STEP // 2
 
 
 def usable(size: int, options: MkfsOptions = DEFAULT_OPTIONS) -> tuple[int, int]:
@@ -308,3 +317,17 @@ def fit(
         f"--size auto did not settle within {attempts} attempts ({sizing.describe()})",
         hint="pass a fixed --size",
     )
+
+
+def for_setup(finished: FinishedSetup, headroom: Headroom) -> SizeResult:
+    """``--size auto`` on the mount path, where the image is made after the setup container
+    exits: its filesystem streamed once and counted (nothing written, ``extract.count``),
+    then the smallest image that holds it and ``headroom``."""
+    from nexlab.builder.extract import count
+    from nexlab.builder.layers import container_stream
+
+    start = time.monotonic()
+    with container_stream(finished) as source:
+        content = count(source)
+    chosen = choose(content.bytes, content.inodes, headroom, slack=COUNT_SLACK)
+    return result(chosen, time.monotonic() - start)

@@ -112,3 +112,42 @@ def test_fit_with_mkfs_d_is_exact_and_deterministic(tmp_path: Path) -> None:
         assert image.stat().st_size == chosen.size
         sizes.append(chosen)
     assert sizes[0] == sizes[1]
+
+
+def _tar(members: list[tuple[str, bytes | None]]) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                archive.addfile(info)
+            else:
+                info.size, info.mode = len(data), 0o644
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_the_count_without_writing_matches_what_the_extraction_counts(tmp_path: Path) -> None:
+    """``--size auto``'s first pass on the mount path against the extraction it sizes for: the same
+    inodes, and the same blocks (holes left out, the scan's model of ext4's allocation)."""
+    from nexlab.builder.extract import count, extract
+
+    members: list[tuple[str, bytes | None]] = [("usr", None), ("usr/lib", None), ("etc", None)]
+    members += [(f"usr/lib/f{i:04d}", os.urandom(1 + i * 37)) for i in range(400)]
+    members += [("usr/lib/zeros", bytes(3 * MiB) + b"tail"), ("etc/big", os.urandom(2 * MiB))]
+    members += [("var", None), ("var/log", None), ("var/log/dropped.log", os.urandom(50000))]
+    archive = _tar(members)
+    counted = count([archive[i : i + 65536] for i in range(0, len(archive), 65536)])
+    target = tmp_path / "root"
+    target.mkdir()
+    extracted = extract([archive], target, as_root=os.geteuid() == 0).content
+    assert counted.inodes == extracted.inodes and counted.entries == extracted.entries
+    assert counted.directories == extracted.directories
+    assert abs(counted.bytes - extracted.bytes) <= 16 * 4096, (counted.bytes, extracted.bytes)
+    # The 3 MiB of zeros are a hole, the log is left out.
+    kept = [data for name, data in members if data is not None and not name.startswith("var/log/")]
+    assert counted.bytes < sum(-(-len(data) // 4096) * 4096 for data in kept) - 2 * MiB
