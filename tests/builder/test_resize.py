@@ -153,3 +153,37 @@ def test_a_failed_resize2fs_leaves_the_original_whole(
     with pytest.raises(ResizeError, match="resize2fs failed: resize2fs: killed; the original is unchanged"):
         resize(image, "96MiB")
     assert sha256(image) == digest and not leftovers(image.parent)
+
+
+def test_ctrl_c_during_resize2fs_leaves_the_original_whole(image: Path, tmp_path: Path) -> None:
+    """A real interrupt: SIGINT to ``nexlab resize`` while resize2fs runs (a resize2fs that writes
+    to the copy and then waits, so the signal lands mid-way)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    real = shutil.which("resize2fs", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    started = tmp_path / "started"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "resize2fs").write_text(
+        f'#!/bin/sh\n[ "$1" = -P ] && exec {real} "$@"\n'
+        f'dd if=/dev/zero of="$1" bs=1M count=4 conv=notrunc 2>/dev/null\ntouch {started}\nexec sleep 60\n'
+    )
+    (shim / "resize2fs").chmod(0o755)
+    digest = sha256(image)
+    exe = Path(sys.executable).parent / "nexlab"
+    env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"}
+    process = subprocess.Popen(
+        [str(exe), "resize", str(image), "--size", "96MiB"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert started.exists(), process.stderr.read() if process.stderr else ""
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0 and "Traceback" not in stderr, stderr
+    assert sha256(image) == digest and not leftovers(image.parent)
+    assert nexlab.audit(image).fsck.clean
