@@ -183,7 +183,8 @@ def check_auto(size: int | str, free: int | str | None, workload: int | str | No
     given = [flag for flag, value in (("--free", free), ("--workload", workload)) if value is not None]
     if given:
         raise InputError(
-            f"{' and '.join(given)} sets the free space of --size auto, but the size is fixed ({size})",
+            f"{' and '.join(given)} {'set' if len(given) > 1 else 'sets'} the free space of --size auto, "
+            f"but the size is fixed ({size})",
             hint=f"use --size auto {given[0]} …, or drop {given[0]}",
         )
     return None

@@ -8,6 +8,7 @@ images on both paths.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import pytest
 import nexlab
 from nexlab.audit.budget import margin
 from nexlab.builder import sizing
-from nexlab.builder.mkfs import make_filesystem
+from nexlab.builder.allocate import MINIMUM_SIZE
+from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.pipeline import build
 from nexlab.builder.spec import BuildSpec
 from nexlab.errors import InputError
@@ -63,7 +65,7 @@ def test_the_chosen_size_is_the_smallest_that_leaves_the_free_space(content: int
     assert probe.free_inodes >= files + headroom.inodes
     assert chosen.size % 4096 == 0
     smaller = sizing.probe_free(chosen.size - 4096, options)
-    assert smaller.nex_free_bytes - content < headroom.free or chosen.size - 4096 < sizing.MINIMUM_SIZE
+    assert smaller.nex_free_bytes - content < headroom.free or chosen.size - 4096 < MINIMUM_SIZE
 
 
 def test_the_inode_count_follows_the_file_count() -> None:
@@ -96,11 +98,11 @@ def test_fit_with_mkfs_d_is_exact_and_deterministic(tmp_path: Path) -> None:
         image = tmp_path / f"image{run}.ext4"
         made: list[int] = []
 
-        def make(size: int, options: sizing.MkfsOptions, image: Path = image, made: list[int] = made) -> None:
+        def make(size: int, options: MkfsOptions, image: Path = image, made: list[int] = made) -> None:
             image.unlink(missing_ok=True)
             with image.open("wb") as handle:
                 handle.truncate(size)
-            make_filesystem(image, sizing.replace(options, populate_from=tree))
+            make_filesystem(image, replace(options, populate_from=tree))
             made.append(size)
 
         estimate, files = sizing.tree_content(tree)
