@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder.allocate import MINIMUM_SIZE
+from nexlab.builder.manifest import manifest_path
 from nexlab.builder.output import COMPRESSED, staged_output
 from nexlab.builder.results import StepResult
 from nexlab.builder.sizing import STEP, Headroom, read_free
@@ -32,6 +33,8 @@ from nexlab.sizes import format_size, parse_size
 _MINIMUM = re.compile(r"Estimated minimum size of the filesystem:\s*(\d+)")
 #: resize2fs settles --free in one pass or two (inode tables of added groups): a bound, not a loop.
 _ATTEMPTS = 6
+#: Seconds one resize2fs may take (a shrink moves blocks: a few GiB take well under a minute).
+RESIZE_TIMEOUT = 1800.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class ResizeResult(StepResult):
     nex_free_bytes: int
     #: ``--free``'s request, if that is how the size was chosen.
     requested_free: int | None = None
+    #: A ``--reproducible`` build's manifest beside the image: it describes the image before.
+    stale_manifest: Path | None = None
 
     step = "resize"
 
@@ -58,6 +63,8 @@ class ResizeResult(StepResult):
         ]
         if self.requested_free is not None:
             facts.append(("free asked", format_size(self.requested_free)))
+        if self.stale_manifest is not None:
+            facts.append(("note", f"{self.stale_manifest} describes the image before the resize (its sha256 and size)"))
         facts.append(("time", f"{self.seconds:.2f} s"))
         return facts
 
@@ -86,7 +93,13 @@ def resize(
         # cp keeps the holes; through run(), and onto our own new file (never a link).
         run(["cp", "--sparse=always", "--", str(path), str(copy)])
         os.chmod(copy, stat.S_IMODE(path.lstat().st_mode))
-        fixed = run(["e2fsck", "-fy", str(copy)], check=False)
+        try:
+            # Bounded: on a corrupt image e2fsck can restart without end.
+            fixed = run(["e2fsck", "-fy", str(copy)], check=False, timeout=e2fsck.BUILD_TIMEOUT)
+        except CommandError:
+            raise ResizeError(
+                f"{path}: e2fsck -f did not finish within {e2fsck.BUILD_TIMEOUT:.0f} s; nothing was changed"
+            ) from None
         status = e2fsck.exit_status(fixed.returncode)
         if not status.clean:
             raise ResizeError(
@@ -105,6 +118,7 @@ def resize(
         if not checked.clean:
             raise checked.error()
         after = read_free(copy, new_size)
+    manifest = manifest_path(path)
     return ResizeResult(
         seconds=time.monotonic() - start,
         image=path,
@@ -113,6 +127,7 @@ def resize(
         minimum_size=minimum,
         nex_free_bytes=after.nex_free_bytes,
         requested_free=wanted,
+        stale_manifest=manifest if manifest.is_file() else None,
     )
 
 
@@ -169,7 +184,7 @@ def _resize_to(copy: Path, new_size: int) -> None:
     if new_size > current:
         os.truncate(copy, new_size)
     try:
-        run(["resize2fs", str(copy), f"{new_size // 1024}K"])
+        run(["resize2fs", str(copy), f"{new_size // 1024}K"], timeout=RESIZE_TIMEOUT)
     except CommandError as exc:
         last = next((line for line in reversed(exc.stderr.splitlines()) if line.strip()), "")
         raise ResizeError(f"resize2fs failed: {last or exc}; the original is unchanged") from None

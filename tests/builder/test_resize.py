@@ -67,6 +67,15 @@ def test_grow_keeps_the_content_and_is_clean(image: Path) -> None:
     assert audited.fsck.clean and audited.filesystem.size_bytes == 96 * MiB
     assert listing(image) == before
     assert "grown" in str(result) and not leftovers(image.parent)
+    assert result.stale_manifest is None
+
+
+def test_a_reproducible_builds_manifest_is_said_to_be_stale(image: Path) -> None:
+    manifest = image.with_name(image.name + ".manifest.json")
+    manifest.write_text("{}")
+    result = resize(image, "72MiB")
+    assert result.stale_manifest == manifest and "describes the image before the resize" in str(result)
+    assert manifest.read_text() == "{}"  # left as it was: it is the record of what was built
 
 
 def test_shrink_keeps_the_content(image: Path) -> None:
