@@ -140,3 +140,15 @@ class BootError(NexlabError):
 
 class AgentServiceError(NexlabError):
     """The built image's agent service cannot run (wrong init, missing interpreter, not enabled)."""
+
+
+class ResizeError(NexlabError):
+    """``nexlab resize`` cannot resize this image (unclean, not an image, or the size asked)."""
+
+
+class ShrinkBelowContentError(ResizeError):
+    """A shrink below what the image's content needs; ``minimum_bytes`` is the least it can take."""
+
+    def __init__(self, message: str, *, minimum_bytes: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.minimum_bytes = minimum_bytes

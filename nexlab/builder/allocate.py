@@ -28,6 +28,11 @@ def allocate(
     """
     start = time.monotonic()
     target = Path(path)
+    if isinstance(size, str) and size.strip().lower() == "auto":
+        raise InputError(
+            "size auto is chosen from the content, which allocate cannot see",
+            hint="build with build_rootfs(size='auto') or nexlab build --size auto, or give allocate a size",
+        )
     num_bytes = parse_size(size)
     if num_bytes < MINIMUM_SIZE:
         raise InputError(f"size {num_bytes} bytes is too small for an ext4 rootfs", hint="use at least 8MiB")

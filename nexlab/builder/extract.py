@@ -500,6 +500,48 @@ def extract(source: Iterable[bytes] | Descriptor, target: Path, *, as_root: bool
     return Extracted(content=extractor.content, owners=extractor.owners, seconds=time.monotonic() - start)
 
 
+def count(source: Iterable[bytes] | Descriptor) -> Content:
+    """What ``extract`` would put in the image, counted without writing anything.
+
+    ``--size auto`` on the mount path sizes the image before it exists: the stream is
+    read once here (every entry scanned as ``extract`` scans what no longer fits) and
+    once more into the mounted image.
+    """
+    import libarchive
+    from libarchive.exception import ArchiveError
+
+    lib = _lib()
+    with _write_disk(lib, FLAGS_ROOT) as write_p:
+        extractor = _Extractor(write_p, as_root=True)
+        extractor.full = True  # nothing is written: every entry is only counted
+        pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
+        read_fd = descriptor.fd if descriptor is not None else pump.read_fd  # type: ignore[union-attr]
+        try:
+            with libarchive.fd_reader(read_fd, block_size=2**20) as archive:
+                extractor.entries(archive._pointer, select=True)
+            if descriptor is not None:
+                descriptor.finish()
+        except ArchiveError as exc:
+            _close(pump, drain=True)
+            if pump is not None and pump.failure is not None:
+                raise pump.failure from None
+            raise InputError(f"cannot read the exported filesystem: {exc}") from None
+        except Exception:
+            _close(pump, drain=True)
+            if pump is not None and pump.failure is not None:
+                raise pump.failure from None
+            raise
+        except BaseException:
+            _close(pump, drain=False)
+            raise
+        _close(pump, drain=False)
+        if pump is not None and pump.failure is not None:
+            raise pump.failure
+        with libarchive.memory_reader(finish_archive(has_var="var" in extractor.seen, mtime=0)) as archive:
+            extractor.entries(archive._pointer, select=False)
+    return extractor.content
+
+
 def _close(pump: _Pump | None, *, drain: bool) -> None:
     if pump is not None:
         pump.close(drain=drain)

@@ -9,6 +9,9 @@ manifest itself is reproducible too.
 
 Version 2 added ``init`` (the init the service was installed for, already part
 of the digest in version 1); a version 1 manifest reads with ``init`` "openrc".
+Version 3 added ``free`` (``--size auto``'s free space in bytes, null for a fixed
+size); with ``free`` set, ``size`` is the size auto chose from the content, and the
+digest holds ``free`` in its place (the input, not what the tree made of it).
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from typing import Any
 from nexlab.display import Summarized
 from nexlab.errors import InputError
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 #: A fixed namespace for the UUIDs nexlab derives (uuid5 of the inputs' digest).
 NAMESPACE = uuidlib.UUID("6d1c2f0e-5b7a-4c2e-9f3d-6e657831ab00")
 #: Fields a manifest may lack: the version, and what version 1 did not record.
-_OPTIONAL = frozenset({"version", "init"})
+_OPTIONAL = frozenset({"version", "init", "free"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class BuildManifest(Summarized):
     network: str
     #: The init the service was installed for: it decides setup.sh's service step.
     init: str = "openrc"
+    #: ``--size auto``: the free space asked for (``size`` is then what auto chose); None: fixed size.
+    free: int | None = None
     #: Derived from ``digest()`` when not given (a manifest read back keeps what it says).
     uuid: str = ""
     hash_seed: str = ""
@@ -78,7 +83,7 @@ class BuildManifest(Summarized):
             self.setup_sha256,
             self.e2fsprogs,
             str(self.source_date_epoch),
-            str(self.size),
+            str(self.size) if self.free is None else f"auto:{self.free}",
             self.network,
             self.init,
         ]

@@ -46,6 +46,9 @@ class MkfsOptions:
     block_size: int = 4096
     inode_size: int = 256
     bytes_per_inode: int = 16384
+    #: ``-N``: this many inodes (at least; mke2fs fills the inode tables' last blocks) instead
+    #: of one per ``bytes_per_inode`` (``--size auto`` counts them from the content).
+    inode_count: int | None = None
     reserved_percent: float = 0.0
     features: Sequence[str] = DEFAULT_FEATURES
     populate_from: Path | None = None
@@ -64,8 +67,7 @@ class MkfsOptions:
             str(self.block_size),
             "-I",
             str(self.inode_size),
-            "-i",
-            str(self.bytes_per_inode),
+            *(["-N", str(self.inode_count)] if self.inode_count else ["-i", str(self.bytes_per_inode)]),
             "-m",
             f"{self.reserved_percent:g}",
             "-O",
@@ -92,6 +94,8 @@ def validate(options: MkfsOptions) -> None:
         raise InputError(f"block size {options.block_size} is not 1024, 2048 or 4096")
     if options.inode_size not in (128, 256, 512, 1024):
         raise InputError(f"inode size {options.inode_size} is not 128, 256, 512 or 1024")
+    if options.inode_count is not None and options.inode_count < 16:
+        raise InputError(f"inode count {options.inode_count} is below 16")
     if not 0 <= options.reserved_percent <= 50:
         raise InputError(f"reserved blocks {options.reserved_percent} % is not between 0 and 50")
     for value in (options.uuid, options.hash_seed):
@@ -111,6 +115,7 @@ def mkfs(
     inode_size: int = 256,
     block_size: int = 4096,
     bytes_per_inode: int = 16384,
+    inode_count: int | None = None,
     features: Sequence[str] = DEFAULT_FEATURES,
     hash_seed: str | None = None,
     populate_from: str | os.PathLike[str] | None = None,
@@ -120,6 +125,7 @@ def mkfs(
 
     Defaults: 4 KiB blocks, 256-byte inodes, one inode per 16 KiB and 0 % reserved
     for root, because the agent runs as ``nex`` and cannot use root-reserved space.
+    ``inode_count`` (``-N``) replaces the ratio with a number of inodes.
     """
     path = Path(image)
     if not path.is_file():
@@ -131,6 +137,7 @@ def mkfs(
         block_size=block_size,
         inode_size=inode_size,
         bytes_per_inode=bytes_per_inode,
+        inode_count=inode_count,
         reserved_percent=reserved_percent,
         features=tuple(features),
         populate_from=Path(populate_from) if populate_from is not None else None,

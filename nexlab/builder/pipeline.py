@@ -7,19 +7,21 @@ import contextlib
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from nexlab import e2fsck
-from nexlab.builder import engine
+from nexlab.builder import engine, sizing
 from nexlab.builder.allocate import DEFAULT_SIZE, allocate
 from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, run_setup
 from nexlab.builder.init import InitSystem, parse_init
-from nexlab.builder.mkfs import mkfs
+from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.mount import mount, require_root
 from nexlab.builder.output import COMPRESSED, host_full, sha256_file, staged_output
 from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
+from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
@@ -40,6 +42,8 @@ def build_rootfs(
     reproducible: bool = False,
     source_date_epoch: int | None = None,
     init: str = "auto",
+    free: int | str | None = None,
+    workload: int | str | None = None,
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -55,6 +59,10 @@ def build_rootfs(
 
     ``init`` is the base's init: ``auto`` detects it (OpenRC, systemd, busybox
     init, sysvinit) and a base without one is refused before anything is made.
+
+    ``size="auto"`` makes the smallest image that holds the content and leaves ``free``
+    bytes (default 32 MiB) for nex, or room for a ``workload`` binary of that size
+    (``nexlab.builder.sizing``); ``free``/``workload`` with a fixed size are refused.
     """
     spec = BuildSpec.of(
         agent,
@@ -65,6 +73,8 @@ def build_rootfs(
         network=network,
         source_date_epoch=source_date_epoch,
         init=init,
+        free=free,
+        workload=workload,
     )
     return build(spec, output, reproducible=reproducible, progress=progress)
 
@@ -91,7 +101,8 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     start = time.monotonic()
     progress = or_logging(progress)
     target = Path(output)
-    num_bytes = parse_size(spec.size)
+    headroom = check_auto(spec.size, spec.free, spec.workload)
+    num_bytes = 0 if headroom is not None else parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     parse_init(spec.init)
     require_root("building through a mount")
@@ -111,7 +122,17 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         warm.start()
         finished = run_setup(created, inputs, progress)
         warm.join()
-        return _mounted_steps(spec, target, num_bytes, finished, inputs, system, progress, start, populate_start)
+        steps: list[StepResult] = []
+        options = DEFAULT_OPTIONS
+        if headroom is not None:
+            # The image is made after the setup: its content is counted first, from the same stream.
+            with progress.step("size", "count the content, choose the size") as step:
+                chosen = step.done(sizing.for_setup(finished, headroom))
+            steps.append(chosen)
+            num_bytes, options = chosen.size, replace(options, inode_count=chosen.inode_count)
+        return _mounted_steps(
+            spec, target, num_bytes, options, finished, inputs, system, progress, start, populate_start, steps
+        )
 
 
 def _import_later_steps() -> None:
@@ -128,20 +149,21 @@ def _mounted_steps(
     spec: BuildSpec,
     target: Path,
     num_bytes: int,
+    options: MkfsOptions,
     finished: FinishedSetup,
     inputs: SetupInputs,
     system: InitSystem,
     progress: Progress,
     start: float,
     populate_start: float,
+    steps: list[StepResult],
 ) -> BuildResult:
     """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
-    steps: list[StepResult] = []
     with staged_output(target) as staged:
         with progress.step("allocate", f"{num_bytes} bytes") as step:
             steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
         with progress.step("mkfs", "mkfs.ext4") as step:
-            steps.append(step.done(mkfs(staged)))
+            steps.append(step.done(make_filesystem(staged, options)))
         with contextlib.ExitStack() as held:
             with progress.step("mount", "loop device") as step:
                 mounted = step.done(held.enter_context(mount(staged)))

@@ -157,6 +157,6 @@ def too_small(size: int, content_bytes: int, content_files: int, where: str | No
     needed = size_for_content(content_bytes, content_files)
     return ImageTooSmallError(
         f"{where or f'{size // 2**20} MiB'} is too small: the content is {content_bytes / 2**20:.1f} MiB "
-        f"in {content_files} files; use --size {needed // 2**20}MiB or more",
+        f"in {content_files} files; use --size {needed // 2**20}MiB or more, or --size auto",
         needed_bytes=needed,
     )

@@ -175,3 +175,37 @@ class BuildResult(StepResult):
         facts.append(("steps", ", ".join(f"{s.step} {s.seconds:.2f} s" for s in self.steps)))
         facts.append(("time", f"{self.seconds:.2f} s"))
         return facts
+
+
+@dataclass(frozen=True)
+class SizeResult(StepResult):
+    """``--size auto``: the size chosen for the content and the free space asked for."""
+
+    size: int
+    inode_count: int
+    content_bytes: int
+    content_files: int
+    requested_free: int
+    predicted_free: int
+    workload: int | None = None
+
+    step = "size"
+
+    def summary(self) -> str:
+        return (
+            f"{format_size(self.size)} for {format_size(self.content_bytes)} in {self.content_files} files, "
+            f"{format_size(self.predicted_free)} free (asked {format_size(self.requested_free)})"
+        )
+
+    def facts(self) -> list[tuple[str, str]]:
+        asked = format_size(self.requested_free)
+        if self.workload is not None:
+            asked += f" (a {format_size(self.workload)} workload and its margin)"
+        return [
+            ("size", f"{self.size} bytes ({format_size(self.size)})"),
+            ("content", f"{format_size(self.content_bytes)} in {self.content_files} files"),
+            ("free asked", asked),
+            ("free for nex", f"{format_size(self.predicted_free)} (predicted)"),
+            ("inodes", str(self.inode_count)),
+            ("time", f"{self.seconds:.2f} s"),
+        ]

@@ -116,8 +116,31 @@ class BuildSpec:
         default=DEFAULT_SIZE,
         metadata=_input(
             flag="--size",
-            help=f"filesystem size in bytes or with a unit, e.g. 200MiB (default: {DEFAULT_SIZE})",
+            help=f"filesystem size in bytes or with a unit, e.g. 200MiB (default: {DEFAULT_SIZE}), or auto: "
+            "the smallest image that holds the content and --free/--workload",
             label="size",
+        ),
+    )
+    #: With ``size="auto"``: bytes nex can still write (default 32 MiB; on top of ``workload``'s room).
+    free: int | str | None = field(
+        default=None,
+        metadata=_input(
+            flag="--free",
+            help="with --size auto: free space nex can still write, e.g. 64MiB (default: 32MiB, "
+            "room for nex's ~20 MB workload and what it writes)",
+            label="free",
+            placeholder="with size auto",
+        ),
+    )
+    #: With ``size="auto"``: a workload binary of this size must fit (the audit's --workload says so).
+    workload: int | str | None = field(
+        default=None,
+        metadata=_input(
+            flag="--workload",
+            help="with --size auto: the size of the workload binary nex will write; the image leaves "
+            "room for it and its margin (plus --free when given)",
+            label="workload",
+            placeholder="with size auto",
         ),
     )
     network: str = field(
@@ -154,6 +177,8 @@ class BuildSpec:
         network: str = "none",
         source_date_epoch: int | None = None,
         init: str = "auto",
+        free: int | str | None = None,
+        workload: int | str | None = None,
     ) -> BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
@@ -165,6 +190,8 @@ class BuildSpec:
             network=network,
             source_date_epoch=source_date_epoch,
             init=init,
+            free=free,
+            workload=workload,
         )
 
     @classmethod
@@ -192,6 +219,10 @@ class BuildSpec:
             inputs["source_date_epoch"] = str(self.source_date_epoch)
         if self.init != "auto":
             inputs["init"] = self.init
+        if self.free is not None:
+            inputs["free"] = str(self.free)
+        if self.workload is not None:
+            inputs["workload"] = str(self.workload)
         return inputs
 
 

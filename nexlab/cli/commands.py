@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_clean, cmd_completion, cmd_diff, cmd_repro
+from nexlab.cli import (
+    cmd_audit,
+    cmd_base,
+    cmd_boot,
+    cmd_build,
+    cmd_clean,
+    cmd_completion,
+    cmd_diff,
+    cmd_repro,
+    cmd_resize,
+)
 
 #: In ``nexlab --help`` order.
 COMMANDS: tuple[ModuleType, ...] = (
@@ -16,6 +26,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     cmd_diff,
     cmd_repro,
     cmd_boot,
+    cmd_resize,
     cmd_clean,
     cmd_completion,
 )

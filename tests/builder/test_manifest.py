@@ -42,10 +42,10 @@ def test_uuid_and_hash_seed_come_from_the_inputs_as_before() -> None:
     assert BuildManifest(**{**INPUTS, "init": "openrc"}).uuid != manifest.uuid  # type: ignore[arg-type]
 
 
-def test_the_json_round_trips_with_the_image_and_version_2() -> None:
+def test_the_json_round_trips_with_the_image_and_version_3() -> None:
     manifest = BuildManifest(**INPUTS).with_image("f" * 64)  # type: ignore[arg-type]
     data = json.loads(manifest.to_json())
-    assert data["version"] == MANIFEST_VERSION == 2 and data["init"] == "systemd"
+    assert data["version"] == MANIFEST_VERSION == 3 and data["init"] == "systemd" and data["free"] is None
     assert data["image_sha256"] == "f" * 64 and data["uuid"] == manifest.uuid
     assert list(data) == sorted(data)
     assert BuildManifest.from_json(manifest.to_json()) == manifest
@@ -63,3 +63,13 @@ def test_a_version_1_manifest_still_reads() -> None:
     assert read.uuid == "u-written" and read.hash_seed == "h-written"  # what the file says, not re-derived
     with pytest.raises(InputError, match="lacks image_sha256"):
         BuildManifest.from_json(json.dumps({k: v for k, v in v1.items() if k != "image_sha256"}))
+
+
+def test_an_auto_size_manifest_digests_the_free_space_asked_not_the_size_chosen() -> None:
+    fixed = BuildManifest(**INPUTS)  # type: ignore[arg-type]
+    auto = BuildManifest(**{**INPUTS, "free": 32 << 20})  # type: ignore[arg-type]
+    assert auto.uuid != fixed.uuid
+    # The size auto chose is recorded, and is no input: the same request gives the same UUID.
+    assert BuildManifest(**{**INPUTS, "free": 32 << 20, "size": 1 << 30}).uuid == auto.uuid  # type: ignore[arg-type]
+    assert BuildManifest(**{**INPUTS, "free": 64 << 20}).uuid != auto.uuid  # type: ignore[arg-type]
+    assert BuildManifest.from_json(auto.to_json()) == auto

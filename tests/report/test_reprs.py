@@ -20,7 +20,8 @@ import pytest
 import nexlab
 from nexlab.builder.mount import Mount
 from nexlab.builder.reproducible.results import NormalizeResult, StagingResult, TimesResult
-from nexlab.builder.results import StepResult, UnmountResult
+from nexlab.builder.resize import ResizeResult
+from nexlab.builder.results import SizeResult, StepResult, UnmountResult
 from nexlab.display import REPR_LIMIT, Displayable, Summarized
 from tests.report.results import Results
 
@@ -63,6 +64,8 @@ def _other_steps(tmp: Path) -> list[Any]:
         StagingResult(1.0, "nexlab/debian:bookworm", "sha256:" + "4" * 64, tmp, 7887, 130 << 20, ("l",) * 500),
         NormalizeResult(0.2, 1700000000, tuple(f"/var/log/{n}" for n in range(400)), ("/etc/hostname",), 3, 7887, 7887),
         TimesResult(0.3, 7887, True, 12),
+        SizeResult(0.6, 208 << 20, 9952, 130 << 20, 7887, 32 << 20, 32 << 20 | 1 << 19),
+        ResizeResult(1.2, tmp / "rootfs.ext4", 150 << 20, 200 << 20, 140 << 20, 60 << 20, None, tmp / "m.json"),
     ]
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from nexlab.builder import engine
+from nexlab.builder import engine, sizing
 from nexlab.builder.allocate import allocate
 from nexlab.builder.container import ContentTooLargeError, export_stream, setup_container
 from nexlab.builder.extract import extract
 from nexlab.builder.init import parse_init
 from nexlab.builder.manifest import BuildManifest, manifest_path
-from nexlab.builder.mkfs import mkfs
+from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.normalize import scrub
 from nexlab.builder.output import host_full, sha256_file, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
@@ -21,12 +23,16 @@ from nexlab.builder.reproducible.inputs import collect_inputs
 from nexlab.builder.reproducible.results import NormalizeResult, StagingResult
 from nexlab.builder.reproducible.staging import staging_directory
 from nexlab.builder.reproducible.times import pin_inode_times
-from nexlab.builder.results import BuildResult, StepResult
+from nexlab.builder.results import AllocateResult, BuildResult, MkfsResult, StepResult
 from nexlab.builder.service_check import check_service
+from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
+
+#: The staging tmpfs's cap with ``--size auto`` (there is no image size to cap it at yet).
+AUTO_STAGING_LIMIT = 4 * 2**30
 
 
 def build_reproducible(
@@ -41,7 +47,9 @@ def build_reproducible(
     progress = or_logging(progress)
     target = Path(output)
     image, network = spec.base, spec.network
-    num_bytes = parse_size(spec.size)
+    headroom = check_auto(spec.size, spec.free, spec.workload)
+    # With --size auto the tmpfs cap is no image size: the content decides the size.
+    num_bytes = AUTO_STAGING_LIMIT if headroom is not None else parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
     parse_init(spec.init)
     epoch.check_given(spec.source_date_epoch)
@@ -51,7 +59,15 @@ def build_reproducible(
     base = engine.ensure_image(client, image)
     system = base_init(client, base, image, spec.init, network, progress)
     setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
-    inputs = collect_inputs(image, base, setup, num_bytes, network, spec.source_date_epoch)
+    inputs = collect_inputs(
+        image,
+        base,
+        setup,
+        0 if headroom is not None else num_bytes,  # auto: the size chosen goes in once known
+        network,
+        spec.source_date_epoch,
+        free=headroom.free if headroom is not None else None,
+    )
     the_epoch = inputs.source_date_epoch
 
     steps: list[StepResult] = []
@@ -66,7 +82,7 @@ def build_reproducible(
                     # As a normal user the tree is ours, owners and modes noted aside for debugfs.
                     staged_tree = extract(export_stream(finished), staging)
                 except ContentTooLargeError as exc:
-                    if os.path.ismount(staging.parent):
+                    if os.path.ismount(staging.parent) and headroom is None:
                         # A tmpfs capped at the image's size: what does not fit it cannot fit the image.
                         raise too_small(num_bytes, exc.content_bytes, exc.content_files) from None
                     raise InputError(
@@ -109,21 +125,45 @@ def build_reproducible(
             return {manifest_path(target): manifests[0].to_json().encode()}
 
         with staged_output(target, sidecars=manifest_of) as staged:
-            with progress.step("allocate", f"{num_bytes} bytes") as step:
-                steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
-            with progress.step("mkfs", "mkfs.ext4 -d staging") as step:
+
+            def make(size: int, options: MkfsOptions) -> MkfsResult:
                 try:
-                    made = mkfs(
-                        staged, uuid=inputs.uuid, hash_seed=inputs.hash_seed, populate_from=staging, env=fake_time
+                    return make_filesystem(
+                        staged,
+                        replace(options, uuid=inputs.uuid, hash_seed=inputs.hash_seed, populate_from=staging),
+                        env=fake_time,
                     )
                 except CommandError as exc:
                     if "allocate" in exc.stderr or "space" in exc.stderr or "inode" in exc.stderr:
                         host = host_full(staged)
                         if host is not None:
                             raise host from None
-                        raise too_small(num_bytes, used, staged_tree.content.inodes) from None
+                        raise too_small(size, used, staged_tree.content.inodes) from None
                     raise
-                steps.append(step.done(made))
+
+            if headroom is None:
+                with progress.step("allocate", f"{num_bytes} bytes") as step:
+                    steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))
+                with progress.step("mkfs", "mkfs.ext4 -d staging") as step:
+                    steps.append(step.done(make(num_bytes, DEFAULT_OPTIONS)))
+            else:
+                with progress.step("size", "measure the staged tree, choose the size") as step:
+                    size_start = time.monotonic()
+                    estimate, files = sizing.tree_content(staging)
+                    first = sizing.choose(estimate, files, headroom, slack=sizing.STEP // 2)
+                    made: list[tuple[AllocateResult, MkfsResult]] = []
+
+                    def remake(size: int, options: MkfsOptions) -> None:
+                        allocated = allocate(staged, size, overwrite=True)  # a remake starts from an empty file
+                        made.append((allocated, make(size, options)))
+
+                    # mkfs.ext4 -d is the measure: remade at the size it calls for, never more than a few times.
+                    chosen, _ = sizing.fit(staged, headroom, first, remake)
+                    # The last allocate and mkfs are listed as theirs; the size step has the rest.
+                    last = sum(result.seconds for result in made[-1])
+                    steps.append(step.done(sizing.result(chosen, time.monotonic() - size_start - last)))
+                inputs = dataclasses.replace(inputs, size=chosen.size)
+                steps.extend(made[-1])
             with progress.step("times", "debugfs: ctime and atime := epoch; e2fsck -fn") as step:
                 steps.append(step.done(pin_inode_times(staged, the_epoch, owners=owners)))
             check_service(staged, system.kind)

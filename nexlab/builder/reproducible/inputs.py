@@ -18,9 +18,17 @@ if TYPE_CHECKING:
 
 
 def collect_inputs(
-    image: str, base: Image, setup: SetupInputs, size: int, network: str, source_date_epoch: int | None
+    image: str,
+    base: Image,
+    setup: SetupInputs,
+    size: int,
+    network: str,
+    source_date_epoch: int | None,
+    free: int | None = None,
 ) -> BuildManifest:
-    """The manifest of a build not made yet: every input, the UUID and hash seed, no image sha256."""
+    """The manifest of a build not made yet: every input, the UUID and hash seed, no image sha256.
+
+    ``free``: ``--size auto``'s free space (``size`` is then replaced by the size chosen)."""
     chosen, source = epoch.choose(base, source_date_epoch)
     digests = base.attrs.get("RepoDigests") or []
     return BuildManifest(
@@ -37,6 +45,7 @@ def collect_inputs(
         size=size,
         network=network,
         init=setup.init.value,
+        free=free,
     )
 
 
