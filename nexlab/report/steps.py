@@ -8,6 +8,7 @@ from nexlab.builder.mount import Mount
 from nexlab.builder.results import StepResult
 from nexlab.report.dispatch import document
 from nexlab.report.document import Document, Facts, Preformatted, Section
+from nexlab.slim.result import SlimResult
 
 #: Log lines shown (folded) under a step in a notebook.
 TAIL = 15
@@ -24,6 +25,7 @@ class _Step(Protocol):
 
 @document.register(StepResult)
 @document.register(Mount)
+@document.register(SlimResult)
 def step_document(result: _Step) -> Document:
     sections: list[Section] = [Facts(result.step, result.facts())]
     if result.log_tail:

@@ -1,0 +1,73 @@
+"""What ``slim()`` returns: bytes and files saved per category. Plain data, no rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nexlab.display import Displayable
+from nexlab.sizes import format_size
+
+
+@dataclass(frozen=True)
+class Saving:
+    category: str
+    #: Non-directory entries removed, each inode once (as the audit counts its reclaimable files).
+    files: int
+    #: Allocated bytes freed: an inode's blocks count when its last link goes.
+    bytes: int
+    #: Directories left empty and removed with them.
+    directories: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"category": self.category, "files": self.files, "bytes": self.bytes, "directories": self.directories}
+
+
+@dataclass(frozen=True)
+class SlimResult(Displayable):
+    seconds: float
+    root: Path
+    categories: tuple[str, ...]
+    savings: tuple[Saving, ...]
+    #: Files slim wrote into the tree (absolute, as in the image): its record, dpkg's filters.
+    written: tuple[str, ...] = ()
+    #: Package managers found (dpkg, apk): the record is written for them.
+    managers: tuple[str, ...] = ()
+
+    step = "slim"
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.savings)
+
+    @property
+    def files(self) -> int:
+        return sum(s.files for s in self.savings)
+
+    def saving(self, category: str) -> Saving:
+        for saving in self.savings:
+            if saving.category == category:
+                return saving
+        raise KeyError(category)
+
+    @property
+    def log_tail(self) -> tuple[str, ...]:
+        return ()
+
+    def facts(self) -> list[tuple[str, str]]:
+        facts = [(s.category, f"{format_size(s.bytes)} in {s.files} files") for s in self.savings]
+        facts.append(("saved", f"{format_size(self.bytes)} in {self.files} files"))
+        facts.append(("recorded in", ", ".join(self.written) or "-"))
+        facts.append(("time", f"{self.seconds:.2f} s"))
+        return facts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "categories": list(self.categories),
+            "savings": [s.to_json() for s in self.savings],
+            "bytes": self.bytes,
+            "files": self.files,
+            "written": list(self.written),
+            "managers": list(self.managers),
+        }
