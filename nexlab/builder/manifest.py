@@ -9,6 +9,8 @@ manifest itself is reproducible too.
 
 Version 2 added ``init`` (the init the service was installed for, already part
 of the digest in version 1); a version 1 manifest reads with ``init`` "openrc".
+Version 3 added ``slim`` (the slimming categories, part of the digest when not
+empty, so a plain build keeps the UUID it had); older manifests read with none.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from typing import Any
 
 from nexlab.errors import InputError
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 #: A fixed namespace for the UUIDs nexlab derives (uuid5 of the inputs' digest).
 NAMESPACE = uuidlib.UUID("6d1c2f0e-5b7a-4c2e-9f3d-6e657831ab00")
 #: Fields a manifest may lack: the version, and what version 1 did not record.
-_OPTIONAL = frozenset({"version", "init"})
+_OPTIONAL = frozenset({"version", "init", "slim"})
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class BuildManifest:
     network: str
     #: The init the service was installed for: it decides setup.sh's service step.
     init: str = "openrc"
+    #: The slimming categories removed from the staging tree (``nexlab.slim``).
+    slim: tuple[str, ...] = ()
     #: Derived from ``digest()`` when not given (a manifest read back keeps what it says).
     uuid: str = ""
     hash_seed: str = ""
@@ -54,6 +58,7 @@ class BuildManifest:
     version: int = MANIFEST_VERSION
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "slim", tuple(self.slim))  # a list when read back from JSON
         if not self.uuid:
             object.__setattr__(self, "uuid", str(uuidlib.uuid5(NAMESPACE, "uuid:" + self.digest())))
         if not self.hash_seed:
@@ -77,6 +82,8 @@ class BuildManifest:
             self.network,
             self.init,
         ]
+        if self.slim:
+            parts.append("slim:" + ",".join(self.slim))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def with_image(self, image_sha256: str) -> BuildManifest:

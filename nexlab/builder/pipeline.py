@@ -25,6 +25,8 @@ from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
+from nexlab.slim import SlimResult
+from nexlab.slim import slim as slim_tree
 
 
 def build_rootfs(
@@ -40,6 +42,7 @@ def build_rootfs(
     reproducible: bool = False,
     source_date_epoch: int | None = None,
     init: str = "auto",
+    slim: str | None = None,
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -55,6 +58,9 @@ def build_rootfs(
 
     ``init`` is the base's init: ``auto`` detects it (OpenRC, systemd, busybox
     init, sysvinit) and a base without one is refused before anything is made.
+
+    ``slim`` ("docs,man,locales,caches", "all") removes those categories before the
+    image is closed (``nexlab.slim``), on either path.
     """
     spec = BuildSpec.of(
         agent,
@@ -65,6 +71,7 @@ def build_rootfs(
         network=network,
         source_date_epoch=source_date_epoch,
         init=init,
+        slim=slim,
     )
     return build(spec, output, reproducible=reproducible, progress=progress)
 
@@ -136,7 +143,7 @@ def _mounted_steps(
     populate_start: float,
 ) -> BuildResult:
     """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
-    steps: list[StepResult] = []
+    steps: list[StepResult | SlimResult] = []
     with staged_output(target) as staged:
         with progress.step("allocate", f"{num_bytes} bytes") as step:
             steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
@@ -154,6 +161,9 @@ def _mounted_steps(
                     if host is not None:
                         raise host from None
                     raise
+            if spec.slim:
+                with progress.step("slim", ", ".join(spec.slim)) as step:
+                    steps.append(step.done(slim_tree(mounted.path, spec.slim)))
             # Checked on the mounted tree (cheaper than reading the image again), raised after
             # e2fsck as before: a damaged filesystem is the first thing to say.
             problem = service_problem(mounted.path, system.kind)
@@ -179,4 +189,5 @@ def _mounted_steps(
         size=final.stat().st_size,
         sha256=running.result() if running is not None else sha256_file(final),
         steps=tuple(steps),
+        slim=spec.slim,
     )

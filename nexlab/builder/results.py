@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nexlab.display import Displayable
 from nexlab.sizes import format_size
+from nexlab.slim.result import SlimResult
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,11 @@ class BuildResult(StepResult):
     output: Path
     size: int
     sha256: str
-    steps: tuple[StepResult, ...]
+    steps: tuple[StepResult | SlimResult, ...]
     reproducible: bool = False
     manifest: Path | None = None
+    #: The slimming categories removed (``nexlab build --slim``).
+    slim: tuple[str, ...] = ()
 
     step = "build"
 
@@ -144,6 +147,8 @@ class BuildResult(StepResult):
         ]
         if self.manifest:
             facts.append(("manifest", str(self.manifest)))
+        if self.slim:
+            facts.append(("slimmed", ", ".join(self.slim)))
         facts.append(("steps", ", ".join(f"{s.step} {s.seconds:.2f} s" for s in self.steps)))
         facts.append(("time", f"{self.seconds:.2f} s"))
         return facts

@@ -34,6 +34,8 @@ class SlimResult(Displayable):
     written: tuple[str, ...] = ()
     #: Package managers found (dpkg, apk): the record is written for them.
     managers: tuple[str, ...] = ()
+    #: Directories slim made to hold what it wrote (``/etc/nexlab``).
+    made_directories: tuple[str, ...] = ()
 
     step = "slim"
 

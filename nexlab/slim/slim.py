@@ -68,14 +68,15 @@ def slim(
         name for name, database in (("dpkg", DPKG_STATUS), ("apk", APK_DB)) if _is_regular_file(root, database)
     )
     written: list[str] = []
+    made: list[str] = []
     if record:
         recorded = _recorded_categories(root) | {c.name for c in chosen}
         everything = tuple(c for name, c in CATEGORIES.items() if name in recorded)
-        written.append(_write(root, RECORD, record_json(everything).encode()))
+        written.append(_write(root, RECORD, record_json(everything).encode(), made))
         if "dpkg" in managers:
             filters = dpkg_config(everything)
             if filters:
-                written.append(_write(root, DPKG_FILTERS, filters.encode()))
+                written.append(_write(root, DPKG_FILTERS, filters.encode(), made))
     return SlimResult(
         seconds=time.monotonic() - start,
         root=root,
@@ -83,6 +84,7 @@ def slim(
         savings=savings,
         written=tuple(written),
         managers=managers,
+        made_directories=tuple(made),
     )
 
 
@@ -171,26 +173,29 @@ def _recorded_categories(root: Path) -> set[str]:
         return {c.name for c in parse_record(safefs.read_all(fd).decode("utf-8", "replace")) if c.name in CATEGORIES}
 
 
-def _write(root: Path, path: str, data: bytes) -> str:
+def _write(root: Path, path: str, data: bytes, made: list[str]) -> str:
     """Write ``root/path`` (root-owned when we are root, mode 0644), its directories made 0755,
     never through a link: a link in the way is an error for a directory, replaced for the file."""
     directory, _, name = path.lstrip("/").rpartition("/")
     fd = safefs.open_directory(root)
+    reached = ""
     try:
         for part in [p for p in directory.split("/") if p]:
-            made = False
+            reached += "/" + part
+            new = False
             try:
                 info = os.stat(part, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 os.mkdir(part, 0o755, dir_fd=fd)
-                made = True
+                new = True
+                made.append(reached)
                 info = os.stat(part, dir_fd=fd, follow_symlinks=False)
             if not stat.S_ISDIR(info.st_mode):
                 raise InputError(f"cannot write {path} into the image: /{directory} is not a directory there")
             child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
-            if made:
+            if new:
                 os.fchmod(fd, 0o755)  # whatever the umask
         try:
             info = os.stat(name, dir_fd=fd, follow_symlinks=False)
