@@ -148,7 +148,14 @@ class BuildResult(StepResult):
         if self.manifest:
             facts.append(("manifest", str(self.manifest)))
         if self.slim:
-            facts.append(("slimmed", ", ".join(self.slim)))
+            facts.append(("slimmed", self._slimmed()))
         facts.append(("steps", ", ".join(f"{s.step} {s.seconds:.2f} s" for s in self.steps)))
         facts.append(("time", f"{self.seconds:.2f} s"))
         return facts
+
+    def _slimmed(self) -> str:
+        slimmed = next((s for s in self.steps if isinstance(s, SlimResult)), None)
+        if slimmed is None:
+            return ", ".join(self.slim)
+        parts = [f"{s.category} {format_size(s.saved)} ({s.files} files)" for s in slimmed.savings]
+        return ", ".join(parts) + f"; {format_size(slimmed.bytes)} saved"

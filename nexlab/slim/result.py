@@ -15,13 +15,25 @@ class Saving:
     category: str
     #: Non-directory entries removed, each inode once (as the audit counts its reclaimable files).
     files: int
-    #: Allocated bytes freed: an inode's blocks count when its last link goes.
+    #: Allocated bytes of those files (an inode's blocks count when its last link goes): what
+    #: the audit's budget calls reclaimable for the category.
     bytes: int
-    #: Directories left empty and removed with them.
+    #: Directories left empty and removed with them, and their blocks.
     directories: int = 0
+    directory_bytes: int = 0
+
+    @property
+    def saved(self) -> int:
+        return self.bytes + self.directory_bytes
 
     def to_json(self) -> dict[str, Any]:
-        return {"category": self.category, "files": self.files, "bytes": self.bytes, "directories": self.directories}
+        return {
+            "category": self.category,
+            "files": self.files,
+            "bytes": self.bytes,
+            "directories": self.directories,
+            "directory_bytes": self.directory_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,8 @@ class SlimResult(Displayable):
 
     @property
     def bytes(self) -> int:
-        return sum(s.bytes for s in self.savings)
+        """Every byte freed, directories' blocks included."""
+        return sum(s.saved for s in self.savings)
 
     @property
     def files(self) -> int:
@@ -58,7 +71,7 @@ class SlimResult(Displayable):
         return ()
 
     def facts(self) -> list[tuple[str, str]]:
-        facts = [(s.category, f"{format_size(s.bytes)} in {s.files} files") for s in self.savings]
+        facts = [(s.category, f"{format_size(s.saved)} in {s.files} files") for s in self.savings]
         facts.append(("saved", f"{format_size(self.bytes)} in {self.files} files"))
         facts.append(("recorded in", ", ".join(self.written) or "-"))
         facts.append(("time", f"{self.seconds:.2f} s"))

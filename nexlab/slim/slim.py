@@ -128,7 +128,7 @@ def parse_record(text: str) -> tuple[Category, ...]:
 
 
 def _remove(root: Path, chosen: tuple[Category, ...]) -> tuple[Saving, ...]:
-    totals = {c.name: [0, 0, 0] for c in chosen}  # files, bytes, directories
+    totals = {c.name: [0, 0, 0, 0] for c in chosen}  # files, bytes, directories, their bytes
     roots = {directory.rstrip("/") for c in chosen for directory in c.directories}
     seen: set[tuple[int, int]] = set()
     for entry in safefs.walk(root):
@@ -146,8 +146,8 @@ def _remove(root: Path, chosen: tuple[Category, ...]) -> tuple[Saving, ...]:
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     continue  # something kept is inside (a copyright file)
                 raise
-            counts[1] += entry.stat.st_blocks * 512
             counts[2] += 1
+            counts[3] += entry.stat.st_blocks * 512
             continue
         os.unlink(entry.name, dir_fd=entry.dir_fd)
         key = (entry.stat.st_dev, entry.stat.st_ino)
@@ -158,7 +158,7 @@ def _remove(root: Path, chosen: tuple[Category, ...]) -> tuple[Saving, ...]:
         # unlink freed the blocks (an earlier link to it was removed already, or never existed).
         if entry.stat.st_nlink <= 1:
             counts[1] += entry.stat.st_blocks * 512
-    return tuple(Saving(name, files, size, dirs) for name, (files, size, dirs) in totals.items())
+    return tuple(Saving(name, *counts) for name, counts in totals.items())
 
 
 def _is_regular_file(root: Path, path: str) -> bool:
