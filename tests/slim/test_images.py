@@ -220,3 +220,32 @@ def test_cli_prints_the_savings(debian_base: str, built: Path) -> None:
     assert done.returncode == 0, done.stderr
     [line] = [line for line in done.stdout.splitlines() if line.strip().startswith("slimmed")]
     assert "docs" in line and "files" in line and "saved" in line and "man" not in line
+
+
+def test_slim_an_existing_image(debian_plain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``nexlab slim IMAGE -o OUT``: a slimmed copy, the input untouched, the diff explained."""
+    from nexlab.builder.output import sha256_file
+    from tests.conftest import nexlab_cli
+
+    image, before = debian_plain
+    digest = sha256_file(image)
+    out = tmp_path / "slimmed.ext4"
+    done = nexlab_cli("slim", str(image), "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert "saved" in done.stdout and sha256_file(image) == digest
+    after = audit(out, hash=False)
+    assert after.fsck.exit_code == 0
+    reclaim = _reclaimable(after)
+    assert _reclaimable(before)["docs"][0] > 0
+    assert all(reclaim[CATEGORIES[name].label] == (0, 0) for name in DEFAULT)
+    assert "package-files-missing" not in {f.code for f in after.findings}
+    changes = diff(image, out, packages=False)
+    assert not [c for c in changes.change_records if c.cause is None]
+    assert not [f for f in changes.filesystem if f.cause is None], changes.filesystem
+    assert [line for line in done.stderr.splitlines() if "error" in line] == []
+    bad = nexlab_cli("slim", str(image), "-o", str(tmp_path / "x.ext4"), "--categories", "docs,nope")
+    assert bad.returncode == 2 and [line for line in bad.stderr.splitlines() if "error:" in line] == [
+        "nexlab slim: error: argument --categories: unknown slim category 'nope' "
+        "(known: caches, docs, man, locales, logs, all, default)"
+    ]
+    assert not (tmp_path / "x.ext4").exists()
