@@ -8,6 +8,7 @@ path stays bit-identical. Images are built once per module.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from nexlab.audit import Audit, audit
 from nexlab.builder.manifest import BuildManifest, manifest_path
 from nexlab.builder.mount import mount
+from nexlab.builder.output import sha256_file
 from nexlab.builder.pipeline import build_rootfs
 from nexlab.builder.results import BuildResult
 from nexlab.diff import diff
@@ -224,7 +226,6 @@ def test_cli_prints_the_savings(debian_base: str, built: Path) -> None:
 
 def test_slim_an_existing_image(debian_plain, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """``nexlab slim IMAGE -o OUT``: a slimmed copy, the input untouched, the diff explained."""
-    from nexlab.builder.output import sha256_file
     from tests.conftest import nexlab_cli
 
     image, before = debian_plain
@@ -249,3 +250,37 @@ def test_slim_an_existing_image(debian_plain, tmp_path: Path) -> None:  # type: 
         "(known: caches, docs, man, locales, logs, all, default)"
     ]
     assert not (tmp_path / "x.ext4").exists()
+
+
+def test_normal_user_slims_to_the_same_bytes(reproducible: dict[str, BuildResult], debian_base: str) -> None:
+    """As nobody (Docker socket only): what slim writes is root's in the image, as in root's build."""
+    import os
+    import stat
+    import sys
+    import tempfile
+
+    from tests.conftest import require
+
+    setpriv = shutil.which("setpriv")
+    socket = Path("/var/run/docker.sock")
+    require(setpriv is not None and os.geteuid() == 0 and socket.exists(), "root, setpriv and the Docker socket")
+    assert stat.S_ISSOCK(socket.stat().st_mode)
+    outdir = Path(tempfile.mkdtemp(prefix="nexlab-nobody-"))
+    try:
+        os.chmod(outdir, 0o777)
+        agent = outdir / "agent.sh"
+        shutil.copyfile(SAMPLE_AGENT, agent)
+        agent.chmod(0o755)
+        output = outdir / "rootfs.ext4"
+        result = subprocess.run(
+            [str(setpriv), "--reuid=65534", "--regid=65534", f"--groups={socket.stat().st_gid}",
+             str(Path(sys.executable).with_name("nexlab")), "build", "--reproducible", "--agent", str(agent),
+             "--image", debian_base, "--size", SIZE, "--slim", "-o", str(output), "-q"],
+            capture_output=True, text=True, check=False, timeout=300,
+            env={**os.environ, "HOME": str(outdir)}, cwd=outdir,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert output.stat().st_uid == 65534
+        assert sha256_file(output) == reproducible["slim-1"].sha256
+    finally:
+        shutil.rmtree(outdir)
