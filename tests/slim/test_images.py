@@ -291,3 +291,18 @@ def test_normal_user_slims_to_the_same_bytes(reproducible: dict[str, BuildResult
         assert sha256_file(output) == reproducible["slim-1"].sha256
     finally:
         shutil.rmtree(outdir)
+
+
+def test_the_step_function_takes_a_mount(slim_copy: Path) -> None:
+    """The notebook's way: ``slim(m, ...)`` between populate and unmount, on the Mount itself."""
+    from nexlab.slim import slim
+
+    with mount(slim_copy) as mounted:
+        (mounted.path / "var/log/nexlab-test.log").write_text("x" * 10000)
+        result = slim(mounted, "logs")
+        assert result.root == mounted.path and result.saving("logs").files >= 1
+        assert not (mounted.path / "var/log/nexlab-test.log").exists() and (mounted.path / "var/log").is_dir()
+        record = (mounted.path / RECORD.lstrip("/")).read_text()
+    assert '"logs"' in record and '"docs"' in record  # added to what the build slimmed
+    text = str(result)  # the step's result prints itself (nexlab.display)
+    assert text.startswith("slim") and "logs" in text and "saved" in text
