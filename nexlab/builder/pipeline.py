@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from nexlab import e2fsck
@@ -42,7 +43,7 @@ def build_rootfs(
     reproducible: bool = False,
     source_date_epoch: int | None = None,
     init: str = "auto",
-    slim: str | None = None,
+    slim: str | Iterable[str] | None = None,
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 

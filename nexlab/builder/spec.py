@@ -24,7 +24,7 @@ from nexlab.builder.init import INIT_CHOICES
 from nexlab.builder.populate import DEFAULT_IMAGE
 from nexlab.slim.categories import CATEGORIES as SLIM_CATEGORIES
 from nexlab.slim.categories import DEFAULT as SLIM_DEFAULT
-from nexlab.slim.categories import parse_categories
+from nexlab.slim.categories import checked_names, parse_categories
 
 PathLike = str | os.PathLike[str]
 #: How the notebook panel shows an input: a text box, a drop-down, or not at all.
@@ -186,7 +186,7 @@ class BuildSpec:
             network=network,
             source_date_epoch=source_date_epoch,
             init=init,
-            slim=parse_categories(slim) if slim else (),
+            slim=checked_names(slim) if slim else (),
         )
 
     @classmethod

@@ -149,9 +149,14 @@ def parse_categories(text: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in CATEGORIES if name in chosen)
 
 
-def categories(names: str | Iterable[str]) -> tuple[Category, ...]:
-    """The ``Category`` records for ``names``; an unknown name is an ``InputError``."""
+def checked_names(names: str | Iterable[str]) -> tuple[str, ...]:
+    """``parse_categories`` for the library: an unknown name is an ``InputError``."""
     try:
-        return tuple(CATEGORIES[name] for name in parse_categories(names))
+        return parse_categories(names)
     except ValueError as exc:
         raise InputError(str(exc), hint="nexlab build --help lists them under --slim") from None
+
+
+def categories(names: str | Iterable[str]) -> tuple[Category, ...]:
+    """The ``Category`` records for ``names``; an unknown name is an ``InputError``."""
+    return tuple(CATEGORIES[name] for name in checked_names(names))

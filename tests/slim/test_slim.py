@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nexlab.builder.manifest import BuildManifest
+from nexlab.builder.spec import BuildSpec
 from nexlab.diff.causes import CAUSES, cause_for_path
 from nexlab.errors import InputError
 from nexlab.slim import CATEGORIES, DEFAULT, DPKG_FILTERS, RECORD, category_of, parse_categories, slim
@@ -55,6 +56,10 @@ def test_categories_parse_and_refuse() -> None:
         parse_categories("docs,mans")
     with pytest.raises(InputError, match="unknown slim category"):
         slim("/nonexistent", "bogus")
+    with pytest.raises(InputError, match="unknown slim category 'doc'"):
+        BuildSpec.of("agent", slim="doc")
+    assert BuildSpec.of("agent", slim=["man", "docs"]).slim == ("docs", "man")
+    assert BuildSpec.of("agent").describe().get("slim") is None
 
 
 def test_category_rules() -> None:
