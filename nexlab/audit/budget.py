@@ -16,6 +16,7 @@ from nexlab.audit.inventory import FileRecord
 from nexlab.audit.packages import Package
 from nexlab.display import Summarized
 from nexlab.sizes import format_size
+from nexlab.slim.categories import CATEGORIES
 
 MiB = 1024 * 1024
 #: Slack kept free beside a workload binary: the agent writes its logs
@@ -26,14 +27,9 @@ LOG_SLACK = MiB
 _EXTENT_BLOCKS = 32768
 TOP = 15
 
-#: Paths whose content is rebuilt at run time or only read by people, by category.
-RECLAIMABLE = {
-    "caches": ("/var/cache/", "/root/.cache/", "/home/nex/.cache/", "/var/lib/apt/lists/", "/tmp/", "/var/tmp/"),
-    "docs": ("/usr/share/doc/", "/usr/share/info/", "/usr/share/gtk-doc/", "/usr/share/common-licenses/"),
-    "man pages": ("/usr/share/man/",),
-    "locales": ("/usr/share/locale/", "/usr/lib/locale/", "/usr/share/i18n/"),
-    "logs": ("/var/log/",),
-}
+#: Paths whose content is rebuilt at run time or only read by people, by category: the
+#: slimming categories (``nexlab.slim.categories``), under the audit's names for them.
+RECLAIMABLE = {category.label: category for category in CATEGORIES.values()}
 
 
 @dataclass(frozen=True)
@@ -196,8 +192,8 @@ def reclaimable(records: Iterable[FileRecord]) -> list[tuple[str, int, int]]:
     for record in unique_inodes(records):
         if record.type == "dir":
             continue
-        for category, prefixes in RECLAIMABLE.items():
-            if record.path.startswith(prefixes):
+        for category, rule in RECLAIMABLE.items():
+            if rule.covers(record.path):
                 totals[category][0] += record.allocated
                 totals[category][1] += 1
                 break

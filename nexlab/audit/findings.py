@@ -551,6 +551,21 @@ def journal_recovery(facts: Facts) -> Iterable[Finding]:
         )
 
 
+def package_files(facts: Facts) -> Iterable[Finding]:
+    from nexlab.audit.missing import missing_files
+
+    missing = missing_files(facts.read, facts.records)
+    if missing:
+        names = sorted({package for package, _path in missing})
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        yield _finding(
+            PACKAGE_FILES_MISSING,
+            f"{len(missing)} files the package databases list are missing ({shown})",
+            PACKAGE_FILES_MISSING.fix,
+            [path for _package, path in missing],
+        )
+
+
 def _rule(code: str, severity: Severity, check: Check, summary: str, fix: str) -> Rule:
     return Rule(code, severity, summary, fix, check)
 
@@ -688,6 +703,14 @@ FSCK_SKIPPED = _rule(
     "e2fsck missing or could not run (the note names the package)",
     "apt-get install e2fsprogs",
 )
+PACKAGE_FILES_MISSING = _rule(
+    "package-files-missing",
+    Severity.LOW,
+    package_files,
+    "files a dpkg/apk package lists are missing, and neither dpkg's `path-exclude` nor nexlab slim's "
+    "record (`/etc/nexlab/slim.json`) leaves them out on purpose",
+    "reinstall the package (apt-get install --reinstall, apk fix); remove files with nexlab build --slim",
+)
 NEEDS_RECOVERY = _rule(
     "needs-recovery",
     Severity.MEDIUM,
@@ -720,6 +743,7 @@ RULES: tuple[Rule, ...] = (
     FSCK_UNFINISHED,
     FSCK_SKIPPED,
     NEEDS_RECOVERY,
+    PACKAGE_FILES_MISSING,
 )
 BY_CODE: Mapping[str, Rule] = {rule.code: rule for rule in RULES}
 

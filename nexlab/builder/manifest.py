@@ -12,6 +12,8 @@ of the digest in version 1); a version 1 manifest reads with ``init`` "openrc".
 Version 3 added ``free`` (``--size auto``'s free space in bytes, null for a fixed
 size); with ``free`` set, ``size`` is the size auto chose from the content, and the
 digest holds ``free`` in its place (the input, not what the tree made of it).
+Version 3 also added ``slim`` (the slimming categories, part of the digest when
+not empty, so a plain build keeps the UUID it had); older manifests read with none.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ MANIFEST_VERSION = 3
 #: A fixed namespace for the UUIDs nexlab derives (uuid5 of the inputs' digest).
 NAMESPACE = uuidlib.UUID("6d1c2f0e-5b7a-4c2e-9f3d-6e657831ab00")
 #: Fields a manifest may lack: the version, and what version 1 did not record.
-_OPTIONAL = frozenset({"version", "init", "free"})
+_OPTIONAL = frozenset({"version", "init", "free", "slim"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class BuildManifest(Summarized):
     init: str = "openrc"
     #: ``--size auto``: the free space asked for (``size`` is then what auto chose); None: fixed size.
     free: int | None = None
+    #: The slimming categories removed from the staging tree (``nexlab.slim``).
+    slim: tuple[str, ...] = ()
     #: Derived from ``digest()`` when not given (a manifest read back keeps what it says).
     uuid: str = ""
     hash_seed: str = ""
@@ -64,6 +68,7 @@ class BuildManifest(Summarized):
         return f"{self.base_image} ({self.init}), epoch {self.source_date_epoch}, {self.size} bytes, {image}"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "slim", tuple(self.slim))  # a list when read back from JSON
         if not self.uuid:
             object.__setattr__(self, "uuid", str(uuidlib.uuid5(NAMESPACE, "uuid:" + self.digest())))
         if not self.hash_seed:
@@ -87,6 +92,8 @@ class BuildManifest(Summarized):
             self.network,
             self.init,
         ]
+        if self.slim:
+            parts.append("slim:" + ",".join(self.slim))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def with_image(self, image_sha256: str) -> BuildManifest:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from nexlab.builder.unmount import unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
+from nexlab.slim import SlimResult
+from nexlab.slim import slim as slim_tree
 
 
 def build_rootfs(
@@ -44,6 +47,7 @@ def build_rootfs(
     init: str = "auto",
     free: int | str | None = None,
     workload: int | str | None = None,
+    slim: str | Iterable[str] | None = None,
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -63,6 +67,8 @@ def build_rootfs(
     ``size="auto"`` makes the smallest image that holds the content and leaves ``free``
     bytes (default 32 MiB) for nex, or room for a ``workload`` binary of that size
     (``nexlab.builder.sizing``); ``free``/``workload`` with a fixed size are refused.
+    ``slim`` ("docs,man,locales,caches", "all") removes those categories before the
+    image is closed (``nexlab.slim``), on either path.
     """
     spec = BuildSpec.of(
         agent,
@@ -75,6 +81,7 @@ def build_rootfs(
         init=init,
         free=free,
         workload=workload,
+        slim=slim,
     )
     return build(spec, output, reproducible=reproducible, progress=progress)
 
@@ -122,7 +129,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         warm.start()
         finished = run_setup(created, inputs, progress)
         warm.join()
-        steps: list[StepResult] = []
+        steps: list[StepResult | SlimResult] = []
         options = DEFAULT_OPTIONS
         if headroom is not None:
             # The image is made after the setup: its content is counted first, from the same stream.
@@ -156,7 +163,7 @@ def _mounted_steps(
     progress: Progress,
     start: float,
     populate_start: float,
-    steps: list[StepResult],
+    steps: list[StepResult | SlimResult],
 ) -> BuildResult:
     """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
     with staged_output(target) as staged:
@@ -176,6 +183,9 @@ def _mounted_steps(
                     if host is not None:
                         raise host from None
                     raise
+            if spec.slim:
+                with progress.step("slim", ", ".join(spec.slim)) as step:
+                    steps.append(step.done(slim_tree(mounted.path, spec.slim)))
             # Checked on the mounted tree (cheaper than reading the image again), raised after
             # e2fsck as before: a damaged filesystem is the first thing to say.
             problem = service_problem(mounted.path, system.kind)
@@ -201,4 +211,5 @@ def _mounted_steps(
         size=final.stat().st_size,
         sha256=running.result() if running is not None else sha256_file(final),
         steps=tuple(steps),
+        slim=spec.slim,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from nexlab.display import Displayable
 from nexlab.sizes import format_size
+from nexlab.slim.result import SlimResult
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,11 @@ class BuildResult(StepResult):
     output: Path
     size: int
     sha256: str
-    steps: tuple[StepResult, ...]
+    steps: tuple[StepResult | SlimResult, ...]
     reproducible: bool = False
     manifest: Path | None = None
+    #: The slimming categories removed (``nexlab build --slim``).
+    slim: tuple[str, ...] = ()
 
     step = "build"
 
@@ -172,9 +175,18 @@ class BuildResult(StepResult):
         ]
         if self.manifest:
             facts.append(("manifest", str(self.manifest)))
+        if self.slim:
+            facts.append(("slimmed", self._slimmed()))
         facts.append(("steps", ", ".join(f"{s.step} {s.seconds:.2f} s" for s in self.steps)))
         facts.append(("time", f"{self.seconds:.2f} s"))
         return facts
+
+    def _slimmed(self) -> str:
+        slimmed = next((s for s in self.steps if isinstance(s, SlimResult)), None)
+        if slimmed is None:
+            return ", ".join(self.slim)
+        parts = [f"{s.category} {format_size(s.saved)} ({s.files} files)" for s in slimmed.savings]
+        return ", ".join(parts) + f"; {format_size(slimmed.bytes)} saved"
 
 
 @dataclass(frozen=True)

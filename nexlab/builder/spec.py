@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,9 @@ from typing import Any, Literal
 from nexlab.builder.allocate import DEFAULT_SIZE
 from nexlab.builder.init import INIT_CHOICES
 from nexlab.builder.populate import DEFAULT_IMAGE
+from nexlab.slim.categories import CATEGORIES as SLIM_CATEGORIES
+from nexlab.slim.categories import DEFAULT as SLIM_DEFAULT
+from nexlab.slim.categories import checked_names, parse_categories
 
 PathLike = str | os.PathLike[str]
 #: How the notebook panel shows an input: a text box, a drop-down, or not at all.
@@ -44,6 +47,8 @@ class Input:
     label: str = ""
     options: tuple[str, ...] = ()
     placeholder: str = ""
+    #: The value of the flag given without one (argparse ``nargs="?"``); None: a value is required.
+    const: Any = None
 
 
 def epoch_seconds(text: str) -> int:
@@ -166,6 +171,21 @@ class BuildSpec:
         ),
     )
 
+    #: Slimming categories removed before the image is made (``nexlab.slim``); empty: none.
+    slim: tuple[str, ...] = field(
+        default=(),
+        metadata=_input(
+            flag="--slim",
+            help=f"remove what the audit calls reclaimable: comma-separated categories of "
+            f"{', '.join(SLIM_CATEGORIES)} (or all); without a value {','.join(SLIM_DEFAULT)}. docs keeps the "
+            "copyright files, locales keeps C.UTF-8; dpkg is told to leave them out of later installs",
+            parse=parse_categories,
+            metavar="CATEGORIES",
+            widget="none",
+            const=SLIM_DEFAULT,
+        ),
+    )
+
     @classmethod
     def of(
         cls,
@@ -179,6 +199,7 @@ class BuildSpec:
         init: str = "auto",
         free: int | str | None = None,
         workload: int | str | None = None,
+        slim: str | Iterable[str] | None = (),
     ) -> BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
@@ -192,6 +213,7 @@ class BuildSpec:
             init=init,
             free=free,
             workload=workload,
+            slim=checked_names(slim) if slim else (),
         )
 
     @classmethod
@@ -223,6 +245,8 @@ class BuildSpec:
             inputs["free"] = str(self.free)
         if self.workload is not None:
             inputs["workload"] = str(self.workload)
+        if self.slim:
+            inputs["slim"] = ",".join(self.slim)
         return inputs
 
 

@@ -79,6 +79,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
             options["default"] = str(default) if isinstance(default, int) else default
         if given.parse is not None:
             options["type"] = argparse_type(given.parse)
+        if given.const is not None:
+            options["nargs"] = "?"
+            options["const"] = given.const
         if given.choices is not None:
             options["choices"] = given.choices
         if given.metavar is not None:

@@ -16,6 +16,7 @@ from nexlab.cli import (
     cmd_diff,
     cmd_repro,
     cmd_resize,
+    cmd_slim,
 )
 
 #: In ``nexlab --help`` order.
@@ -27,6 +28,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     cmd_repro,
     cmd_boot,
     cmd_resize,
+    cmd_slim,
     cmd_clean,
     cmd_completion,
 )

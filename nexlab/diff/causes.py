@@ -12,8 +12,12 @@ import fnmatch
 from dataclasses import dataclass
 
 from nexlab.diff.model import Cause
+from nexlab.slim.categories import CATEGORIES as SLIM_CATEGORIES
+from nexlab.slim.slim import DPKG_FILTERS, RECORD
 
 _REPRO = "nexlab build --reproducible"
+#: The cause of a path one side lacks because it was slimmed: "slimmed-docs" and so on.
+SLIMMED = "slimmed-"
 
 CAUSES: dict[str, Cause] = {
     c.id: c
@@ -107,6 +111,11 @@ CAUSES: dict[str, Cause] = {
             "build both with the same --size",
         ),
         Cause(
+            "fs-usage",
+            "the images hold different content, so different numbers of blocks and inodes are free",
+            "the path changes listed say which content differs",
+        ),
+        Cause(
             "hidden-metadata",
             "the content is identical but the bytes are not: inode ctime/atime/crtime, generations, "
             "allocation order or the journal differ below what a file listing shows",
@@ -114,6 +123,22 @@ CAUSES: dict[str, Cause] = {
         ),
     )
 }
+CAUSES.update(
+    {
+        f"{SLIMMED}{c.name}": Cause(
+            f"{SLIMMED}{c.name}",
+            f"one image was built with --slim {c.name}, which removes {c.description}",
+            f"build both with the same --slim, or neither (nexlab build --slim {c.name})",
+        )
+        for c in SLIM_CATEGORIES.values()
+    }
+)
+CAUSES["slim-record"] = Cause(
+    "slim-record",
+    f"a slimmed image records what was slimmed ({RECORD}) and tells dpkg to leave it out of later "
+    f"installs ({DPKG_FILTERS})",
+    "build both with the same --slim, or neither",
+)
 
 
 @dataclass(frozen=True)
@@ -173,19 +198,36 @@ FILESYSTEM_CAUSES = {
     "features": "fs-layout",
     "groups": "fs-layout",
     "journal_bytes": "fs-layout",
+    "free_blocks": "fs-usage",
+    "free_inodes": "fs-usage",
     "size_bytes": "fs-size",
     "image_bytes": "fs-size",
     "blocks_count": "fs-size",
 }
 
 
-def cause_for_path(path: str, fields: tuple[str, ...]) -> str | None:
-    """The known cause of a change at ``path`` whose differing fields are ``fields``."""
+#: What slimming writes into the image, and the directories it may have to make for it.
+SLIM_WRITES = (RECORD, DPKG_FILTERS, RECORD.rpartition("/")[0])
+
+
+def cause_for_path(path: str, fields: tuple[str, ...], *, slimmed: bool = False) -> str | None:
+    """The known cause of a change at ``path`` whose differing fields are ``fields``.
+
+    ``slimmed``: one of the images carries slim's record, so a path only one side
+    has (``fields`` empty) is explained by the slim category that covers it, when
+    no more specific rule does.
+    """
     if fields == ("mtime",):
         return "timestamps"
     for rule in PATH_RULES:
         if any(fnmatch.fnmatchcase(path, pattern) for pattern in rule.patterns):
             return rule.cause
+    if slimmed and not fields:
+        if path in SLIM_WRITES:
+            return "slim-record"
+        for category in SLIM_CATEGORIES.values():
+            if category.covers(path):
+                return SLIMMED + category.name
     return None
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from nexlab.diff.causes import cause_for_field, cause_for_path
 from nexlab.diff.model import FIELDS, Change, FilesystemChange, SizeRow
+from nexlab.slim.slim import RECORD as SLIM_RECORD
 from nexlab.times import iso_utc
 
 if TYPE_CHECKING:
@@ -198,12 +199,15 @@ def compare_content(
     hashes_b: Mapping[int, str],
 ) -> tuple[Change, ...]:
     changes: list[Change] = []
+    slimmed = SLIM_RECORD in entries_a or SLIM_RECORD in entries_b
     for path in sorted(entries_a.keys() | entries_b.keys()):
         a, b = entries_a.get(path), entries_b.get(path)
         if a is None and b is not None:
-            changes.append(Change(path, "added", cause=cause_for_path(path, ()), type=b.type, size_b=b.size))
+            cause = cause_for_path(path, (), slimmed=slimmed)
+            changes.append(Change(path, "added", cause=cause, type=b.type, size_b=b.size))
         elif b is None and a is not None:
-            changes.append(Change(path, "removed", cause=cause_for_path(path, ()), type=a.type, size_a=a.size))
+            cause = cause_for_path(path, (), slimmed=slimmed)
+            changes.append(Change(path, "removed", cause=cause, type=a.type, size_a=a.size))
         elif a is not None and b is not None:
             hash_a, hash_b = hashes_a.get(a.inode), hashes_b.get(b.inode)
             differ = differing_fields(a, b, path in content_differs)

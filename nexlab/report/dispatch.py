@@ -30,6 +30,7 @@ PRESENTERS = {
     "nexlab.boot.result.BootResult": "nexlab.report.boot",
     "nexlab.builder.results.StepResult": "nexlab.report.steps",
     "nexlab.builder.mount.Mount": "nexlab.report.steps",
+    "nexlab.slim.result.SlimResult": "nexlab.report.steps",
 }
 
 

@@ -9,6 +9,7 @@ from nexlab.builder.results import BuildResult, StepResult
 from nexlab.report.build_json import build_to_json, dumps
 from nexlab.report.dispatch import document, json_dict, json_text
 from nexlab.report.document import Document, Facts, Preformatted, Section
+from nexlab.slim.result import SlimResult
 
 #: Log lines shown (folded) under a step in a notebook.
 TAIL = 15
@@ -33,6 +34,7 @@ def build_json(result: BuildResult) -> str:
 
 @document.register(StepResult)
 @document.register(Mount)
+@document.register(SlimResult)
 def step_document(result: _Step) -> Document:
     sections: list[Section] = [Facts(result.step, result.facts())]
     if result.log_tail:

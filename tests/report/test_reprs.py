@@ -22,7 +22,9 @@ from nexlab.builder.mount import Mount
 from nexlab.builder.reproducible.results import NormalizeResult, StagingResult, TimesResult
 from nexlab.builder.resize import ResizeResult
 from nexlab.builder.results import SizeResult, StepResult, UnmountResult
+from nexlab.builder.slimming import SlimImageResult
 from nexlab.display import REPR_LIMIT, Displayable, Summarized
+from nexlab.slim.result import Saving, SlimResult
 from tests.report.results import Results
 
 
@@ -58,6 +60,8 @@ def _other_steps(tmp: Path) -> list[Any]:
     """The results a build makes that the report fixtures do not (their values as a real run gives)."""
     mount = Mount(tmp / "rootfs.ext4", "/dev/loop7", tmp / "mnt", 0.05, owns_dir=False)
     mount.mounted = False  # nothing was mounted: nothing to release when it is dropped
+    savings = tuple(Saving(c, 400 + i, (8 << 20) + i, 3, 12288) for i, c in enumerate(("docs", "man", "locales")))
+    slimmed = SlimResult(0.4, tmp / "mnt", ("docs", "man", "locales"), savings, tuple(f"/etc/{n}" for n in range(300)))
     return [
         mount,
         UnmountResult(seconds=0.5, image=Path("rootfs.ext4"), fsck_clean=False, fsck_report=("x",) * 5000),
@@ -66,6 +70,7 @@ def _other_steps(tmp: Path) -> list[Any]:
         TimesResult(0.3, 7887, True, 12),
         SizeResult(0.6, 208 << 20, 9952, 130 << 20, 7887, 32 << 20, 32 << 20 | 1 << 19),
         ResizeResult(1.2, tmp / "rootfs.ext4", 150 << 20, 200 << 20, 140 << 20, 60 << 20, None, tmp / "m.json"),
+        SlimImageResult(2.0, tmp / "a.ext4", tmp / "b.ext4", 150 << 20, "6" * 64, slimmed),
     ]
 
 

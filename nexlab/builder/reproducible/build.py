@@ -24,12 +24,15 @@ from nexlab.builder.reproducible.results import NormalizeResult, StagingResult
 from nexlab.builder.reproducible.staging import staging_directory
 from nexlab.builder.reproducible.times import pin_inode_times
 from nexlab.builder.results import AllocateResult, BuildResult, MkfsResult, StepResult
+from nexlab.builder.rootless import Owner
 from nexlab.builder.service_check import check_service
 from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
+from nexlab.slim import SlimResult
+from nexlab.slim import slim as slim_tree
 
 #: The staging tmpfs's cap with ``--size auto`` (there is no image size to cap it at yet).
 AUTO_STAGING_LIMIT = 4 * 2**30
@@ -68,9 +71,13 @@ def build_reproducible(
         spec.source_date_epoch,
         free=headroom.free if headroom is not None else None,
     )
+    inputs = collect_inputs(image, base, setup, num_bytes, network, spec.source_date_epoch)
+    if spec.slim:
+        # Part of the digest: the UUID and hash seed are derived again with it.
+        inputs = dataclasses.replace(inputs, slim=spec.slim, uuid="", hash_seed="")
     the_epoch = inputs.source_date_epoch
 
-    steps: list[StepResult] = []
+    steps: list[StepResult | SlimResult] = []
     with staging_directory(num_bytes) as staging:
         with progress.step("stage", f"setup container from {image} into a staging directory") as step:
             stage_start = time.monotonic()
@@ -102,6 +109,16 @@ def build_reproducible(
                 output_tail=finished.output_tail,
             )
             steps.append(step.done(staged_step))
+
+        if spec.slim:
+            # Before the scrub: the directories slimming touches get their mtimes clamped with the rest.
+            with progress.step("slim", ", ".join(spec.slim)) as step:
+                slimmed = step.done(slim_tree(staging, spec.slim))
+                steps.append(slimmed)
+            if owners is not None:
+                # A normal user's tree: what slim wrote is root's in the image, as a root build makes it.
+                owners.update({path: Owner(0, 0, 0o755) for path in slimmed.made_directories})
+                owners.update({path: Owner(0, 0, 0o644) for path in slimmed.written})
 
         with progress.step("normalize", f"scrub volatile files, clamp times to {the_epoch}") as step:
             scrubbed = scrub(staging, the_epoch)
@@ -177,4 +194,5 @@ def build_reproducible(
         steps=tuple(steps),
         reproducible=True,
         manifest=manifest,
+        slim=spec.slim,
     )
