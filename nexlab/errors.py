@@ -140,3 +140,7 @@ class BootError(NexlabError):
 
 class AgentServiceError(NexlabError):
     """The built image's agent service cannot run (wrong init, missing interpreter, not enabled)."""
+
+
+class SbomError(NexlabError):
+    """An SBOM could not be made: unknown format, an unwritable file, or a document that does not validate."""
