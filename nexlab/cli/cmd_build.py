@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="then boot the image in QEMU (nexlab boot) and fail unless the agent starts; "
         "the console log is kept as OUTPUT.boot.log",
     )
+    build.add_argument(
+        "--sbom",
+        action="append",
+        type=_sbom_format,
+        metavar="FORMAT",
+        help="then write an SBOM of the image beside it: spdx (OUTPUT.spdx.json, SPDX 2.3) or cyclonedx "
+        "(OUTPUT.cdx.json, CycloneDX 1.6); give it twice for both (see nexlab audit --sbom)",
+    )
     build.add_argument("--boot-timeout", type=float, default=180, metavar="SECONDS", help="for --verify-boot")
     build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     build.set_defaults(handler=run_build)
@@ -123,9 +131,34 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"nexlab build: interrupted after {args.output} was written; it is complete", file=sys.stderr)
         return 0
     print(report.text(result))
+    for path in write_sboms(result.output, args.sbom or [], progress):
+        print(f"wrote {path}")
     if args.verify_boot:
         print(report.text(verify_boot(result.output, args.boot_timeout, progress)))
     return 0
+
+
+def _sbom_format(text: str) -> str:
+    from nexlab import sbom
+    from nexlab.errors import SbomError
+
+    try:
+        return sbom.parse_format(text)
+    except SbomError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def write_sboms(image: Path, formats: list[str], progress: TerminalProgress) -> list[Path]:
+    """The SBOMs of the built image beside it, from an audit of the result (no e2fsck: the build ran it)."""
+    if not formats:
+        return []
+    from nexlab import sbom
+    from nexlab.audit import audit
+
+    wanted = {fmt: sbom.sbom_path(image, fmt) for fmt in dict.fromkeys(formats)}
+    with progress.step("sbom", ", ".join(wanted)) as step:
+        result = audit(image, fsck_check=False)
+        return step.done(sbom.write(result, wanted))
 
 
 def verify_boot(image: Path, timeout: float, progress: TerminalProgress) -> object:
