@@ -59,17 +59,21 @@ def _supplier(text: str | None) -> OrganizationalEntity | None:
 
 
 def _licenses(package: SbomPackage) -> list[License]:
-    from cyclonedx.factory.license import LicenseFactory
+    """One SPDX id as ``license.id``; one LicenseRef by name with its text; anything else as an
+    ``expression`` (LicenseRefs included: the factory of the library would demote those to names)."""
     from cyclonedx.model import AttachedText
-    from cyclonedx.model.license import DisjunctiveLicense
+    from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+
+    from nexlab.sbom.licenses import spdx_id
 
     if package.license is None:
         return []
     expression = package.license.expression
     if expression in package.license.refs:
-        # One licence the SPDX list does not know: by name, with the text the image gives for it.
         return [DisjunctiveLicense(name=expression, text=AttachedText(content=package.license.refs[expression]))]
-    return [LicenseFactory().make_from_string(expression)]
+    if spdx_id(expression) == expression:
+        return [DisjunctiveLicense(id=expression)]
+    return [LicenseExpression(expression)]
 
 
 def _package(package: SbomPackage) -> Component:
