@@ -222,3 +222,31 @@ def test_dep5_expressions() -> None:
     assert licenses.debian_copyright("Free-form text, GPL-2+.\n", "f") is None
     assert licenses.apk_license("", "p") is None
     assert licenses.apk_license("MIT AND BSD-2-Clause", "p") == licenses.License("MIT AND BSD-2-Clause", {})
+
+
+def test_our_cyclonedx_check_refuses_what_the_librarys_refuses(tiny_alpine: Path, tmp_path: Path) -> None:
+    """nexlab's schema check (linear uniqueItems) against cyclonedx-python-lib's JsonStrictValidator."""
+    import json
+
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    from nexlab.sbom import cyclonedx
+
+    (path,) = write(audit(tiny_alpine, fsck_check=False), {"cyclonedx": tmp_path / "a.cdx.json"})
+    good = json.loads(path.read_text())
+    duplicated = json.loads(path.read_text())
+    duplicated["components"].append(duplicated["components"][0])
+    unknown_id = json.loads(path.read_text())
+    unknown_id["components"][0]["licenses"] = [{"license": {"id": "Not-An-SPDX-Id"}}]
+    extra = json.loads(path.read_text())
+    extra["components"][0]["colour"] = "blue"
+    official = JsonStrictValidator(SchemaVersion.V1_6)
+    cyclonedx.validate(json.dumps(good))
+    assert official.validate_str(json.dumps(good)) is None
+    for bad, where in ((duplicated, "at components:"), (unknown_id, "licenses/0/license/id"), (extra, "colour")):
+        text = json.dumps(bad)
+        assert official.validate_str(text) is not None
+        with pytest.raises(SbomError, match="does not validate") as caught:
+            cyclonedx.validate(text)
+        assert where in str(caught.value)
