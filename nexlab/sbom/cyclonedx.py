@@ -90,7 +90,8 @@ def _package(package: SbomPackage) -> Component:
     if package.license_source:
         properties.append(Property(name="nexlab:license:source", value=package.license_source))
     return Component(
-        type=ComponentType.LIBRARY if package.name.startswith("lib") else ComponentType.APPLICATION,
+        # What a package is for is not in its database; scanners take OS packages as libraries.
+        type=ComponentType.LIBRARY,
         name=package.name,
         version=package.version,
         bom_ref=package.purl,

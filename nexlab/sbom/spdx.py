@@ -19,7 +19,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from spdx_tools.spdx.model import Document, File
@@ -47,7 +47,8 @@ def file_id(path: str) -> str:
     return f"SPDXRef-File-{hashlib.sha256(path.encode('utf-8', 'surrogateescape')).hexdigest()[:20]}"
 
 
-def _actor(text: str | None):  # type: ignore[no-untyped-def]
+def _actor(text: str | None) -> Any:
+    """``Name <email>`` as a Person (what the databases name: people and teams alike, as syft does)."""
     from spdx_tools.spdx.model import Actor, ActorType, SpdxNoAssertion
 
     if not text:
@@ -166,9 +167,6 @@ def document(inventory: Inventory) -> Document:
                 external_references=[
                     ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", package.purl)
                 ],
-                primary_package_purpose=PackagePurpose.LIBRARY
-                if package.name.startswith("lib")
-                else PackagePurpose.APPLICATION,
                 comment=f"{package.manager} package, architecture {package.architecture or 'unknown'}",
             )
         )
