@@ -250,3 +250,25 @@ def test_our_cyclonedx_check_refuses_what_the_librarys_refuses(tiny_alpine: Path
         with pytest.raises(SbomError, match="does not validate") as caught:
             cyclonedx.validate(text)
         assert where in str(caught.value)
+
+
+def test_odd_names_and_no_package_database(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    """Names that are not UTF-8 or carry quotes and newlines; no os-release, no database: still valid."""
+    import os
+
+    from nexlab.run import run
+
+    staging = tmp_path / "tree" / "usr" / "bin"
+    staging.mkdir(parents=True)
+    (staging / os.fsdecode(b"bad-\xff-name")).write_bytes(b"x")
+    (staging / 'quote"and\nnewline').write_bytes(b"y")
+    image = tmp_path / "odd.ext4"
+    run(["mkfs.ext4", "-q", "-F", "-d", str(tmp_path / "tree"), str(image), "8M"])
+    (tmp_path / "out").mkdir()
+    spdx, cdx = _write_both(image, tmp_path / "out")
+    names = {f["fileName"] for f in spdx["files"]}
+    assert names == {"./usr/bin/bad-\udcff-name", './usr/bin/quote"and\nnewline'}
+    assert all(f["comment"] == "in the image; no package database lists it" for f in spdx["files"])
+    assert [p["SPDXID"] for p in spdx["packages"]] == ["SPDXRef-Image"]
+    assert {c["name"] for c in cdx["components"]} == {"/usr/bin/bad-\udcff-name", '/usr/bin/quote"and\nnewline'}
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
