@@ -24,7 +24,7 @@ FORMATS = {"spdx": ".spdx.json", "cyclonedx": ".cdx.json"}
 #: Other spellings people use for the same formats.
 _ALIASES = {"spdx-json": "spdx", "cdx": "cyclonedx", "cyclonedx-json": "cyclonedx"}
 
-__all__ = ["FORMATS", "parse_format", "sbom", "sbom_path", "write"]
+__all__ = ["FORMATS", "beside", "parse_format", "sbom", "sbom_path", "write"]
 
 
 def parse_format(text: str) -> str:
@@ -70,6 +70,15 @@ def write(result: Audit, fmts: Mapping[str, str | os.PathLike[str]]) -> list[Pat
         except OSError as exc:
             raise SbomError(f"cannot write the SBOM {path}: {exc.strerror or exc}") from None
     return written
+
+
+def beside(image: str | os.PathLike[str], fmts: list[str]) -> list[Path]:
+    """Audit ``image`` (no ``e2fsck``: a build just ran it) and write the SBOMs beside it:
+    ``IMAGE.spdx.json``, ``IMAGE.cdx.json`` (what ``nexlab build --sbom`` does)."""
+    from nexlab.audit import audit
+
+    wanted = {parse_format(fmt): sbom_path(Path(image), fmt) for fmt in fmts}
+    return write(audit(image, fsck_check=False), wanted)
 
 
 def check_writable(path: Path) -> None:

@@ -272,3 +272,31 @@ def test_odd_names_and_no_package_database(tmp_path: Path, recwarn: pytest.Warni
     assert [p["SPDXID"] for p in spdx["packages"]] == ["SPDXRef-Image"]
     assert {c["name"] for c in cdx["components"]} == {"/usr/bin/bad-\udcff-name", '/usr/bin/quote"and\nnewline'}
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_spdx_validation_still_finds_dangling_references(tiny_debian: Path) -> None:
+    """The id index that makes spdx-tools' validation linear must not hide a reference to nothing."""
+    from spdx_tools.spdx.model import Relationship, RelationshipType
+
+    from nexlab.sbom import spdx
+    from nexlab.sbom.collect import collect
+
+    doc = spdx.document(collect(audit(tiny_debian, fsck_check=False)))
+    spdx.validate(doc)
+    doc.relationships.append(Relationship("SPDXRef-Image", RelationshipType.CONTAINS, "SPDXRef-Nothing"))
+    with pytest.raises(SbomError, match="SPDXRef-Nothing"):
+        spdx.validate(doc)
+    doc.relationships.pop()
+    doc.extracted_licensing_info.clear()  # the LicenseRef the hello package uses is now undeclared
+    with pytest.raises(SbomError, match="LicenseRef-nexlab-test-licence"):
+        spdx.validate(doc)
+
+
+def test_beside_writes_next_to_the_image(tiny_alpine: Path, tmp_path: Path) -> None:
+    from nexlab.sbom import beside
+
+    image = tmp_path / "rootfs.ext4"
+    shutil.copyfile(tiny_alpine, image)
+    assert beside(image, ["cdx", "spdx"]) == [tmp_path / "rootfs.ext4.cdx.json", tmp_path / "rootfs.ext4.spdx.json"]
+    validate_spdx(tmp_path / "rootfs.ext4.spdx.json")
+    validate_cyclonedx(tmp_path / "rootfs.ext4.cdx.json")
