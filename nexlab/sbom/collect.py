@@ -125,7 +125,10 @@ def _image(result: Audit) -> SbomImage:
     source = ""
     path = manifest_path(result.image)
     if path.is_file():
-        built = BuildManifest.read(path)
+        try:
+            built = BuildManifest.read(path)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}", hint="move it away to make an SBOM without the build's inputs") from None
         manifest = {key: str(value) for key, value in sorted(vars(built).items()) if value not in (None, "")}
         epoch, source = built.source_date_epoch, "the build manifest's source_date_epoch"
     given = os.environ.get("SOURCE_DATE_EPOCH", "").strip()

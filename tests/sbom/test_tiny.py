@@ -300,3 +300,14 @@ def test_beside_writes_next_to_the_image(tiny_alpine: Path, tmp_path: Path) -> N
     assert beside(image, ["cdx", "spdx"]) == [tmp_path / "rootfs.ext4.cdx.json", tmp_path / "rootfs.ext4.spdx.json"]
     validate_spdx(tmp_path / "rootfs.ext4.spdx.json")
     validate_cyclonedx(tmp_path / "rootfs.ext4.cdx.json")
+
+
+def test_a_broken_manifest_beside_the_image_is_one_line(tiny_alpine: Path, tmp_path: Path) -> None:
+    image = tmp_path / "rootfs.ext4"
+    shutil.copyfile(tiny_alpine, image)
+    (tmp_path / "rootfs.ext4.manifest.json").write_text("{not json")
+    done = nexlab_cli("audit", str(image), "--no-fsck", "--sbom", "spdx", str(tmp_path / "x.spdx.json"))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"nexlab audit: error: {tmp_path}/rootfs.ext4.manifest.json: not a build manifest")
+    assert not (tmp_path / "x.spdx.json").exists()
