@@ -203,3 +203,19 @@ def test_build_sbom_is_byte_identical_for_bit_identical_images(alpine_base: str,
     assert sorted(p.name for p in one.parent.iterdir()) == [
         "rootfs.ext4", "rootfs.ext4.cdx.json", "rootfs.ext4.manifest.json", "rootfs.ext4.spdx.json",
     ]  # fmt: skip
+
+
+def test_build_sbom_of_a_compressed_output(alpine_base: str, tmp_path: Path, is_root: bool) -> None:
+    """The mount build to a .gz: the SBOM is read from the decompressed image, the root is the .gz as written."""
+    output = tmp_path / "rootfs.ext4.gz"
+    done = nexlab_cli(
+        "build", "-q", "--agent", str(SAMPLE_AGENT), "--image", alpine_base, "--size", "64MiB",
+        "--sbom", "spdx", "-o", str(output),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    spdx = validate_spdx(tmp_path / "rootfs.ext4.gz.spdx.json")
+    root = next(p for p in spdx["packages"] if p["SPDXID"] == "SPDXRef-Image")
+    assert root["name"] == "rootfs.ext4.gz"
+    assert {"algorithm": "SHA256", "checksumValue": _sha256(output)} in root["checksums"]
+    assert "busybox" in _spdx_packages(spdx)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rootfs.ext4.gz", "rootfs.ext4.gz.spdx.json"]
