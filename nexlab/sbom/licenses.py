@@ -123,16 +123,19 @@ def debian_expression(value: str, texts: dict[str, str], refs: dict[str, str], s
     """
     value = re.sub(r"\band/or\b", "or", value.strip(), flags=re.IGNORECASE)
     parts = []
+    found: dict[str, str] = {}  # merged into refs only when the whole line parses
     for part in value.split(","):
         part = re.sub(r"^\s*and\s+", "", part).strip()
         if not part:
             continue
-        term = _or_terms(part, texts, refs, source)
+        term = _or_terms(part, texts, found, source)
         if term is None:
             return None
         parts.append(term)
     if not parts:
         return None
+    for ref, text in found.items():
+        refs.setdefault(ref, text)
     return _conjunction(parts)
 
 

@@ -216,6 +216,7 @@ def test_dep5_expressions() -> None:
     assert expr("BSD-3-clause and/or GPL-3+", {}, refs, "f") == "BSD-3-Clause OR GPL-3.0-or-later"
     assert expr("GPL-2+ with Texinfo exception", {}, refs, "f") == "LicenseRef-GPL-2-with-Texinfo-exception"
     assert expr("The main library is licensed under", {}, refs, "f") is None  # prose, not names
+    assert expr("Foo or Bar baz GPL-2+", {}, refs, "f") is None  # no LicenseRef-Foo left behind
     assert refs == {
         "LicenseRef-GPL-2-with-Texinfo-exception": "The licence named 'GPL-2+ with Texinfo exception' in f."
     }
