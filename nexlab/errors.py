@@ -152,3 +152,7 @@ class ShrinkBelowContentError(ResizeError):
     def __init__(self, message: str, *, minimum_bytes: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.minimum_bytes = minimum_bytes
+
+
+class SbomError(NexlabError):
+    """An SBOM could not be made: unknown format, an unwritable file, or a document that does not validate."""

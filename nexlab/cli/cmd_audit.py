@@ -38,6 +38,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report with treemaps")
     audit.add_argument("--markdown", type=Path, metavar="FILE", help="write a Markdown summary")
     audit.add_argument("--mtree", type=Path, metavar="FILE", help="write a BSD mtree manifest (with sha256)")
+    audit.add_argument(
+        "--sbom",
+        nargs=2,
+        action="append",
+        metavar=("FORMAT", "FILE"),
+        help="also write an SBOM of the image to FILE: FORMAT spdx (SPDX 2.3 JSON) or cyclonedx (CycloneDX 1.6 "
+        "JSON), validated before it is written; give it twice for both. Implies hashing (every file's sha256)",
+    )
     audit.add_argument("--workload", metavar="SIZE", help="does a workload binary of SIZE fit? e.g. 64MiB")
     audit.add_argument("--max-size", metavar="SIZE", help="gate: fail if the image is larger than SIZE")
     audit.add_argument("--min-free", metavar="SIZE", help="gate: fail if nex can write less than SIZE")
@@ -56,6 +64,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="stop e2fsck -fn after S seconds and report fsck-unfinished (default 60)",
     )
     audit.set_defaults(handler=run_audit, audit_parser=audit)
+
+
+def _sbom_requests(pairs: list[list[str]]) -> dict[str, Path]:
+    """``--sbom FORMAT FILE`` pairs as ``{format: path}``, checked before the (slow) read."""
+    from nexlab import sbom
+    from nexlab.errors import SbomError
+
+    wanted: dict[str, Path] = {}
+    for fmt, file in pairs:
+        name = sbom.parse_format(fmt)
+        if name in wanted:
+            raise SbomError(f"--sbom {name} given twice")
+        wanted[name] = Path(file)
+        sbom.check_writable(wanted[name])
+    return wanted
 
 
 def _seconds(text: str) -> float:
@@ -123,13 +146,21 @@ def run_audit(args: argparse.Namespace) -> int:
         fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
     )
     workload = parse_size(args.workload) if args.workload else None
+    sboms = _sbom_requests(args.sbom or [])
     if args.mtree and args.no_hash:
         print("nexlab audit: note: --mtree still hashes every file (mtree carries sha256)", file=sys.stderr)
+    if sboms and args.no_hash:
+        print("nexlab audit: note: --sbom hashes every file anyway (an SBOM carries sha256)", file=sys.stderr)
 
     limits = {"fsck_timeout": args.fsck_timeout} if args.fsck_timeout else {}
     progress = StepsOnly(TerminalProgress(), frozenset({"decompress"}))
     result = audit(
-        args.image, workload=workload, hash=not args.no_hash, fsck_check=not args.no_fsck, progress=progress, **limits
+        args.image,
+        workload=workload,
+        hash=bool(sboms) or not args.no_hash,
+        fsck_check=not args.no_fsck,
+        progress=progress,
+        **limits,
     )
 
     from nexlab import report
@@ -145,6 +176,10 @@ def run_audit(args: argparse.Namespace) -> int:
         from nexlab.report.mtree import write_mtree
 
         written.append(write_mtree(result.image, args.mtree))
+    if sboms:
+        from nexlab import sbom
+
+        written += sbom.write(result, sboms)
     # Reports go to stderr when stdout carries the JSON.
     notes = sys.stderr if args.json else sys.stdout
     for path in written:

@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="then boot the image in QEMU (nexlab boot) and fail unless the agent starts; "
         "the console log is kept as OUTPUT.boot.log",
     )
+    build.add_argument(
+        "--sbom",
+        action="append",
+        type=_sbom_format,
+        metavar="FORMAT",
+        help="then write an SBOM of the image beside it: spdx (OUTPUT.spdx.json, SPDX 2.3) or cyclonedx "
+        "(OUTPUT.cdx.json, CycloneDX 1.6); give it twice for both (see nexlab audit --sbom)",
+    )
     build.add_argument("--boot-timeout", type=float, default=180, metavar="SECONDS", help="for --verify-boot")
     build.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     build.add_argument(
@@ -133,6 +141,9 @@ def run_build(args: argparse.Namespace) -> int:
         return 0
     if not args.json:
         print(report.text(result))
+    for path in write_sboms(result.output, args.sbom or [], progress):
+        # With --json, stdout holds only the JSON object.
+        print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     booted = verify_boot(result.output, args.boot_timeout, progress) if args.verify_boot else None
     if args.json:
         from nexlab.report.build_json import dumps
@@ -143,6 +154,27 @@ def run_build(args: argparse.Namespace) -> int:
     elif booted is not None:
         print(report.text(booted))
     return 0
+
+
+def _sbom_format(text: str) -> str:
+    from nexlab import sbom
+    from nexlab.errors import SbomError
+
+    try:
+        return sbom.parse_format(text)
+    except SbomError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def write_sboms(image: Path, formats: list[str], progress: TerminalProgress) -> list[Path]:
+    """The SBOMs of the built image beside it (``nexlab.sbom.beside``)."""
+    if not formats:
+        return []
+    from nexlab import sbom
+
+    formats = list(dict.fromkeys(formats))
+    with progress.step("sbom", ", ".join(formats)) as step:
+        return step.done(sbom.beside(image, formats))
 
 
 def verify_boot(image: Path, timeout: float, progress: TerminalProgress) -> object:
