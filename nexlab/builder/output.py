@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from nexlab.errors import HostError, InputError
 from nexlab.host import owned, signals
+from nexlab.run import run
 
 #: Suffixes written compressed, and suffixes of compressors nexlab does not write.
 COMPRESSED = (".gz", ".zst")
@@ -225,3 +226,12 @@ def sha256_in_background(path: Path) -> Future[str]:
         return pool.submit(sha256_file, path)
     finally:
         pool.shutdown(wait=False)  # the submitted hash still runs to its end
+
+
+def copy_sparse(source: Path, target: Path) -> None:
+    """Copy ``source`` onto ``target`` (a temporary of ours, never a link), its holes kept as holes.
+
+    GNU cp finds the data with SEEK_DATA/FIEMAP and reflinks where the filesystem can:
+    better than a hand-written loop.
+    """
+    run(["cp", "--sparse=always", "--", str(source), str(target)])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder.mount import mount, require_root
-from nexlab.builder.output import sha256_file, staged_output
+from nexlab.builder.output import copy_sparse, sha256_file, staged_output
 from nexlab.builder.results import StepResult
 from nexlab.builder.unmount import unmount
 from nexlab.errors import InputError
@@ -26,8 +26,6 @@ from nexlab.progress import Progress, or_logging
 from nexlab.sizes import format_size
 from nexlab.slim import DEFAULT, SlimResult, slim
 from nexlab.slim.categories import categories
-
-_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -53,29 +51,6 @@ class SlimImageResult(StepResult):
             ("sha256", self.sha256),
             ("time", f"{self.seconds:.2f} s"),
         ]
-
-
-def copy_sparse(source: Path, target: Path) -> int:
-    """Copy ``source`` into the empty file ``target``, holes kept as holes; returns bytes of data."""
-    copied = 0
-    with open(source, "rb") as src, open(target, "r+b") as dst:
-        size = os.fstat(src.fileno()).st_size
-        offset = 0
-        while offset < size:
-            try:
-                start = os.lseek(src.fileno(), offset, os.SEEK_DATA)
-            except OSError:  # ENXIO: only a hole is left
-                break
-            end = os.lseek(src.fileno(), start, os.SEEK_HOLE)
-            while start < end:
-                n = os.copy_file_range(src.fileno(), dst.fileno(), min(_CHUNK, end - start), start, start)
-                if n <= 0:
-                    raise OSError(f"copy of {source} stopped at byte {start}")
-                start += n
-                copied += n
-            offset = end
-        dst.truncate(size)
-    return copied
 
 
 def slim_image(
@@ -106,7 +81,7 @@ def slim_image(
             )
         with staged_output(target) as staged:
             with progress.step("copy", f"{readable.name} to a sparse temporary beside {target.name}") as step:
-                step.done(copy_sparse(readable, staged))
+                copy_sparse(readable, staged)
             with contextlib.ExitStack() as held:
                 with progress.step("mount", "loop device") as step:
                     mounted = step.done(held.enter_context(mount(staged)))
