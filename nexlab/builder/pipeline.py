@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from nexlab import e2fsck
@@ -21,7 +22,7 @@ from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_input
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
 from nexlab.builder.spec import BuildSpec
-from nexlab.builder.unmount import unmount_digesting
+from nexlab.builder.unmount import flushing, unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
@@ -111,7 +112,9 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         warm.start()
         finished = run_setup(created, inputs, progress)
         warm.join()
-        return _mounted_steps(spec, target, num_bytes, finished, inputs, system, progress, start, populate_start)
+        return _mounted_steps(
+            spec, target, num_bytes, finished, inputs, system, progress, start, populate_start, created.release_early
+        )
 
 
 def _import_later_steps() -> None:
@@ -134,6 +137,7 @@ def _mounted_steps(
     progress: Progress,
     start: float,
     populate_start: float,
+    release_container: Callable[[], None],
 ) -> BuildResult:
     """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
     steps: list[StepResult] = []
@@ -154,9 +158,13 @@ def _mounted_steps(
                     if host is not None:
                         raise host from None
                     raise
+            # Its filesystem is in the image: the engine removes the container while the rest runs.
+            release_container()
             # Checked on the mounted tree (cheaper than reading the image again), raised after
-            # e2fsck as before: a damaged filesystem is the first thing to say.
-            problem = service_problem(mounted.path, system.kind)
+            # e2fsck as before: a damaged filesystem is the first thing to say. Meanwhile the
+            # image's dirty blocks are written out, so umount finds little left to do.
+            with flushing(mounted):
+                problem = service_problem(mounted.path, system.kind)
             # A plain output is the staged file renamed: its sha256 is computed beside e2fsck.
             digest = target.suffix.lower() not in COMPRESSED
             with progress.step("unmount", "umount + e2fsck -fn") as step:
