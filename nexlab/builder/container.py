@@ -16,9 +16,10 @@ import io
 import re
 import shlex
 import tarfile
+import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -130,6 +131,34 @@ def _start_error(reference: str, exc: Exception) -> DockerError:
     return BaseImageError(f"the setup container of {reference} cannot start: {reason}")
 
 
+class _Removal:
+    """The container's removal, exactly once: begun early in a thread (``CreatedSetup.release_early``)
+    or at the end of ``created_setup``, which waits for it either way (a build's caller, and
+    the tests' leftover count, must find the container gone)."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._remove, name="nexlab-remove", daemon=True)
+                self._thread.start()
+
+    def finish(self) -> None:
+        self.begin()
+        assert self._thread is not None
+        self._thread.join()
+
+    def _remove(self) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.DockerException):
+            self._container.remove(force=True)
+
+
 @dataclass(frozen=True)
 class CreatedSetup:
     """A setup container created (never started yet): the base's files can be read through it."""
@@ -137,6 +166,15 @@ class CreatedSetup:
     container: Container
     image: Image
     reference: str
+    removal: _Removal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "removal", _Removal(self.container))
+
+    def release_early(self) -> None:
+        """Begin removing the container now, in a thread: its filesystem was read and nothing
+        needs it any more (the engine's work then overlaps the rest of the build)."""
+        self.removal.begin()
 
 
 @contextlib.contextmanager
@@ -170,11 +208,11 @@ def created_setup(
         )
     except docker.errors.DockerException as exc:
         raise DockerError(f"cannot create the setup container of {reference}: {_reason(exc)}") from None
+    created = CreatedSetup(container=container, image=image, reference=reference)
     try:
-        yield CreatedSetup(container=container, image=image, reference=reference)
+        yield created
     finally:
-        with contextlib.suppress(docker.errors.DockerException):
-            container.remove(force=True)
+        created.removal.finish()
 
 
 def run_setup(created: CreatedSetup, inputs: SetupInputs, progress: Progress) -> FinishedSetup:

@@ -221,6 +221,7 @@ _SIGNATURES: dict[str, tuple[list[type], type | None]] = {
     "archive_entry_set_perm": ([_P, ctypes.c_int], None),
     "archive_entry_uid": ([_P], ctypes.c_longlong),
     "archive_entry_gid": ([_P], ctypes.c_longlong),
+    "archive_entry_xattr_count": ([_P], ctypes.c_int),
     "archive_entry_xattr_reset": ([_P], ctypes.c_int),
     "archive_entry_xattr_next": (
         [_P, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(_P), ctypes.POINTER(ctypes.c_size_t)],
@@ -273,6 +274,9 @@ def _lib() -> _Lib:
 
 
 def _xattrs(lib: _Lib, entry: ctypes.c_void_p) -> tuple[tuple[str, bytes], ...]:
+    # Asked for every entry, and nearly none has any: one call instead of a reset and a next.
+    if not lib.entry_xattr_count(entry):
+        return ()
     found: list[tuple[str, bytes]] = []
     name, value, size = ctypes.c_char_p(), ctypes.c_void_p(), ctypes.c_size_t()
     lib.entry_xattr_reset(entry)

@@ -179,7 +179,11 @@ def mount(
                 uninterruptible=True,
             ).stdout.strip()
             # nosuid,nodev: the image's setuid binaries and device nodes mean nothing on the host.
-            options = "ro,noload,nosuid,nodev" if read_only else "rw,nosuid,nodev"
+            # nobarrier: a loop device turns each cache flush into an fsync of the backing file,
+            # so every journal commit (and umount) waited for the image to reach this host's disk;
+            # the image is a file that umount, e2fsck -fn and the rename follow, and nexlab never
+            # promised it on disk (nothing fsyncs an output), only complete and consistent.
+            options = "ro,noload,nosuid,nodev" if read_only else "rw,nosuid,nodev,nobarrier"
             run(["mount", "-t", "ext4", "-o", options, loop_device, str(target)], uninterruptible=True)
             is_mounted = True
             # Built before the signals come back: a Ctrl-C after this line finds an object that

@@ -7,7 +7,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
 from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
-from nexlab.builder.unmount import unmount_digesting
+from nexlab.builder.unmount import flushing, unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
@@ -138,7 +138,18 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
             steps.append(chosen)
             num_bytes, options = chosen.size, replace(options, inode_count=chosen.inode_count)
         return _mounted_steps(
-            spec, target, num_bytes, options, finished, inputs, system, progress, start, populate_start, steps
+            spec,
+            target,
+            num_bytes,
+            options,
+            finished,
+            inputs,
+            system,
+            progress,
+            start,
+            populate_start,
+            steps,
+            created.release_early,
         )
 
 
@@ -164,6 +175,7 @@ def _mounted_steps(
     start: float,
     populate_start: float,
     steps: list[StepResult | SlimResult],
+    release_container: Callable[[], None],
 ) -> BuildResult:
     """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
     with staged_output(target) as staged:
@@ -183,12 +195,16 @@ def _mounted_steps(
                     if host is not None:
                         raise host from None
                     raise
+            # Its filesystem is in the image: the engine removes the container while the rest runs.
+            release_container()
             if spec.slim:
                 with progress.step("slim", ", ".join(spec.slim)) as step:
                     steps.append(step.done(slim_tree(mounted.path, spec.slim)))
             # Checked on the mounted tree (cheaper than reading the image again), raised after
-            # e2fsck as before: a damaged filesystem is the first thing to say.
-            problem = service_problem(mounted.path, system.kind)
+            # e2fsck as before: a damaged filesystem is the first thing to say. Meanwhile the
+            # image's dirty blocks are written out, so umount finds little left to do.
+            with flushing(mounted):
+                problem = service_problem(mounted.path, system.kind)
             # A plain output is the staged file renamed: its sha256 is computed beside e2fsck.
             digest = target.suffix.lower() not in COMPRESSED
             with progress.step("unmount", "umount + e2fsck -fn") as step:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import stat
@@ -153,3 +154,23 @@ def test_existing_output_is_replaced_only_on_success(
     result = build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB")
     assert out.stat().st_size == 200 * 2**20 and len(result.sha256) == 64
     assert "sha256" in result._repr_html_()
+
+
+def test_a_setup_container_released_early_is_gone_once_its_block_ends(
+    docker_client, debian_base: str, sample_agent: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from nexlab.builder.container import created_setup, run_setup
+    from nexlab.builder.populate import setup_inputs
+
+    base = docker_client.images.get(debian_base)
+    ids = []
+    for fails in (False, True):
+        with contextlib.suppress(RuntimeError), created_setup(docker_client, base, reference=debian_base) as created:
+            finished = run_setup(created, setup_inputs(sample_agent, None, None), Recorder())
+            ids.append(finished.container.id)
+            # The build's way: removed in a thread once its filesystem was read, waited for at the end.
+            created.release_early()
+            created.release_early()  # once only
+            if fails:
+                raise RuntimeError("the rest of the build failed")
+        assert not docker_client.containers.list(all=True, filters={"id": ids[-1]})

@@ -11,7 +11,7 @@ import pytest
 from nexlab import allocate, mkfs, mount, unmount
 from nexlab.builder.mkfs import superblock_facts
 from nexlab.builder.output import sha256_file, sha256_in_background
-from nexlab.builder.unmount import unmount_digesting
+from nexlab.builder.unmount import flushing, unmount_digesting
 from nexlab.errors import InputError, ToolMissingError
 from tests.conftest import loop_devices_for, mounts_containing
 
@@ -121,6 +121,56 @@ def test_unmount_digesting_hashes_the_image_beside_e2fsck(tmp_path: Path, is_roo
     assert running is not None and running.result() == sha256_file(image)
     assert loop_devices_for(image) == "" and not mounted.path.exists()
     assert unmount_digesting(mount(image), digest=False)[1] is None
+
+
+def _mount_line(path: Path) -> str:
+    return next(line for line in Path("/proc/self/mountinfo").read_text().splitlines() if f" {path} " in line)
+
+
+def _sectors_written(loop_device: str) -> int:
+    # /sys/block/loopN/stat: the 7th field counts 512-byte sectors written to the device.
+    return int(Path(f"/sys/block/{Path(loop_device).name}/stat").read_text().split()[6])
+
+
+def test_a_build_mount_sends_no_flushes_to_the_loop_device(tmp_path: Path, is_root: bool) -> None:
+    # A flush on a loop device is an fsync of the backing file: the image would wait for the disk.
+    image = allocate(tmp_path / "rootfs.ext4", "32MiB").path
+    mkfs(image)
+    with mount(image) as mounted:
+        assert "nobarrier" in _mount_line(mounted.path).split()[-1].split(",")
+        (mounted.path / "data").write_bytes(os.urandom(4 << 20))
+    with mount(image, read_only=True) as again:
+        assert len((again.path / "data").read_bytes()) == 4 << 20
+    assert unmount(mount(image)).fsck_clean
+
+
+def test_flushing_writes_the_mount_out_while_its_block_runs(tmp_path: Path, is_root: bool) -> None:
+    image = allocate(tmp_path / "rootfs.ext4", "64MiB").path
+    mkfs(image)
+    mounted = mount(image)
+    payload = os.urandom(16 << 20)
+    (mounted.path / "data").write_bytes(payload)
+    before = _sectors_written(mounted.loop_device)
+    with flushing(mounted):
+        os.listdir(mounted.path)  # the block may read the mount meanwhile
+    # The write-out is over when the block has ended: the 16 MiB reached the loop device.
+    assert _sectors_written(mounted.loop_device) - before >= len(payload) // 512
+    result = unmount(mounted)
+    assert result.fsck_clean, result.fsck_report
+    with mount(image, read_only=True) as again:
+        assert (again.path / "data").read_bytes() == payload
+
+
+def test_flushing_lets_the_mount_go_when_its_block_raises(tmp_path: Path, is_root: bool) -> None:
+    image = allocate(tmp_path / "rootfs.ext4", "32MiB").path
+    mkfs(image)
+    mounted = mount(image)
+    (mounted.path / "data").write_bytes(os.urandom(8 << 20))
+    with pytest.raises(RuntimeError), flushing(mounted):
+        raise RuntimeError("boom")
+    # Its thread was joined and its descriptor closed: umount does not find the mount busy.
+    assert unmount(mounted).fsck_clean
+    assert loop_devices_for(image) == "" and not mounts_containing(str(mounted.path))
 
 
 def test_digest_of_a_missing_file_raises_in_the_caller(tmp_path: Path) -> None:
