@@ -70,11 +70,8 @@ def build_reproducible(
         network,
         spec.source_date_epoch,
         free=headroom.free if headroom is not None else None,
+        slim=spec.slim,
     )
-    inputs = collect_inputs(image, base, setup, num_bytes, network, spec.source_date_epoch)
-    if spec.slim:
-        # Part of the digest: the UUID and hash seed are derived again with it.
-        inputs = dataclasses.replace(inputs, slim=spec.slim, uuid="", hash_seed="")
     the_epoch = inputs.source_date_epoch
 
     steps: list[StepResult | SlimResult] = []

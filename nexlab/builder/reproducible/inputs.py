@@ -25,10 +25,12 @@ def collect_inputs(
     network: str,
     source_date_epoch: int | None,
     free: int | None = None,
+    slim: tuple[str, ...] = (),
 ) -> BuildManifest:
     """The manifest of a build not made yet: every input, the UUID and hash seed, no image sha256.
 
-    ``free``: ``--size auto``'s free space (``size`` is then replaced by the size chosen)."""
+    ``free``: ``--size auto``'s free space (``size`` is then replaced by the size chosen);
+    ``slim``: the slimming categories (in the digest when not empty)."""
     chosen, source = epoch.choose(base, source_date_epoch)
     digests = base.attrs.get("RepoDigests") or []
     return BuildManifest(
@@ -46,6 +48,7 @@ def collect_inputs(
         network=network,
         init=setup.init.value,
         free=free,
+        slim=slim,
     )
 
 
