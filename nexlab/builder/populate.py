@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from nexlab.builder import engine
 from nexlab.builder.container import (
+    SETUP_SHARE,
     ContentTooLargeError,
     CreatedSetup,
     FinishedSetup,
@@ -32,7 +33,7 @@ from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
 from nexlab.errors import ImageTooSmallError, InputError
-from nexlab.progress import Progress, or_logging
+from nexlab.progress import Progress, or_default, or_logging
 
 if TYPE_CHECKING:
     import docker
@@ -108,7 +109,7 @@ def populate(
     if not mount.mounted:
         raise InputError(f"{mount.image} is not mounted any more")
     start = time.monotonic()
-    progress = or_logging(progress)
+    progress = or_default(progress)
     setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
@@ -130,9 +131,18 @@ def fill(
     """Extract the finished setup container's filesystem into ``mount``."""
     start = time.monotonic() if started is None else started
     progress = or_logging(progress)
+    total = finished.image_bytes
+
+    def copied(done: int) -> None:
+        # The image's size only approximates what is kept (caches are left out): never claim the end.
+        share = min(done / total, 0.99) if total else 0.0
+        progress.fraction(
+            SETUP_SHARE + (1 - SETUP_SHARE) * share, f"copy {done / 2**20:.0f} of ~{total / 2**20:.0f} MiB"
+        )
+
     try:
         with container_stream(finished) as source:
-            extract(source, mount.path, as_root=True)
+            extract(source, mount.path, as_root=True, on_bytes=copied)
     except ContentTooLargeError as exc:
         raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None
     progress.fraction(1.0, "done")

@@ -1,4 +1,4 @@
-"""The build manifest is the one record of a reproducible build's inputs (version 2)."""
+"""The build manifest is the one record of a reproducible build's inputs (version 3)."""
 
 from __future__ import annotations
 
@@ -42,11 +42,12 @@ def test_uuid_and_hash_seed_come_from_the_inputs_as_before() -> None:
     assert BuildManifest(**{**INPUTS, "init": "openrc"}).uuid != manifest.uuid  # type: ignore[arg-type]
 
 
-def test_the_json_round_trips_with_the_image_and_version_2() -> None:
+def test_the_json_round_trips_with_the_image_and_version_3() -> None:
     manifest = BuildManifest(**INPUTS).with_image("f" * 64)  # type: ignore[arg-type]
     data = json.loads(manifest.to_json())
-    assert data["version"] == MANIFEST_VERSION == 2 and data["init"] == "systemd"
+    assert data["version"] == MANIFEST_VERSION == 3 and data["init"] == "systemd"
     assert data["image_sha256"] == "f" * 64 and data["uuid"] == manifest.uuid
+    assert data["compressed_sha256"] is None  # an uncompressed output
     assert list(data) == sorted(data)
     assert BuildManifest.from_json(manifest.to_json()) == manifest
 
@@ -63,3 +64,14 @@ def test_a_version_1_manifest_still_reads() -> None:
     assert read.uuid == "u-written" and read.hash_seed == "h-written"  # what the file says, not re-derived
     with pytest.raises(InputError, match="lacks image_sha256"):
         BuildManifest.from_json(json.dumps({k: v for k, v in v1.items() if k != "image_sha256"}))
+
+
+def test_a_compressed_output_records_both_digests_and_a_version_2_manifest_still_reads() -> None:
+    manifest = BuildManifest(**INPUTS).with_image("f" * 64, "c" * 64)  # type: ignore[arg-type]
+    data = json.loads(manifest.to_json())
+    assert data["image_sha256"] == "f" * 64 and data["compressed_sha256"] == "c" * 64
+    assert BuildManifest.from_json(manifest.to_json()) == manifest
+    assert manifest.uuid == BuildManifest(**INPUTS).uuid  # an output digest is no input
+    v2 = {k: v for k, v in data.items() if k != "compressed_sha256"} | {"version": 2}
+    read = BuildManifest.from_json(json.dumps(v2))
+    assert read.version == 2 and read.compressed_sha256 is None
