@@ -9,6 +9,7 @@ broken base fails before any image exists, and calls ``fill`` once mounted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -33,7 +34,7 @@ from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
 from nexlab.errors import ImageTooSmallError, InputError
-from nexlab.progress import Progress, or_default, or_logging
+from nexlab.progress import Progress, Step, or_default, or_logging
 
 if TYPE_CHECKING:
     import docker
@@ -109,15 +110,21 @@ def populate(
     if not mount.mounted:
         raise InputError(f"{mount.image} is not mounted any more")
     start = time.monotonic()
+    # A progress of its own (the default: a widget in a notebook) shows this as one step;
+    # a caller's progress shows it within the caller's own step.
+    own = progress is None
     progress = or_default(progress)
     setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
-    with created_setup(client, base, reference=image, network=network) as created:
+    with (
+        progress.step("populate", f"container of {image}") if own else contextlib.nullcontext(Step("populate")) as step,
+        created_setup(client, base, reference=image, network=network) as created,
+    ):
         system = init if isinstance(init, InitSystem) else setup_init(created, init, network, progress)
         inputs = setup_inputs(agent, script, service, system.kind)
         finished = run_setup(created, inputs, progress)
-        return fill(mount, finished, inputs, progress=progress, started=start)
+        return step.done(fill(mount, finished, inputs, progress=progress, started=start))
 
 
 def fill(

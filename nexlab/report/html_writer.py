@@ -102,6 +102,11 @@ _SVG = re.compile(r"(?<!" + re.escape(_LIVE) + r")<svg\b([^>]*)>(.*?)</svg>", re
 _PICTURE_STYLE = "<style>text{font:11px system-ui,sans-serif}</style>"
 
 
+def portable_html(html: str) -> str:
+    """``html`` (a treemap, a chart) for a notebook cell: ``portable_svg`` and the style it needs."""
+    return f"<style>{PORTABLE_CSS}</style>{portable_svg(html)}"
+
+
 def portable_svg(html: str) -> str:
     """Each inline ``<svg>`` of ``html`` twice: live (tooltips) and as an ``<img>`` data URI.
 
