@@ -128,6 +128,7 @@ class Browser:
                 return message.get("result", {})
             if "method" in message:
                 self._events.append(message)
+                self._leave(message)
 
     def _drain(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -137,6 +138,13 @@ class Browser:
                 return
             if "method" in message:
                 self._events.append(message)
+                self._leave(message)
+
+    def _leave(self, event: dict[str, Any]) -> None:
+        """A page asking "leave with unsaved changes?" (JupyterLab does) is left: the navigation
+        that asked would otherwise wait for an answer no headless user gives."""
+        if event["method"] == "Page.javascriptDialogOpening" and event["params"].get("type") == "beforeunload":
+            self._send("Page.handleJavaScriptDialog", {"accept": True})
 
     # -- pages ----------------------------------------------------------------
     def open_page(self, width: int = 1280, height: int = 900) -> None:
