@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -92,8 +93,10 @@ def parameterized(path: Path, workdir: Path, **parameters: Any) -> Any:
     return nb
 
 
-def execute(path: Path, workdir: Path, **parameters: Any) -> tuple[Any, float]:
-    """Run the notebook with WORKDIR (and ``parameters``) injected after its parameter cell."""
+def execute(path: Path, workdir: Path, *, again: tuple[str, ...] = (), **parameters: Any) -> tuple[Any, float]:
+    """Run the notebook with WORKDIR (and ``parameters``) injected after its parameter cell, then
+    run again, in the same kernel and in this order, the cells whose source contains one of ``again``
+    (as a user re-running a cell would; a cell that fails then fails the run)."""
     from nbclient import NotebookClient
 
     nb = parameterized(path, workdir, **parameters)
@@ -101,8 +104,23 @@ def execute(path: Path, workdir: Path, **parameters: Any) -> tuple[Any, float]:
         nb, kernel_name=KERNEL, timeout=MAX_SECONDS, resources={"metadata": {"path": str(path.parent)}}
     )
     start = time.monotonic()
-    client.execute()
+    with client.setup_kernel():
+        client.execute(cleanup_kc=False)
+        for fragment in again:
+            index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and fragment in c.source)
+            client.execute_cell(nb.cells[index], index)
     return nb, time.monotonic() - start
+
+
+#: Cells of notebook 01 run again once it ran to its end: re-running them must work.
+AGAIN_01 = (
+    "allocated = allocate(",
+    "made = mkfs(image)",
+    "m = mount(image)",
+    "checked = unmount(m)",
+    "panel = BuilderPanel(",
+    "panel.build()",
+)
 
 
 def outputs(nb: Any, mime: str) -> str:
@@ -138,7 +156,8 @@ def executed(kernel_path: Path, tmp_path_factory: pytest.TempPathFactory, debian
         if stem not in done:
             workdir = tmp_path_factory.mktemp(stem)
             try:
-                done[stem] = execute(NOTEBOOKS / f"{stem}.ipynb", workdir, BASE_IMAGE=debian_base)
+                again = AGAIN_01 if stem == "01-build-step-by-step" else ()
+                done[stem] = execute(NOTEBOOKS / f"{stem}.ipynb", workdir, again=again, BASE_IMAGE=debian_base)
             finally:
                 no_mounts_left(workdir)
         return done[stem]
@@ -167,6 +186,10 @@ def test_01_build_step_by_step(executed: Executed) -> None:
     # populate() and build_rootfs() showed their progress without being asked.
     assert "WidgetProgress: populate 100%" in text and "WidgetProgress: unmount 100%" in text
     assert "children=" not in text
+    # The cells run again after the end (the clean-up left what they need; the new panel built).
+    counts = {c.source.splitlines()[-1]: c.execution_count for c in nb.cells if c.cell_type == "code"}
+    last = max(n for n in counts.values() if n)
+    assert counts["panel.build()"] == last
 
 
 def outputs_types(nb: Any) -> set[str]:
@@ -273,22 +296,31 @@ class Lab:
     browser: Browser
 
     def open(self, name: str, *, kernel: bool = True) -> None:
-        self.browser.goto(f"{self.url}/lab/tree/{name}?token={self.token}", settle=1)
-        self.browser.wait_for("document.querySelectorAll('.jp-Notebook .jp-Cell').length > 3", timeout=90)
+        # A workspace of its own, reset: only this notebook is open (none restored from before).
+        workspace = re.sub(r"\W", "-", name)
+        self.browser.goto(f"{self.url}/lab/workspaces/{workspace}/tree/{name}?reset&token={self.token}", settle=1)
+        self.browser.wait_for(f"{NOTEBOOK} !== null && {NOTEBOOK}.querySelectorAll('.jp-Cell').length > 3", timeout=90)
         if kernel:
             self.browser.wait_for("document.body.textContent.includes('| Idle')", timeout=90)
 
     def run_all(self, timeout: float) -> None:
         """Restart the kernel and run every cell, as the toolbar's ⏩ does, and wait for the last."""
-        self.browser.click('.jp-NotebookPanel-toolbar [data-command="notebook:restart-run-all"]')
+        self.browser.click(f'{SHOWN} .jp-NotebookPanel-toolbar [data-command="notebook:restart-run-all"]')
         self.browser.wait_for("document.querySelector('.jp-Dialog .jp-mod-accept') !== null", timeout=30)
         self.browser.click(".jp-Dialog .jp-mod-accept")
         self.browser.wait_for(f"{PROMPTS}.some(p => p === '[*]:')", timeout=60)
-        self.browser.wait_for(f"{PROMPTS}.every(p => /^\\[\\d+\\]:$/.test(p))", timeout=timeout, every=1)
+        # Done when nothing runs or waits any more (a cell that fails stops the rest: said below).
+        self.browser.wait_for(f"!{PROMPTS}.some(p => p === '[*]:')", timeout=timeout, every=1)
+        prompts = self.browser.evaluate(PROMPTS)
+        failed = self.browser.evaluate(
+            f"Array.from({NOTEBOOK}.querySelectorAll('[data-mime-type=\"application/vnd.jupyter.stderr\"]'))"
+            ".map(e => e.textContent.slice(-800)).join('\\n')"
+        )
+        assert all(re.fullmatch(r"\[\d+\]:", p) for p in prompts), f"not every cell ran: {prompts}\n{failed}"
 
     def text(self) -> str:
         # textContent, not innerText: cells out of view are not laid out but are in the document.
-        return str(self.browser.evaluate("document.querySelector('.jp-Notebook').textContent"))
+        return str(self.browser.evaluate(f"{NOTEBOOK}.textContent"))
 
     def close_all(self) -> None:
         """Shut the kernels down (a notebook's kernel holds no mount, but memory)."""
@@ -300,8 +332,11 @@ class Lab:
             urllib.request.urlopen(delete, timeout=30).read()
 
 
+#: The notebook shown (the one tab open), as a CSS selector and as a JavaScript expression.
+SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+NOTEBOOK = f"document.querySelector('{SHOWN} .jp-Notebook')"
 #: Every code cell's prompt, "[*]:" while it runs, "[N]:" once it ran.
-PROMPTS = "Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent.trim())"
+PROMPTS = f"Array.from({NOTEBOOK}.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent.trim())"
 
 
 def _free_port() -> int:
@@ -395,7 +430,7 @@ def test_jupyterlab_runs_the_notebook_with_live_widgets(lab: Lab, debian_base: s
         assert live >= LIVE_WIDGETS[stem], f"{live} widgets rendered live"
         text = lab.text()
         assert not [bad for bad in UNREADABLE if bad in text], "a widget that did not render"
-        assert "Traceback" not in text and "Error" not in text.replace("Errors show", "")
+        assert "Traceback" not in text
         if stem == "01-build-step-by-step":
             assert "✔ unmount" in text  # panel.build() in the cell after the panel
             _click_build(lab)
@@ -449,19 +484,19 @@ def test_jupyterlab_shows_a_saved_untrusted_notebook_readable(lab: Lab, executed
         browser = lab.browser
         browser.wait_for("document.querySelectorAll('.jp-OutputArea-output').length > 3", timeout=60)
         text = lab.text()
-        assert "not trusted" in text.lower() or browser.evaluate(
-            "document.querySelector('.jp-StatusItem-trust') !== null"
-        )
+        # Untrusted (and without widget state): no view is made, the static HTML is shown instead.
+        assert browser.evaluate("document.querySelectorAll('.jp-OutputArea-output .widget-box').length") == 0
         for expected in READABLE[stem]:
             if not expected.startswith("<") and not expected.startswith(">"):
                 assert expected in text, f"{stem}: {expected!r} is not shown"
         assert not [bad for bad in UNREADABLE if bad in text]
         # The pictures of the SVGs show (loaded, laid out) and no SVG text dump is visible.
-        pictures = browser.evaluate(
-            "Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
-            ".map(i => [i.complete && i.naturalWidth > 0, i.alt])"
-        )
-        assert pictures and all(ok for ok, _ in pictures), pictures
+        images = "Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+        browser.wait_for(f"{images}.every(i => i.complete)", timeout=30)
+        pictures = browser.evaluate(f"{images}.map(i => [i.naturalWidth > 0, i.alt])")
+        assert all(ok for ok, _ in pictures), pictures
+        if stem != "03-reproducibility":  # the audit report's treemaps and bars
+            assert pictures
         if stem == "02-audit-and-budget":
             assert sum(1 for _, alt in pictures if "allocated bytes by" in alt) >= 2
         hidden_dump = browser.evaluate(
