@@ -16,7 +16,7 @@ from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, 
 from nexlab.builder.init import InitSystem, parse_init
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.mount import mount, require_root
-from nexlab.builder.output import COMPRESSED, Written, host_full, staged_output
+from nexlab.builder.output import COMPRESSED, Written, host_full, sha256_file, staged_output
 from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
@@ -192,7 +192,6 @@ def _mounted_steps(
             image_sha256=compressed.image_sha256,
             compressed_sha256=compressed.sha256,
         )
-    assert running is not None  # an uncompressed output was hashed beside e2fsck
-    return BuildResult(
-        seconds=seconds, output=target, size=target.stat().st_size, sha256=running.result(), steps=tuple(steps)
-    )
+    # An uncompressed output was hashed beside e2fsck.
+    sha256 = running.result() if running is not None else sha256_file(target)
+    return BuildResult(seconds=seconds, output=target, size=target.stat().st_size, sha256=sha256, steps=tuple(steps))
