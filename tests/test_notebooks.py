@@ -278,7 +278,7 @@ def test_a_saved_untrusted_notebook_keeps_readable_reports(executed: Executed, s
     assert not [bad for bad in UNREADABLE if bad in everything]
     # Every inline SVG has its picture beside it: a sanitizer drops <svg>, never an <img> data URI.
     all_html = outputs(reopened, "text/html")
-    live = all_html.count("<div class='nx-svg-live' hidden><svg")
+    live = all_html.count("<div class='nx-svg-live' hidden='hidden' style='display:none'><svg")
     assert live == all_html.count("<img class='nx-svg-copy'")
     assert all_html.count("<svg") == live, "an inline SVG without its picture"
     if stem == "02-audit-and-budget":
@@ -431,6 +431,11 @@ def test_jupyterlab_runs_the_notebook_with_live_widgets(lab: Lab, debian_base: s
         text = lab.text()
         assert not [bad for bad in UNREADABLE if bad in text], "a widget that did not render"
         assert "Traceback" not in text
+        # Trusted (run here): the reports' inline SVGs show live (tooltips), their picture copies do not.
+        every = "Array.from(document.querySelectorAll('.jp-OutputArea-output {}')).every(e => e.offsetParent {} null)"
+        assert browser.evaluate(every.format(".nx-svg-live", "!==") + " && " + every.format(".nx-svg-copy", "==="))
+        if stem != "03-reproducibility":  # the audit report's treemaps
+            assert browser.evaluate("document.querySelectorAll('.jp-OutputArea-output .nx-svg-live svg rect').length")
         if stem == "01-build-step-by-step":
             assert "✔ unmount" in text  # panel.build() in the cell after the panel
             _click_build(lab)
@@ -499,11 +504,23 @@ def test_jupyterlab_shows_a_saved_untrusted_notebook_readable(lab: Lab, executed
             assert pictures
         if stem == "02-audit-and-budget":
             assert sum(1 for _, alt in pictures if "allocated bytes by" in alt) >= 2
-        hidden_dump = browser.evaluate(
-            "Array.from(document.querySelectorAll('.jp-OutputArea-output [hidden]'))"
-            ".every(e => e.offsetParent === null)"
+        # The sanitizer dropped <svg> and kept its text: that dump must not show (nor a copy be missing).
+        live_svg = "Array.from(document.querySelectorAll('.jp-OutputArea-output .nx-svg-live'))"
+        assert browser.evaluate(f"{live_svg}.every(e => e.offsetParent === null && !e.querySelector('svg'))")
+        copies = "document.querySelectorAll('.jp-OutputArea-output img.nx-svg-copy').length"
+        assert browser.evaluate(f"{live_svg}.length") == browser.evaluate(copies)
+        shown = str(
+            browser.evaluate(
+                "Array.from(document.querySelectorAll('.jp-OutputArea-output')).map(o => o.innerText).join('\\n')"
+            )
         )
-        assert hidden_dump
+        assert not re.search(r"\(dpkg\): \d", shown), "the text of a treemap is shown"
         assert _page_errors(browser) == []
+        shots = os.environ.get("NEXLAB_SCREENSHOTS")  # to look at it: a directory for the pictures
+        if shots:
+            browser.evaluate(
+                f"{images}.filter(i => /allocated bytes by/.test(i.alt)).concat({images})[0]?.scrollIntoView()"
+            )
+            browser.screenshot(Path(shots) / f"untrusted-{stem}.png")
     finally:
         lab.close_all()

@@ -95,8 +95,10 @@ def fragment(body: str) -> str:
 
 
 #: Shows the inline SVG, hides its picture copy, where styles apply (a trusted notebook, a widget).
-PORTABLE_CSS = ".nx-svg-live[hidden]{display:block!important}.nx-svg-copy{display:none!important}"
-_LIVE = "<div class='nx-svg-live' hidden>"
+PORTABLE_CSS = ".nx-svg-live{display:block!important}.nx-svg-copy{display:none!important}"
+#: Hidden twice: a sanitizer that keeps ``style`` (JupyterLab's) or only ``hidden`` still hides it;
+#: the value is not empty because sanitizers drop empty attributes (sanitize-html keeps only alt).
+_LIVE = "<div class='nx-svg-live' hidden='hidden' style='display:none'>"
 #: An inline SVG not yet made portable (so that ``portable_svg`` may run twice on the same HTML).
 _SVG = re.compile(r"(?<!" + re.escape(_LIVE) + r")<svg\b([^>]*)>(.*?)</svg>", re.DOTALL)
 _PICTURE_STYLE = "<style>text{font:11px system-ui,sans-serif}</style>"
@@ -114,7 +116,8 @@ def portable_svg(html: str) -> str:
     viewers drop ``<svg>`` and ``<style>`` and keep the text of the drawing, a dump of
     labels. There the ``hidden`` attribute keeps that dump out of sight and the
     picture, which needs no script, shows. Where the styles of ``PORTABLE_CSS``
-    apply, the live SVG shows and its copy is hidden.
+    apply (a trusted notebook, a widget, nbconvert), the live SVG shows and its copy
+    is hidden.
     """
 
     def both(match: re.Match[str]) -> str:
