@@ -124,10 +124,15 @@ class StaticFallback:
             return None
         return {**live, "text/html": self.fallback_html(), "text/plain": self.fallback_text()}
 
+    def _current_bundle(self) -> dict[str, Any] | None:
+        # ipywidgets' close() replaces _repr_mimebundle_ with None on the instance: nothing to show.
+        render = getattr(self, "_repr_mimebundle_", None)
+        return render() if callable(render) else None
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        bundle = self._repr_mimebundle_()
+        bundle = self._current_bundle()
         if bundle is None:
             return
         handle = display(bundle, raw=True, display_id=True)
@@ -142,7 +147,7 @@ class StaticFallback:
             return
         from IPython.display import update_display
 
-        bundle = self._repr_mimebundle_()
+        bundle = self._current_bundle()
         if bundle is None:
             return
         for display_id in ids:

@@ -47,6 +47,9 @@ def test_the_panel_reads_as_its_last_state(tmp_path: Path) -> None:
         assert ">Build</button>" in after["text/html"] and ">allocate</button>" in after["text/html"]
         assert after["text/plain"].startswith(f"BuilderPanel: {tmp_path / 'rootfs.ext4'} (steps done: none;")
     assert panel._repr_mimebundle_ is None  # closed: no view left to show, as ipywidgets does
+    panel._nexlab_display_ids = ["shown-before"]  # as if displayed: a refresh after close sends nothing
+    panel.refresh_fallback()
+    assert panel.build() is False  # and a closed panel still says why it cannot build
 
 
 def test_the_bar_and_the_log_sit_right_under_the_buttons(tmp_path: Path) -> None:
