@@ -11,14 +11,24 @@ raises, so no step is ever left open or finished twice. The implementations
 inherit ``step()`` (and a ``step_failed`` that shows nothing) from
 ``ProgressBase`` and provide the four callbacks; ``or_logging()`` gives an object
 that has only those four the rest.
+
+Who shows a build when the caller passes no progress: ``default_progress()``.
+In a notebook (an IPython kernel) it is the widget that ``nexlab.ui`` registers
+under the ``nexlab.progress`` entry point ``notebook`` (the core does not import
+the UI: it loads whatever is registered there), on a terminal (stderr is a tty)
+a bar on stderr, otherwise the ``nexlab`` logger. ``NEXLAB_PROGRESS`` =
+``widget``, ``bar`` or ``log`` forces one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
+import time
 from collections.abc import Iterator
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TextIO, TypeVar, runtime_checkable
 
 log = logging.getLogger("nexlab")
 
@@ -140,3 +150,109 @@ def or_logging(progress: Any) -> Progress:
     if callable(getattr(progress, "step", None)):
         return progress
     return _Adapted(progress)
+
+
+class TerminalProgress(ProgressBase):
+    """One line per step with its time, container output indented; on a TTY the current
+    step also shows a bar that redraws in place (at most ten times a second). In CI logs
+    (not a TTY) everything is plain lines."""
+
+    #: Seconds between two redraws of the bar.
+    REDRAW = 0.1
+
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False, show_log: bool = True) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.quiet = quiet
+        self.show_log = show_log
+        self.tty = _isatty(self.stream)
+        self._started = 0.0
+        self._bar_shown = False
+        self._drawn = 0.0
+
+    def _write(self, text: str) -> None:
+        if self.quiet:
+            return
+        if self._bar_shown:
+            self.stream.write("\r\033[K")
+            self._bar_shown = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def step_started(self, step: str, description: str) -> None:
+        self._started = time.monotonic()
+        self._write(f"==> {step}: {description}")
+
+    def step_finished(self, step: str, result: Any) -> None:
+        seconds = getattr(result, "seconds", time.monotonic() - self._started)
+        self._write(f"    {step} done in {seconds:.2f} s")
+
+    def log_line(self, line: str) -> None:
+        if self.show_log:
+            self._write(f"    | {line}")
+
+    def fraction(self, done: float, text: str = "") -> None:
+        if self.quiet or not self.tty:
+            return
+        now = time.monotonic()
+        if done < 1.0 and now - self._drawn < self.REDRAW:
+            return
+        self._drawn = now
+        done = min(max(done, 0.0), 1.0)
+        width = 30
+        filled = int(done * width)
+        self.stream.write(f"\r\033[K    [{'#' * filled}{'.' * (width - filled)}] {done * 100:3.0f}% {text}")
+        self.stream.flush()
+        self._bar_shown = True
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+#: The entry-point group where a UI registers the progress it shows in a notebook.
+ENTRY_POINTS = "nexlab.progress"
+
+
+def in_notebook() -> bool:
+    """True when running in an IPython kernel (Jupyter, nbclient), not a terminal IPython."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _registered(name: str) -> Progress | None:
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINTS, name=name):
+        try:
+            made = point.load()()
+        except Exception:  # a broken UI must not break the build: it falls back to lines
+            log.warning("the %s progress (%s) could not be made", name, point.value, exc_info=True)
+            continue
+        return or_logging(made)
+    return None
+
+
+def default_progress() -> Progress:
+    """What a build shows when the caller passes no progress: a widget in a notebook, a bar
+    on a terminal, the ``nexlab`` logger otherwise (``NEXLAB_PROGRESS`` forces one)."""
+    forced = os.environ.get("NEXLAB_PROGRESS", "").strip().lower()
+    if forced == "log":
+        return LoggingProgress()
+    if forced == "widget" or (not forced and in_notebook()):
+        shown = _registered("notebook")
+        if shown is not None:
+            return shown
+    if forced == "bar" or (not forced and _isatty(sys.stderr)):
+        return TerminalProgress(sys.stderr)
+    return LoggingProgress()
+
+
+def or_default(progress: Any) -> Progress:
+    """``progress`` (adapted like ``or_logging``), or ``default_progress()`` for None."""
+    return default_progress() if progress is None else or_logging(progress)

@@ -38,9 +38,11 @@ CHROMIUM_FLAGS = (
     "--no-default-browser-check",
     "--hide-scrollbars",
     "--remote-debugging-pipe",
-    # Nothing resolves: a report that fetches anything shows it as a failed request.
-    "--host-resolver-rules=MAP * ~NOTFOUND",
 )
+#: Nothing resolves: a report that fetches anything shows it as a failed request.
+NO_NETWORK = "--host-resolver-rules=MAP * ~NOTFOUND"
+#: The same, but a server of the test on 127.0.0.1 (JupyterLab) is reached.
+LOOPBACK_ONLY = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 
 
 def chromium_binary() -> str | None:
@@ -126,6 +128,7 @@ class Browser:
                 return message.get("result", {})
             if "method" in message:
                 self._events.append(message)
+                self._leave(message)
 
     def _drain(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -135,6 +138,13 @@ class Browser:
                 return
             if "method" in message:
                 self._events.append(message)
+                self._leave(message)
+
+    def _leave(self, event: dict[str, Any]) -> None:
+        """A page asking "leave with unsaved changes?" (JupyterLab does) is left: the navigation
+        that asked would otherwise wait for an answer no headless user gives."""
+        if event["method"] == "Page.javascriptDialogOpening" and event["params"].get("type") == "beforeunload":
+            self._send("Page.handleJavaScriptDialog", {"accept": True})
 
     # -- pages ----------------------------------------------------------------
     def open_page(self, width: int = 1280, height: int = 900) -> None:
@@ -150,7 +160,11 @@ class Browser:
 
     def load(self, path: Path, *, settle: float = 0.5, timeout: float = 30) -> PageLoad:
         """Navigate to ``path`` (a local file), wait for the load event, then for late messages."""
-        url = path.resolve().as_uri()
+        return self.goto(path.resolve().as_uri(), settle=settle, timeout=timeout)
+
+    def goto(self, url: str, *, settle: float = 0.5, timeout: float = 30) -> PageLoad:
+        """Navigate to ``url`` (a page of a local server: use 127.0.0.1, no name resolves), wait for
+        the load event, then for late messages."""
         self._events.clear()
         self.call("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
@@ -160,6 +174,48 @@ class Browser:
             self._drain(0.1)
         self._drain(settle)
         return self._page_load(url)
+
+    def messages(self) -> PageLoad:
+        """Everything that happened since the last navigation (events read so far, then pending ones)."""
+        self._drain(0.05)
+        return self._page_load("")
+
+    def wait_for(self, expression: str, *, timeout: float = 60, every: float = 0.25) -> Any:
+        """Evaluate ``expression`` until it is truthy; its value (a ``DevToolsError`` on timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise DevToolsError(f"still false after {timeout} s: {expression}")
+            self._drain(every)
+
+    def click(self, selector: str, *, text: str | None = None) -> None:
+        """Click the first element matching ``selector`` (whose text is ``text``, when given) with the
+        mouse, as a user would: scrolled into view, pressed and released at its centre."""
+        find = f"Array.from(document.querySelectorAll({json.dumps(selector)}))" + (
+            f".filter(e => e.textContent.trim() === {json.dumps(text)})" if text is not None else ""
+        )
+        box = self.evaluate(
+            f"(() => {{ const e = {find}[0]; if (!e) return null; e.scrollIntoView({{block: 'center'}});"
+            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        if box is None:
+            raise DevToolsError(f"nothing to click: {selector} {text or ''}".strip())
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1},
+            )
+
+    def key(self, key: str, code: str, key_code: int, *, modifiers: int = 0) -> None:
+        """Press and release one key (``modifiers``: 2 = Ctrl, 8 = Shift), as a user would."""
+        for kind in ("keyDown", "keyUp"):
+            self.call(
+                "Input.dispatchKeyEvent",
+                {"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": key_code, "modifiers": modifiers},
+            )
 
     def _page_load(self, url: str) -> PageLoad:
         load = PageLoad(url)
@@ -222,8 +278,10 @@ def _high_fds(pair: tuple[int, int]) -> tuple[int, int]:
 
 
 @contextmanager
-def chromium(*, width: int = 1280, height: int = 900) -> Iterator[Browser]:
-    """A headless Chromium with one open page; killed and its profile removed on the way out."""
+def chromium(*, width: int = 1280, height: int = 900, loopback: bool = False) -> Iterator[Browser]:
+    """A headless Chromium with one open page; killed and its profile removed on the way out.
+
+    ``loopback``: pages may reach servers on 127.0.0.1 (and still nothing else)."""
     binary = chromium_binary()
     if binary is None:
         raise FileNotFoundError("chromium is not installed (apt-get install chromium)")
@@ -239,7 +297,13 @@ def chromium(*, width: int = 1280, height: int = 900) -> Iterator[Browser]:
             os.dup2(from_write, 4)
 
         process = subprocess.Popen(
-            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            [
+                binary,
+                *CHROMIUM_FLAGS,
+                LOOPBACK_ONLY if loopback else NO_NETWORK,
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

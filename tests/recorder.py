@@ -14,11 +14,15 @@ class Recorder(ProgressBase):
         self.steps: list[str] = []
         self.lines: list[str] = []
         self.fractions: list[float] = []
+        #: (step running, fraction, text) for every fraction.
+        self.bar: list[tuple[str, float, str]] = []
+        self._current = ""
         self.finished: list[str] = []
         self.failed: list[str] = []
 
     def step_started(self, step: str, description: str) -> None:
         self.steps.append(step)
+        self._current = step
 
     def step_finished(self, step: str, result: Any) -> None:
         self.finished.append(step)
@@ -31,3 +35,4 @@ class Recorder(ProgressBase):
 
     def fraction(self, done: float, text: str = "") -> None:
         self.fractions.append(done)
+        self.bar.append((self._current, done, text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -85,3 +86,51 @@ def test_steps_only_forwards_the_failure_of_a_shown_step_and_closes_it() -> None
     with only.step("read", "walk"):
         only.log_line("not shown either")
     assert stream.getvalue() == "==> decompress: gzip\n"
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_redraws_in_place_on_a_tty_at_most_ten_times_a_second() -> None:
+    stream = _Tty()
+    terminal = TerminalProgress(stream)
+    with terminal.step("compress", "gzip rootfs.ext4.gz"):
+        for done in range(1, 1001):
+            terminal.fraction(done / 1000, f"{done} of 1000 MiB")
+    text = stream.getvalue()
+    bars = text.count("\r\033[K    [")
+    assert 1 <= bars < 100, bars  # a thousand calls in well under ten seconds
+    assert "[##############################] 100% 1000 of 1000 MiB" in text  # the end is always drawn
+    assert re.search(r"1000 of 1000 MiB\r\033\[K    compress done in \d+\.\d\d s\n$", text)  # bar cleared first
+
+
+def test_the_default_progress_is_a_bar_on_a_terminal_and_the_logger_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nexlab.progress import LoggingProgress, default_progress, in_notebook
+
+    monkeypatch.delenv("NEXLAB_PROGRESS", raising=False)
+    assert not in_notebook()  # pytest is no kernel
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert isinstance(default_progress(), LoggingProgress)
+    tty = _Tty()
+    monkeypatch.setattr("sys.stderr", tty)
+    shown = default_progress()
+    assert isinstance(shown, TerminalProgress) and shown.stream is tty
+    monkeypatch.setenv("NEXLAB_PROGRESS", "log")
+    assert isinstance(default_progress(), LoggingProgress)
+
+
+def test_the_notebook_progress_is_found_through_its_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import entry_points
+
+    from nexlab.progress import ENTRY_POINTS, default_progress
+    from nexlab.ui.progress import WidgetProgress, notebook_progress
+
+    (point,) = entry_points(group=ENTRY_POINTS, name="notebook")
+    assert point.load() is notebook_progress
+    # Forced outside a kernel, the widget is made (and displayed to stdout as text).
+    monkeypatch.setenv("NEXLAB_PROGRESS", "widget")
+    assert isinstance(default_progress(), WidgetProgress)

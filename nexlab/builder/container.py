@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 _STEP = re.compile(r"^nexlab-step: (\d+)/(\d+) (.*)$")
 #: Steps 1-5 run in the container; the last one (export) runs here.
 STEPS = 6
+#: The share of the populate bar the setup's steps fill; the copy (in bytes) fills the rest.
+SETUP_SHARE = 0.4
 
 
 class ContentTooLargeError(Exception):
@@ -73,6 +75,8 @@ class FinishedSetup:
     image: str
     image_id: str
     output_tail: tuple[str, ...]
+    #: The base image's size (the engine's ``Size``): what the copy's bar counts against.
+    image_bytes: int = 0
 
 
 def default_service(init: InitKind = InitKind.OPENRC) -> Path:
@@ -240,8 +244,14 @@ def run_setup(created: CreatedSetup, inputs: SetupInputs, progress: Progress) ->
             exit_code=exit_code,
             log_tail=list(tail),
         )
-    progress.fraction((STEPS - 1) / STEPS, "export")
-    return FinishedSetup(container=container, image=reference, image_id=created.image.id, output_tail=tuple(tail))
+    progress.fraction(SETUP_SHARE, "export")
+    return FinishedSetup(
+        container=container,
+        image=reference,
+        image_id=created.image.id,
+        output_tail=tuple(tail),
+        image_bytes=int(created.image.attrs.get("Size") or 0),
+    )
 
 
 @contextlib.contextmanager
@@ -267,7 +277,7 @@ def _follow(container: Container, progress: Progress) -> deque[str]:
         step = _STEP.match(line)
         if step:
             done, total, text = int(step.group(1)), int(step.group(2)), step.group(3)
-            progress.fraction((done - 1) / total, text)
+            progress.fraction(SETUP_SHARE * (done - 1) / (total - 1 or 1), text)
         progress.log_line(line)
     return tail
 

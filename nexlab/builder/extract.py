@@ -27,7 +27,7 @@ import stat
 import tarfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -70,6 +70,8 @@ _ARCHIVE_EOF = 1
 _ARCHIVE_WARN = -20
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _PIPE_BYTES = 4 * 2**20
+#: Seconds between two reports of the bytes copied (the bar needs no more).
+REPORT = 0.1
 
 # libarchive's write_disk resolves names against the working directory: one extraction at a time.
 _CWD_LOCK = threading.Lock()
@@ -289,7 +291,9 @@ def _xattrs(lib: _Lib, entry: ctypes.c_void_p) -> tuple[tuple[str, bytes], ...]:
 class _Extractor:
     """One write_disk session into the working directory, counting as it goes."""
 
-    def __init__(self, write_p: ctypes.c_void_p, *, as_root: bool) -> None:
+    def __init__(
+        self, write_p: ctypes.c_void_p, *, as_root: bool, on_bytes: Callable[[int], None] | None = None
+    ) -> None:
         self.lib = _lib()
         self.write_p = write_p
         self.as_root = as_root
@@ -298,6 +302,21 @@ class _Extractor:
         #: Set once the target is full: from then on entries are only counted.
         self.full = False
         self.seen: set[str] = set()
+        #: Bytes of regular files copied so far, told to ``on_bytes`` at most every REPORT seconds.
+        self.on_bytes = on_bytes
+        self.copied = 0
+        self._files = 0
+        self._told = 0.0
+
+    def _tell(self, size: int) -> None:
+        self.copied += size
+        self._files += 1
+        if self._files % 16:
+            return  # the clock is read every 16 files: the loop runs per entry
+        now = time.monotonic()
+        if now - self._told >= REPORT and self.on_bytes is not None:
+            self._told = now
+            self.on_bytes(self.copied)
 
     def _check(self, code: int, path: str, archive: ctypes.c_void_p | None = None) -> None:
         """Note a full target, raise on anything else; ``archive`` holds the error
@@ -343,6 +362,8 @@ class _Extractor:
         if not self.full:
             # Header, data and attributes in one call, all in C: this loop runs per entry.
             self._check(lib.read_extract2(read_p, entry_p, self.write_p), path, read_p)
+            if on_disk and self.on_bytes is not None:
+                self._tell(lib.entry_size(entry_p))
             if not self.full:
                 # A file's blocks are what the filesystem allocated for it, holes and
                 # extent blocks as they are (cheaper than scanning its data).
@@ -448,8 +469,16 @@ class Descriptor(Protocol):
     def finish(self) -> None: ...
 
 
-def extract(source: Iterable[bytes] | Descriptor, target: Path, *, as_root: bool | None = None) -> Extracted:
+def extract(
+    source: Iterable[bytes] | Descriptor,
+    target: Path,
+    *,
+    as_root: bool | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Extracted:
     """Extract the kept part of an exported filesystem, then ``finish_archive``, into ``target``.
+
+    ``on_bytes(copied)`` is told the bytes of regular files written so far, a few times a second.
 
     ``source`` is the tar as chunks (the engine's export) or on a file descriptor.
     Raises ``ContentTooLargeError`` (with the whole content counted) when
@@ -462,7 +491,7 @@ def extract(source: Iterable[bytes] | Descriptor, target: Path, *, as_root: bool
     root = os.geteuid() == 0 if as_root is None else as_root
     lib = _lib()
     with _inside(target), _write_disk(lib, FLAGS_ROOT if root else FLAGS_USER) as write_p:
-        extractor = _Extractor(write_p, as_root=root)
+        extractor = _Extractor(write_p, as_root=root, on_bytes=on_bytes)
         pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
         if descriptor is not None:
             read_fd = descriptor.fd

@@ -14,6 +14,9 @@ size); with ``free`` set, ``size`` is the size auto chose from the content, and 
 digest holds ``free`` in its place (the input, not what the tree made of it).
 Version 3 also added ``slim`` (the slimming categories, part of the digest when
 not empty, so a plain build keeps the UUID it had); older manifests read with none.
+Version 3 also added ``compressed_sha256`` (of the ``.gz``/``.zst`` file written, null
+for an uncompressed output) and made ``image_sha256`` always the ext4 image's,
+also for a compressed output (version 2 recorded the compressed file's there).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ MANIFEST_VERSION = 3
 #: A fixed namespace for the UUIDs nexlab derives (uuid5 of the inputs' digest).
 NAMESPACE = uuidlib.UUID("6d1c2f0e-5b7a-4c2e-9f3d-6e657831ab00")
 #: Fields a manifest may lack: the version, and what version 1 did not record.
-_OPTIONAL = frozenset({"version", "init", "free", "slim"})
+_OPTIONAL = frozenset({"version", "init", "free", "slim", "compressed_sha256"})
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,10 @@ class BuildManifest(Summarized):
     #: Derived from ``digest()`` when not given (a manifest read back keeps what it says).
     uuid: str = ""
     hash_seed: str = ""
-    #: Empty until the image exists.
+    #: Empty until the image exists; of the ext4 image, uncompressed.
     image_sha256: str = ""
+    #: Of the compressed artifact (``.gz``, ``.zst``) as written; None for an uncompressed output.
+    compressed_sha256: str | None = None
     version: int = MANIFEST_VERSION
 
     def summary(self) -> str:
@@ -96,8 +101,8 @@ class BuildManifest(Summarized):
             parts.append("slim:" + ",".join(self.slim))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
-    def with_image(self, image_sha256: str) -> BuildManifest:
-        return dataclasses.replace(self, image_sha256=image_sha256)
+    def with_image(self, image_sha256: str, compressed_sha256: str | None = None) -> BuildManifest:
+        return dataclasses.replace(self, image_sha256=image_sha256, compressed_sha256=compressed_sha256)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=2) + "\n"

@@ -7,6 +7,11 @@ directory (or raced in beside a temporary) is replaced, never followed. The
 renames run with SIGINT and SIGTERM held back, and what was renamed into place
 is remembered, so the CLI can tell a user whose Ctrl-C came too late that the
 output is complete.
+
+A ``.gz`` or ``.zst`` output is a step of its own (``compress``, with a bar in
+bytes): one pass reads the image, hashes it (the ext4's sha256) and feeds the
+compressor, whose output is hashed as it is written (the artifact's sha256, what
+a download check compares), so neither digest costs another read.
 """
 
 from __future__ import annotations
@@ -16,20 +21,28 @@ import errno
 import gzip
 import hashlib
 import os
-import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from nexlab.builder.results import CompressResult
 from nexlab.errors import HostError, InputError
 from nexlab.host import owned, signals
+from nexlab.progress import Progress, or_logging
 from nexlab.run import run
 
 #: Suffixes written compressed, and suffixes of compressors nexlab does not write.
 COMPRESSED = (".gz", ".zst")
 _UNSUPPORTED = (".xz", ".bz2", ".lz4", ".lzma", ".lz", ".zip", ".7z", ".br")
+
+#: The compressor each suffix names, as the step reports it.
+FORMATS = {".gz": "gzip", ".zst": "zstd"}
+#: Bytes read (and compressed) at a time; the bar is redrawn at most every REPORT seconds.
+CHUNK = 1024 * 1024
+REPORT = 0.1
 
 #: Files renamed into place by this process (absolute paths).
 _committed: set[Path] = set()
@@ -118,15 +131,32 @@ def _umask() -> int:
     return 0o022
 
 
+class Written:
+    """What ``staged_output`` did at the end of its block: the compress step's result, if any.
+
+    Filled in before ``sidecars`` is called (a manifest records both digests).
+    """
+
+    def __init__(self) -> None:
+        self.compressed: CompressResult | None = None
+
+
 @contextlib.contextmanager
-def staged_output(output: Path, *, sidecars: Sidecars | None = None) -> Iterator[Path]:
+def staged_output(
+    output: Path,
+    *,
+    sidecars: Sidecars | None = None,
+    progress: Progress | None = None,
+    written: Written | None = None,
+) -> Iterator[Path]:
     """Yield a new, empty temporary file beside ``output``; it replaces ``output`` only if the
     block succeeds.
 
-    A ``.gz`` or ``.zst`` output is compressed from the temporary image.
-    ``sidecars(final)`` may return more files to write (a manifest); they are
-    written to temporaries too and renamed right after the image, together.
-    Whatever happens, no temporary file is left behind.
+    A ``.gz`` or ``.zst`` output is compressed from the temporary image, as the
+    step ``compress`` of ``progress``; its result (sizes, both sha256) goes to
+    ``written.compressed``. ``sidecars(final)`` may return more files to write (a
+    manifest); they are written to temporaries too and renamed right after the
+    image, together. Whatever happens, no temporary file is left behind.
     """
     check_output(output)
     directory = output.parent
@@ -146,7 +176,11 @@ def staged_output(output: Path, *, sidecars: Sidecars | None = None) -> Iterator
             suffix = output.suffix.lower()
             if suffix in COMPRESSED:
                 final = temporary(directory, output.name)
-                _compress(staged, final, suffix)
+                shown = or_logging(progress)
+                with shown.step("compress", f"{FORMATS[suffix]} {output.name}") as step:
+                    made = step.done(compress(staged, final, suffix, output=output, progress=shown))
+                if written is not None:
+                    written.compressed = made
             extra: list[tuple[Path, Path]] = []
             for path, content in (sidecars(final) if sidecars else {}).items():
                 extra.append((temporary(path.parent, path.name), path))
@@ -162,26 +196,74 @@ def staged_output(output: Path, *, sidecars: Sidecars | None = None) -> Iterator
                         path.unlink()
 
 
-def _compress(source: Path, destination: Path, suffix: str) -> None:
+class _Hashing:
+    """A file-like sink that hashes and counts what goes through it to ``raw``."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        self.bytes += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def compress(
+    source: Path, destination: Path, suffix: str, *, output: Path | None = None, progress: Progress | None = None
+) -> CompressResult:
+    """Compress ``source`` into ``destination`` (``.gz`` or ``.zst``), reporting bytes read."""
+    start = time.monotonic()
+    progress = or_logging(progress)
+    total = source.stat().st_size
+    image_digest = hashlib.sha256()
     try:
         with source.open("rb") as plain, open(destination, "r+b") as raw:
-            if suffix == ".gz":
-                # mtime=0 and no file name: the same image always gzips to the same bytes.
-                with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as sink:
-                    shutil.copyfileobj(plain, sink, 1024 * 1024)
-            else:
-                _zstd(plain, raw, source.stat().st_size)
+            sink = _Hashing(raw)
+            with _compressor(sink, suffix, total) as feed:
+                done, shown = 0, 0.0
+                while chunk := plain.read(CHUNK):
+                    image_digest.update(chunk)
+                    feed(chunk)
+                    done += len(chunk)
+                    now = time.monotonic()
+                    if now - shown >= REPORT:
+                        shown = now
+                        progress.fraction(done / max(total, 1), f"{done / 2**20:.0f} of {total / 2**20:.0f} MiB")
+            raw.truncate()
     except OSError as exc:
         raise host_error(exc, f"compressing the image to {suffix}", destination.parent) from None
+    progress.fraction(1.0, f"{total / 2**20:.0f} MiB → {sink.bytes / 2**20:.1f} MiB")
+    return CompressResult(
+        seconds=time.monotonic() - start,
+        output=output or destination,
+        format=FORMATS[suffix],
+        image_bytes=total,
+        compressed_bytes=sink.bytes,
+        image_sha256=image_digest.hexdigest(),
+        sha256=sink.digest.hexdigest(),
+    )
 
 
-def _zstd(plain: BinaryIO, raw: BinaryIO, size: int) -> None:
+@contextlib.contextmanager
+def _compressor(sink: _Hashing, suffix: str, size: int) -> Iterator[Callable[[bytes], Any]]:
+    """A function that compresses one chunk more into ``sink``; the stream ends with the block."""
+    if suffix == ".gz":
+        # mtime=0 and no file name: the same image always gzips to the same bytes.
+        with gzip.GzipFile(filename="", fileobj=sink, mode="wb", mtime=0) as gz:
+            yield gz.write
+        return
     import zstandard
 
     # Level 19 with the content size in the frame header; no threads, so the same image
     # always compresses to the same bytes.
     compressor = zstandard.ZstdCompressor(level=19, write_content_size=True, threads=0)
-    compressor.copy_stream(plain, raw, size=size, read_size=1024 * 1024, write_size=1024 * 1024)
+    with compressor.stream_writer(sink, size=size, write_size=CHUNK, closefd=False) as zst:  # type: ignore[arg-type]
+        yield zst.write
 
 
 def _write(path: Path, content: bytes) -> None:

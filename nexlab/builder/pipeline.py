@@ -18,7 +18,7 @@ from nexlab.builder.container import FinishedSetup, SetupInputs, created_setup, 
 from nexlab.builder.init import InitSystem, parse_init
 from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.mount import mount, require_root
-from nexlab.builder.output import COMPRESSED, host_full, sha256_file, staged_output
+from nexlab.builder.output import COMPRESSED, Written, host_full, sha256_file, staged_output
 from nexlab.builder.populate import DEFAULT_IMAGE, fill, setup_init, setup_inputs
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import service_problem
@@ -26,7 +26,7 @@ from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
 from nexlab.builder.unmount import flushing, unmount_digesting
 from nexlab.errors import ImageTooSmallError, InputError
-from nexlab.progress import Progress, or_logging
+from nexlab.progress import Progress, or_default, or_logging
 from nexlab.sizes import parse_size
 from nexlab.slim import SlimResult
 from nexlab.slim import slim as slim_tree
@@ -93,7 +93,12 @@ def build(
     reproducible: bool = False,
     progress: Progress | None = None,
 ) -> BuildResult:
-    """``build_rootfs`` for a ``BuildSpec``: the reproducible path or the mount path."""
+    """``build_rootfs`` for a ``BuildSpec``: the reproducible path or the mount path.
+
+    Without ``progress`` the build shows itself (``nexlab.progress.default_progress``):
+    a widget in a notebook, a bar on a terminal, log lines otherwise.
+    """
+    progress = or_default(progress)
     if reproducible:
         from nexlab.builder.reproducible import build_reproducible
 
@@ -178,7 +183,8 @@ def _mounted_steps(
     release_container: Callable[[], None],
 ) -> BuildResult:
     """Allocate, mkfs, mount, fill from the finished setup container, unmount, check."""
-    with staged_output(target) as staged:
+    written = Written()
+    with staged_output(target, progress=progress, written=written) as staged:
         with progress.step("allocate", f"{num_bytes} bytes") as step:
             steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
         with progress.step("mkfs", "mkfs.ext4") as step:
@@ -220,12 +226,23 @@ def _mounted_steps(
         finally:
             if running is not None:
                 concurrent.futures.wait([running])  # nothing reads the staged file once it is renamed or removed
-    final = target
+    compressed = written.compressed
+    if compressed is not None:
+        # Its digests were taken while compressing; the compress step follows e2fsck.
+        steps.append(compressed)
+        seconds = time.monotonic() - start
+        return BuildResult(
+            seconds=seconds,
+            output=target,
+            size=target.stat().st_size,
+            sha256=compressed.sha256,
+            steps=tuple(steps),
+            slim=spec.slim,
+            image_sha256=compressed.image_sha256,
+            compressed_sha256=compressed.sha256,
+        )
+    # An uncompressed output was hashed beside e2fsck.
+    sha256 = running.result() if running is not None else sha256_file(target)
     return BuildResult(
-        seconds=seconds,
-        output=final,
-        size=final.stat().st_size,
-        sha256=running.result() if running is not None else sha256_file(final),
-        steps=tuple(steps),
-        slim=spec.slim,
+        seconds=seconds, output=target, size=target.stat().st_size, sha256=sha256, steps=tuple(steps), slim=spec.slim
     )

@@ -9,6 +9,7 @@ broken base fails before any image exists, and calls ``fill`` once mounted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from nexlab.builder import engine
 from nexlab.builder.container import (
+    SETUP_SHARE,
     ContentTooLargeError,
     CreatedSetup,
     FinishedSetup,
@@ -32,7 +34,7 @@ from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
 from nexlab.errors import ImageTooSmallError, InputError
-from nexlab.progress import Progress, or_logging
+from nexlab.progress import Progress, Step, or_default, or_logging
 
 if TYPE_CHECKING:
     import docker
@@ -108,15 +110,21 @@ def populate(
     if not mount.mounted:
         raise InputError(f"{mount.image} is not mounted any more")
     start = time.monotonic()
-    progress = or_logging(progress)
+    # A progress of its own (the default: a widget in a notebook) shows this as one step;
+    # a caller's progress shows it within the caller's own step.
+    own = progress is None
+    progress = or_default(progress)
     setup_inputs(agent, script, service)
     client = client or engine.connect()
     base = engine.ensure_image(client, image)
-    with created_setup(client, base, reference=image, network=network) as created:
+    with (
+        progress.step("populate", f"container of {image}") if own else contextlib.nullcontext(Step("populate")) as step,
+        created_setup(client, base, reference=image, network=network) as created,
+    ):
         system = init if isinstance(init, InitSystem) else setup_init(created, init, network, progress)
         inputs = setup_inputs(agent, script, service, system.kind)
         finished = run_setup(created, inputs, progress)
-        return fill(mount, finished, inputs, progress=progress, started=start)
+        return step.done(fill(mount, finished, inputs, progress=progress, started=start))
 
 
 def fill(
@@ -130,9 +138,18 @@ def fill(
     """Extract the finished setup container's filesystem into ``mount``."""
     start = time.monotonic() if started is None else started
     progress = or_logging(progress)
+    total = finished.image_bytes
+
+    def copied(done: int) -> None:
+        # The image's size only approximates what is kept (caches are left out): never claim the end.
+        share = min(done / total, 0.99) if total else 0.0
+        progress.fraction(
+            SETUP_SHARE + (1 - SETUP_SHARE) * share, f"copy {done / 2**20:.0f} of ~{total / 2**20:.0f} MiB"
+        )
+
     try:
         with container_stream(finished) as source:
-            extract(source, mount.path, as_root=True)
+            extract(source, mount.path, as_root=True, on_bytes=copied)
     except ContentTooLargeError as exc:
         raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None
     progress.fraction(1.0, "done")

@@ -147,15 +147,56 @@ class UnmountResult(StepResult):
 
 
 @dataclass(frozen=True)
+class CompressResult(StepResult):
+    """The ``compress`` step of a ``.gz`` or ``.zst`` output."""
+
+    output: Path
+    format: str  # gzip or zstd
+    image_bytes: int
+    compressed_bytes: int
+    #: Of the ext4 image that was compressed, and of the compressed file written.
+    image_sha256: str
+    sha256: str
+
+    step = "compress"
+
+    def summary(self) -> str:
+        return (
+            f"{self.output.name} ({self.format}): {format_size(self.image_bytes)} → "
+            f"{format_size(self.compressed_bytes)}, sha256 {self.sha256[:16]}…"
+        )
+
+    def facts(self) -> list[tuple[str, str]]:
+        ratio = self.compressed_bytes / max(self.image_bytes, 1)
+        return [
+            ("output", str(self.output)),
+            ("format", self.format),
+            ("size", f"{format_size(self.image_bytes)} → {format_size(self.compressed_bytes)} ({ratio:.0%})"),
+            ("sha256", self.sha256),
+            ("image sha256", self.image_sha256),
+            ("time", f"{self.seconds:.2f} s"),
+        ]
+
+
+@dataclass(frozen=True)
 class BuildResult(StepResult):
     output: Path
     size: int
+    #: Of the output file as written: for a ``.gz``/``.zst`` output, of the compressed file.
     sha256: str
     steps: tuple[StepResult | SlimResult, ...]
     reproducible: bool = False
     manifest: Path | None = None
     #: The slimming categories removed (``nexlab build --slim``).
     slim: tuple[str, ...] = ()
+    #: Of the ext4 image (for a compressed output, of what it decompresses to); "" when unknown.
+    image_sha256: str = ""
+    #: Of the compressed artifact (``.gz``, ``.zst``), None for an uncompressed output.
+    compressed_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.image_sha256 and self.compressed_sha256 is None:
+            object.__setattr__(self, "image_sha256", self.sha256)  # an uncompressed output is the image
 
     step = "build"
 
@@ -171,6 +212,10 @@ class BuildResult(StepResult):
             ("output", str(self.output)),
             ("size", f"{self.size} bytes ({format_size(self.size)})"),
             ("sha256", self.sha256),
+        ]
+        if self.compressed_sha256 is not None:
+            facts.append(("image sha256", f"{self.image_sha256} (uncompressed)"))
+        facts += [
             ("mode", "reproducible (mkfs.ext4 -d)" if self.reproducible else "mount + container"),
         ]
         if self.manifest:

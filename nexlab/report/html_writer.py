@@ -7,7 +7,9 @@ from an image is escaped here, at the last moment.
 
 from __future__ import annotations
 
+import base64
 import html
+import re
 from collections.abc import Iterable, Sequence
 
 from nexlab.report import document as doc
@@ -86,8 +88,52 @@ def page(title: str, body: str) -> str:
 
 
 def fragment(body: str) -> str:
-    """The same report for Jupyter: the styles first, then the body, no document shell."""
-    return f"<style>{CSS}</style><div class='nexlab-report'>{body}</div>"
+    """The same report for Jupyter: the styles first, then the body, no document shell.
+
+    Its pictures survive an untrusted notebook (``portable_svg``)."""
+    return f"<style>{CSS}{PORTABLE_CSS}</style><div class='nexlab-report'>{portable_svg(body)}</div>"
+
+
+#: Shows the inline SVG, hides its picture copy, where styles apply (a trusted notebook, a widget).
+PORTABLE_CSS = ".nx-svg-live{display:block!important}.nx-svg-copy{display:none!important}"
+#: Hidden twice: a sanitizer that keeps ``style`` (JupyterLab's) or only ``hidden`` still hides it;
+#: the value is not empty because sanitizers drop empty attributes (sanitize-html keeps only alt).
+_LIVE = "<div class='nx-svg-live' hidden='hidden' style='display:none'>"
+#: An inline SVG not yet made portable (so that ``portable_svg`` may run twice on the same HTML).
+_SVG = re.compile(r"(?<!" + re.escape(_LIVE) + r")<svg\b([^>]*)>(.*?)</svg>", re.DOTALL)
+_PICTURE_STYLE = "<style>text{font:11px system-ui,sans-serif}</style>"
+
+
+def portable_html(html: str) -> str:
+    """``html`` (a treemap, a chart) for a notebook cell: ``portable_svg`` and the style it needs."""
+    return f"<style>{PORTABLE_CSS}</style>{portable_svg(html)}"
+
+
+def portable_svg(html: str) -> str:
+    """Each inline ``<svg>`` of ``html`` twice: live (tooltips) and as an ``<img>`` data URI.
+
+    An untrusted notebook (JupyterLab's sanitizer), nbconvert's and other static
+    viewers drop ``<svg>`` and ``<style>`` and keep the text of the drawing, a dump of
+    labels. There the ``hidden`` attribute keeps that dump out of sight and the
+    picture, which needs no script, shows. Where the styles of ``PORTABLE_CSS``
+    apply (a trusted notebook, a widget, nbconvert), the live SVG shows and its copy
+    is hidden.
+    """
+
+    def both(match: re.Match[str]) -> str:
+        attributes, inner = match.group(1), match.group(2)
+        if "xmlns=" not in attributes:
+            attributes = " xmlns='http://www.w3.org/2000/svg'" + attributes
+        picture = f"<svg{attributes}>{_PICTURE_STYLE}{inner}</svg>"
+        label = re.search(r"aria-label='([^']*)'", attributes)
+        alt = label.group(1) if label else "chart"
+        data = base64.b64encode(picture.encode("utf-8")).decode("ascii")
+        return (
+            f"{_LIVE}{match.group(0)}</div>"
+            f"<img class='nx-svg-copy' alt='{alt}' style='max-width:100%' src='data:image/svg+xml;base64,{data}'>"
+        )
+
+    return _SVG.sub(both, html)
 
 
 def render(document: doc.Document, *, standalone: bool = True) -> str:

@@ -1,11 +1,13 @@
-"""``BuilderPanel``: the five build steps as buttons, one after the other.
+"""``BuilderPanel``: the five build steps as buttons, one after the other, and one to run them all.
 
 Each button runs one step of ``nexlab.builder`` with the panel's inputs and shows
 the step's result below it. A button is enabled only when the step before it
-succeeded. Expected failures (``NexlabError``) are one red line in the panel,
-never a traceback. The panel owns the ``Mount`` between the mount and unmount
-steps and releases it when a step fails, when the panel is closed, and at the
-latest when the kernel exits.
+succeeded; **Build** runs the five in order (stopping at the first that fails).
+The bar and the live log sit right under the buttons, so a click shows something
+moving where the user looks; allocate starts over: results and log are cleared.
+Expected failures (``NexlabError``) are one red line in the panel, never a traceback.
+The panel owns the ``Mount`` between the mount and unmount steps and releases it
+when a step fails, when the panel is closed, and at the latest when the kernel exits.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from nexlab.builder.spec import inputs as spec_inputs
 from nexlab.builder.unmount import unmount
 from nexlab.errors import NexlabError
 from nexlab.ui.progress import WidgetProgress
+from nexlab.ui.static import StaticFallback
 
 log = logging.getLogger("nexlab.ui")
 
@@ -54,11 +57,12 @@ def _release_quietly(held: Mount) -> None:
         log.warning("could not release %s", held, exc_info=True)
 
 
-class BuilderPanel(widgets.VBox):
-    """Inputs, one button per step, a progress bar, a live log and each step's result.
+class BuilderPanel(StaticFallback, widgets.VBox):
+    """Inputs, one button per step and a Build button, a progress bar, a live log and each
+    step's result.
 
     ``panel.close()`` (or leaving ``with BuilderPanel(...) as panel:``) releases
-    a mount the steps left open.
+    a mount the steps left open. Saved in a notebook, it reads as its last state.
     """
 
     def __init__(
@@ -86,6 +90,11 @@ class BuilderPanel(widgets.VBox):
         self.progress = WidgetProgress()
         self.error = widgets.HTML(value="")
         self.buttons = {step: widgets.Button(description=step, layout={"width": "8em"}) for step in STEPS}
+        self.build_button = widgets.Button(
+            description="Build", button_style="primary", tooltip="run the five steps", layout={"width": "8em"}
+        )
+        self.build_button.on_click(lambda _button: self.build())
+        self._running = False
         self.results = {step: widgets.HTML(value="") for step in STEPS}
         self.step_results: dict[str, Any] = {}
         #: How many steps, in order, have succeeded since the last allocate.
@@ -93,24 +102,20 @@ class BuilderPanel(widgets.VBox):
         self.mount: Mount | None = None
         self._finalizer: weakref.finalize[..., Any] | None = None
 
-        actions: dict[str, Callable[[], Any]] = {
-            "allocate": self._allocate,
-            "mkfs": self._mkfs,
-            "mount": self._mount,
-            "populate": self._populate,
-            "unmount": self._unmount,
-        }
+        actions = self._actions()
         for step, button in self.buttons.items():
             button.on_click(self._handler(step, actions[step]))
         inputs = widgets.VBox([*self.inputs.values(), self.output, self.overwrite])
-        steps = [widgets.VBox([self.buttons[step], self.results[step]]) for step in STEPS]
+        buttons = widgets.HBox([*self.buttons.values(), self.build_button])
+        results = widgets.VBox([self.results[step] for step in STEPS])
         super().__init__(
             [
                 widgets.HTML("<b>nexlab: build a rootfs step by step</b>"),
                 inputs,
-                self.error,
+                buttons,
                 self.progress.widget,
-                *steps,
+                self.error,
+                results,
             ]
         )
         self._refresh()
@@ -144,22 +149,51 @@ class BuilderPanel(widgets.VBox):
     def _refresh(self) -> None:
         holding = self.mount is not None and self.mount.mounted
         for index, step in enumerate(STEPS):
-            allowed = index == self.completed or (index == 0 and not holding)
+            allowed = not self._running and (index == self.completed or (index == 0 and not holding))
             self.buttons[step].disabled = not allowed
             self.buttons[step].button_style = "success" if index < self.completed else ""
+        self.build_button.disabled = self._running
+        self.build_button.button_style = "success" if self.completed == len(STEPS) else "primary"
 
     def _handler(self, step: str, action: Callable[[], Any]) -> Callable[[widgets.Button], None]:
         def on_click(_button: widgets.Button) -> None:
             self.run_step(step, action)
+            self.refresh_fallback()
 
         return on_click
 
-    def run_step(self, step: str, action: Callable[[], Any]) -> None:
+    def build(self) -> bool:
+        """Run the five steps in order, as clicking Build does; True when all succeeded."""
+        actions = self._actions()
+        self._running = True
+        try:
+            for step in STEPS:
+                self.run_step(step, actions[step], in_build=True)
+                if self.error.value:
+                    break
+        finally:
+            self._running = False
+            self._refresh()
+            self.refresh_fallback()
+        return self.completed == len(STEPS)
+
+    def _actions(self) -> dict[str, Callable[[], Any]]:
+        return {
+            "allocate": self._allocate,
+            "mkfs": self._mkfs,
+            "mount": self._mount,
+            "populate": self._populate,
+            "unmount": self._unmount,
+        }
+
+    def run_step(self, step: str, action: Callable[[], Any], *, in_build: bool = False) -> None:
         index = STEPS.index(step)
         self.error.value = ""
+        if index == 0:
+            self.progress.clear()  # a new build: the old log would only mislead
         for later in STEPS[index:]:
             self.results[later].value = ""
-        for button in self.buttons.values():
+        for button in [*self.buttons.values(), self.build_button]:
             button.disabled = True
         try:
             # The step is marked failed by the progress itself when the action raises.
@@ -187,7 +221,14 @@ class BuilderPanel(widgets.VBox):
             self.results[step].value = report.html(result, standalone=False)
             self.completed = index + 1
         finally:
-            self._refresh()
+            if not in_build:
+                self._refresh()
+
+    # -- display ----------------------------------------------------------------
+    def fallback_text(self) -> str:
+        done = ", ".join(STEPS[: self.completed]) or "none"
+        failed = f"; {self.error_text}" if self.error_text else ""
+        return f"BuilderPanel: {self.image_path} (steps done: {done}{failed})"
 
     # -- the steps ------------------------------------------------------------
     def _allocate(self) -> Any:

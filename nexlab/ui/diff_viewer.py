@@ -17,6 +17,7 @@ import ipywidgets as widgets
 from nexlab import report
 from nexlab.report.html_writer import table
 from nexlab.sizes import format_size
+from nexlab.ui.static import StaticFallback
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,8 +69,11 @@ def _size_rows(frame: pd.DataFrame, label: str, limit: int = 30) -> str:
     return table([label, "A", "B", "Δ bytes"], rows, numeric=(1, 2, 3))
 
 
-class DiffViewer(widgets.VBox):
-    """Verdict and counts above; tabs for changes, sizes, causes and the full report."""
+class DiffViewer(StaticFallback, widgets.VBox):
+    """Verdict and counts above; tabs for changes, sizes, causes and the full report.
+
+    Saved in a notebook, it reads as the diff's report where the live view cannot show.
+    """
 
     def __init__(self, diff: Diff, *, rows: int = 100) -> None:
         self.diff = diff
@@ -93,7 +97,8 @@ class DiffViewer(widgets.VBox):
             if causes
             else "<p>No known causes apply.</p>"
         )
-        self.report = widgets.HTML(report.html(diff, standalone=False))
+        self._report_html = report.html(diff, standalone=False)
+        self.report = widgets.HTML(self._report_html)
         self.selection = diff.changes
         titles = ("changes", "sizes", f"causes ({len(causes)})", "report")
         self.tabs = widgets.Tab(children=[self.table, self.sizes, self.causes, self.report])
@@ -117,6 +122,16 @@ class DiffViewer(widgets.VBox):
         for control in (self.kind, self.prefix, self.include_mtime_only, self.rows):
             control.observe(self._update, names="value")
         self._update()
+
+    def fallback_html(self) -> str:
+        return self._report_html
+
+    def fallback_text(self) -> str:
+        counts = self.diff.counts()
+        return (
+            f"DiffViewer: {self.diff.a} vs {self.diff.b} ({counts['added']} added, {counts['removed']} removed, "
+            f"{counts['modified']} modified, {counts['mtime_only']} mtime only)"
+        )
 
     @classmethod
     def from_images(cls, a: str | os.PathLike[str], b: str | os.PathLike[str], **options: Any) -> DiffViewer:

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from nexlab import report
 from nexlab.errors import NexlabError
 from nexlab.report.document import Node
 from nexlab.report.html_writer import table, treemap_svg
 from nexlab.sizes import format_size, parse_size
+from nexlab.ui.static import StaticFallback
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,8 +112,11 @@ def findings_html(audit: Audit) -> str:
     return table(["severity", "rule", "what", "fix", "paths"], rows)
 
 
-class AuditExplorer(widgets.VBox):
-    """Filters above, then tabs: the matching paths, their treemap, the findings."""
+class AuditExplorer(StaticFallback, widgets.VBox):
+    """Filters above, then tabs: the matching paths, their treemap, the findings.
+
+    Saved in a notebook, it reads as the audit's report where the live view cannot show.
+    """
 
     def __init__(self, audit: Audit, *, rows: int = 50) -> None:
         self.audit = audit
@@ -152,6 +157,16 @@ class AuditExplorer(widgets.VBox):
         for control in (self.prefix, self.type, self.owner, self.package, self.min_size, self.sort, self.rows):
             control.observe(self._update, names="value")
         self._update()
+
+    def fallback_html(self) -> str:
+        return report.html(self.audit, standalone=False)
+
+    def fallback_text(self) -> str:
+        audit = self.audit
+        return (
+            f"AuditExplorer: {audit.image} ({len(self.inventory)} paths, {len(audit.packages)} packages, "
+            f"{len(audit.findings)} findings)"
+        )
 
     def filters(self) -> Filters:
         return Filters(

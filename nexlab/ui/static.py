@@ -4,6 +4,14 @@ ipywidgets' own ``embed_minimal_html`` needs its JavaScript manager from a
 CDN, which an offline machine (or a report) does not have. This walks the
 widgets nexlab's panels use and writes their current state as static HTML
 controls: for a screenshot, a bug report, or a record of a session.
+
+``StaticFallback`` puts that HTML (or the report a widget shows) in the widget's
+own mimebundle, beside the live view, with a one-line ``text/plain``: a saved
+notebook reopened without its kernel, untrusted, converted by nbconvert or shown
+by a static viewer renders the report instead of ``AuditExplorer(children=…``.
+A widget displayed with ``display(widget)`` or as a cell's value gets a display
+id, and ``refresh_fallback()`` re-sends the bundle, so the saved notebook keeps
+the widget's final state rather than the one it was displayed in.
 """
 
 from __future__ import annotations
@@ -12,6 +20,11 @@ import html
 from typing import Any
 
 import ipywidgets as widgets
+
+from nexlab.report.html_writer import portable_svg
+
+#: The live widget view's MIME type (ipywidgets 8).
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 CSS = """
 body{font-family:system-ui,sans-serif;font-size:14px;color:#222;margin:1em}
@@ -76,6 +89,69 @@ def static_html(widget: Any) -> str:
         placeholder = html.escape(getattr(widget, "placeholder", "") or "", quote=True)
         return _field(widget.description, f"<input type='text' readonly value='{value}' placeholder='{placeholder}'>")
     return f"<div><i>{html.escape(type(widget).__name__)}</i></div>"
+
+
+#: The rules of CSS for a fallback inside a notebook: none that reaches outside ``.nx-static``.
+NOTEBOOK_CSS = "".join(
+    f".nx-static {rule}" for rule in CSS.strip().splitlines() if rule and not rule.startswith("body")
+)
+
+
+def fallback(widget: Any) -> str:
+    """``widget``'s state as static HTML for a notebook output (no script, no page-wide style)."""
+    return f"<style>{NOTEBOOK_CSS}</style><div class='nx-static'>{portable_svg(static_html(widget))}</div>"
+
+
+class StaticFallback:
+    """Mixin for a widget (or an object showing one): its mimebundle carries ``text/html``
+    and a short ``text/plain`` beside the live view."""
+
+    def fallback_html(self) -> str:
+        """What a notebook shows where the live view cannot be (the report the widget shows)."""
+        return fallback(self)
+
+    def fallback_text(self) -> str:
+        """One line for ``text/plain`` (never the widget tree's repr)."""
+        return type(self).__name__
+
+    def _live_bundle(self, **kwargs: Any) -> dict[str, Any] | None:
+        parent = super()._repr_mimebundle_  # type: ignore[misc]
+        return parent(**kwargs)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        live = self._live_bundle(**kwargs)
+        if live is None:  # a closed widget has no view: show nothing, as ipywidgets does
+            return None
+        return {**live, "text/html": self.fallback_html(), "text/plain": self.fallback_text()}
+
+    def _current_bundle(self) -> dict[str, Any] | None:
+        # ipywidgets' close() replaces _repr_mimebundle_ with None on the instance: nothing to show.
+        render = getattr(self, "_repr_mimebundle_", None)
+        return render() if callable(render) else None
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        bundle = self._current_bundle()
+        if bundle is None:
+            return
+        handle = display(bundle, raw=True, display_id=True)
+        if handle is not None:
+            self.__dict__.setdefault("_nexlab_display_ids", []).append(handle.display_id)
+
+    def refresh_fallback(self) -> None:
+        """Re-send the bundle to every place this was displayed: its ``text/html`` is then
+        the current state, and a notebook saved now keeps that."""
+        ids = self.__dict__.get("_nexlab_display_ids", [])
+        if not ids:
+            return
+        from IPython.display import update_display
+
+        bundle = self._current_bundle()
+        if bundle is None:
+            return
+        for display_id in ids:
+            update_display(bundle, raw=True, display_id=display_id)
 
 
 def static_page(widget: Any, title: str) -> str:

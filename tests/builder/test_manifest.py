@@ -1,4 +1,4 @@
-"""The build manifest is the one record of a reproducible build's inputs (version 2)."""
+"""The build manifest is the one record of a reproducible build's inputs (version 3)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def test_the_json_round_trips_with_the_image_and_version_3() -> None:
     data = json.loads(manifest.to_json())
     assert data["version"] == MANIFEST_VERSION == 3 and data["init"] == "systemd" and data["free"] is None
     assert data["image_sha256"] == "f" * 64 and data["uuid"] == manifest.uuid
+    assert data["compressed_sha256"] is None  # an uncompressed output
     assert list(data) == sorted(data)
     assert BuildManifest.from_json(manifest.to_json()) == manifest
 
@@ -73,3 +74,14 @@ def test_an_auto_size_manifest_digests_the_free_space_asked_not_the_size_chosen(
     assert BuildManifest(**{**INPUTS, "free": 32 << 20, "size": 1 << 30}).uuid == auto.uuid  # type: ignore[arg-type]
     assert BuildManifest(**{**INPUTS, "free": 64 << 20}).uuid != auto.uuid  # type: ignore[arg-type]
     assert BuildManifest.from_json(auto.to_json()) == auto
+
+
+def test_a_compressed_output_records_both_digests_and_a_version_2_manifest_still_reads() -> None:
+    manifest = BuildManifest(**INPUTS).with_image("f" * 64, "c" * 64)  # type: ignore[arg-type]
+    data = json.loads(manifest.to_json())
+    assert data["image_sha256"] == "f" * 64 and data["compressed_sha256"] == "c" * 64
+    assert BuildManifest.from_json(manifest.to_json()) == manifest
+    assert manifest.uuid == BuildManifest(**INPUTS).uuid  # an output digest is no input
+    v2 = {k: v for k, v in data.items() if k != "compressed_sha256"} | {"version": 2}
+    read = BuildManifest.from_json(json.dumps(v2))
+    assert read.version == 2 and read.compressed_sha256 is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -129,12 +130,26 @@ def test_gz_output_is_gzipped_and_reproducible_as_a_stream(
     tmp_path: Path, debian_rootfs: Path, debian_base: str, sample_agent: Path
 ) -> None:
     out = tmp_path / "rootfs.ext4.gz"
-    result = build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB")
+    recorder = Recorder()
+    result = build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB", progress=recorder)
     with gzip.open(out) as handle:
         head = handle.read(2048)
+        plain = hashlib.sha256(head)
+        while chunk := handle.read(2**20):
+            plain.update(chunk)
     assert head[1080:1082] == b"\x53\xef", "ext magic inside the gzip stream"
     assert result.size == out.stat().st_size
     assert result.sha256 == sha256_file(out), "a compressed output's digest is of the compressed file"
+    assert result.compressed_sha256 == result.sha256 and result.image_sha256 == plain.hexdigest()
+    # gzip is a step of its own, listed with the others, with a bar in bytes.
+    assert recorder.steps[-1] == "compress" and recorder.finished[-1] == "compress"
+    assert [s.step for s in result.steps][-1] == "compress"
+    assert "compress" in str(result) and "image sha256" in str(result)
+    compressing = [(done, text) for step, done, text in recorder.bar if step == "compress"]
+    assert compressing[-1][0] == 1.0 and any("of 200 MiB" in text for _, text in compressing)
+    # The copy reports its bytes: the populate bar moves past the setup's share while copying.
+    copying = [done for step, done, text in recorder.bar if step == "populate" and text.startswith("copy ")]
+    assert len(set(copying)) >= 2 and all(0.4 <= d < 1.0 for d in copying), copying
     assert [p.name for p in tmp_path.iterdir()] == ["rootfs.ext4.gz"], "no temporary files left"
 
 

@@ -90,6 +90,24 @@ def test_two_builds_are_bit_identical(two_builds: tuple[Path, Path]) -> None:
 
 
 @pytest.mark.docker
+def test_a_gz_output_records_the_image_and_the_artifact_digests(
+    two_builds: tuple[Path, Path], tmp_path: Path, pinned_base: str, sample_agent: Path
+) -> None:
+    import hashlib
+
+    spec = BuildSpec.of(sample_agent, pinned_base, size="200MiB")
+    result = build_reproducible(spec, tmp_path / "rootfs.ext4.gz")
+    recorded = BuildManifest.read(manifest_path(result.output))
+    plain = BuildManifest.read(manifest_path(two_builds[0]))
+    # The same inputs: the image inside the .gz is the uncompressed build's, byte for byte.
+    assert recorded.image_sha256 == plain.image_sha256 == result.image_sha256
+    assert recorded.compressed_sha256 == result.compressed_sha256 == result.sha256
+    assert result.sha256 == hashlib.sha256(result.output.read_bytes()).hexdigest()
+    assert plain.compressed_sha256 is None and recorded.version == 3
+    assert [s.step for s in result.steps][-1] == "compress"
+
+
+@pytest.mark.docker
 def test_image_is_clean_and_scrubbed(two_builds: tuple[Path, Path]) -> None:
     from nexlab.image import open_image
     from nexlab.run import run

@@ -21,7 +21,7 @@ import nexlab
 from nexlab.builder.mount import Mount
 from nexlab.builder.reproducible.results import NormalizeResult, StagingResult, TimesResult
 from nexlab.builder.resize import ResizeResult
-from nexlab.builder.results import SizeResult, StepResult, UnmountResult
+from nexlab.builder.results import CompressResult, SizeResult, StepResult, UnmountResult
 from nexlab.builder.slimming import SlimImageResult
 from nexlab.display import REPR_LIMIT, Displayable, Summarized
 from nexlab.slim.result import Saving, SlimResult
@@ -71,6 +71,7 @@ def _other_steps(tmp: Path) -> list[Any]:
         SizeResult(0.6, 208 << 20, 9952, 130 << 20, 7887, 32 << 20, 32 << 20 | 1 << 19),
         ResizeResult(1.2, tmp / "rootfs.ext4", 150 << 20, 200 << 20, 140 << 20, 60 << 20, None, tmp / "m.json"),
         SlimImageResult(2.0, tmp / "a.ext4", tmp / "b.ext4", 150 << 20, "6" * 64, slimmed),
+        CompressResult(20.7, tmp / "rootfs.ext4.gz", "gzip", 200 << 20, 53 << 20, "7" * 64, "8" * 64),
     ]
 
 

@@ -31,7 +31,14 @@ def test_panel_state_as_a_static_page(tmp_path: Path, browser: Browser) -> None:
     loaded = browser.load(page)
     assert loaded.errors == [] and loaded.external_requests == []
     buttons = browser.evaluate("Array.from(document.querySelectorAll('button')).map(b => [b.textContent, b.disabled])")
-    assert buttons == [["allocate", False], ["mkfs", True], ["mount", True], ["populate", True], ["unmount", True]]
+    assert buttons == [
+        ["allocate", False],
+        ["mkfs", True],
+        ["mount", True],
+        ["populate", True],
+        ["unmount", True],
+        ["Build", False],
+    ]
     inputs = browser.evaluate("Array.from(document.querySelectorAll('input[type=text]')).map(i => i.value)")
     assert str(tmp_path / "missing-agent") in inputs and "64MiB" in inputs
     error = browser.evaluate("document.body.innerText")

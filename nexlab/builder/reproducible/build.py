@@ -16,7 +16,7 @@ from nexlab.builder.init import parse_init
 from nexlab.builder.manifest import BuildManifest, manifest_path
 from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.normalize import scrub
-from nexlab.builder.output import host_full, sha256_file, staged_output
+from nexlab.builder.output import Written, host_full, sha256_file, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
 from nexlab.builder.reproducible import epoch
 from nexlab.builder.reproducible.inputs import collect_inputs
@@ -133,12 +133,18 @@ def build_reproducible(
         fake_time = {"E2FSPROGS_FAKE_TIME": str(the_epoch)}
         manifests: list[BuildManifest] = []
 
+        written = Written()
+
         def manifest_of(final: Path) -> dict[Path, bytes]:
             # Written with the image and renamed right after it: never an image without its manifest.
-            manifests.append(inputs.with_image(sha256_file(final)))
+            made = written.compressed
+            if made is None:
+                manifests.append(inputs.with_image(sha256_file(final)))
+            else:  # both digests were taken while compressing
+                manifests.append(inputs.with_image(made.image_sha256, made.sha256))
             return {manifest_path(target): manifests[0].to_json().encode()}
 
-        with staged_output(target, sidecars=manifest_of) as staged:
+        with staged_output(target, sidecars=manifest_of, progress=progress, written=written) as staged:
 
             def make(size: int, options: MkfsOptions) -> MkfsResult:
                 try:
@@ -181,15 +187,19 @@ def build_reproducible(
             with progress.step("times", "debugfs: ctime and atime := epoch; e2fsck -fn") as step:
                 steps.append(step.done(pin_inode_times(staged, the_epoch, owners=owners)))
             check_service(staged, system.kind)
-    digest = manifests[0].image_sha256
+    recorded = manifests[0]
+    if written.compressed is not None:
+        steps.append(written.compressed)
     manifest = manifest_path(target)
     return BuildResult(
         seconds=time.monotonic() - start,
         output=target,
         size=target.stat().st_size,
-        sha256=digest,
+        sha256=recorded.compressed_sha256 or recorded.image_sha256,
         steps=tuple(steps),
         reproducible=True,
         manifest=manifest,
         slim=spec.slim,
+        image_sha256=recorded.image_sha256,
+        compressed_sha256=recorded.compressed_sha256,
     )
