@@ -75,12 +75,16 @@ def build(
     *,
     reproducible: bool = False,
     progress: Progress | None = None,
+    cache: bool = True,
 ) -> BuildResult:
-    """``build_rootfs`` for a ``BuildSpec``: the reproducible path or the mount path."""
+    """``build_rootfs`` for a ``BuildSpec``: the reproducible path or the mount path.
+
+    ``cache`` (reproducible builds only): use and fill the build cache (``nexlab.cache``).
+    """
     if reproducible:
         from nexlab.builder.reproducible import build_reproducible
 
-        return build_reproducible(spec, output, progress=progress)
+        return build_reproducible(spec, output, progress=progress, cache=cache)
     if spec.source_date_epoch is not None:
         raise InputError("source_date_epoch applies to reproducible builds only", hint="pass reproducible=True")
     return build_mounted(spec, output, progress=progress)
@@ -95,7 +99,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     parse_init(spec.init)
     require_root("building through a mount")
-    client = engine.connect()
+    client = engine.connect(spec.engine)
     base = engine.ensure_image(client, spec.base)
 
     # The setup runs before the image exists: a base that cannot be set up fails

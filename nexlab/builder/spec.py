@@ -142,6 +142,21 @@ class BuildSpec:
             widget="none",
         ),
     )
+    #: The Docker engine that runs the setup container: a docker context's name or a URL
+    #: (``tcp://``, ``ssh://``, ``unix://``); None is ``DOCKER_HOST``'s, else the local one.
+    #: It does not shape the image: a reproducible build gives the same bytes on every engine.
+    engine: str | None = field(
+        default=None,
+        metadata=_input(
+            flag="--engine",
+            help="Docker engine for the setup container: a docker context name or a URL (tcp://HOST:PORT, "
+            "ssh://USER@HOST, unix:///PATH; TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the context) "
+            "(default: DOCKER_HOST, else the local engine)",
+            metavar="NAME|URL",
+            label="engine",
+            placeholder="default: the local engine",
+        ),
+    )
 
     @classmethod
     def of(
@@ -154,6 +169,7 @@ class BuildSpec:
         network: str = "none",
         source_date_epoch: int | None = None,
         init: str = "auto",
+        engine: str | None = None,
     ) -> BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
@@ -165,6 +181,7 @@ class BuildSpec:
             network=network,
             source_date_epoch=source_date_epoch,
             init=init,
+            engine=engine or None,
         )
 
     @classmethod
@@ -192,6 +209,8 @@ class BuildSpec:
             inputs["source_date_epoch"] = str(self.source_date_epoch)
         if self.init != "auto":
             inputs["init"] = self.init
+        if self.engine:
+            inputs["engine"] = self.engine
         return inputs
 
 

@@ -2,57 +2,105 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from nexlab.builder import engine
 from nexlab.builder.allocate import allocate
 from nexlab.builder.container import ContentTooLargeError, export_stream, setup_container
 from nexlab.builder.extract import extract
-from nexlab.builder.init import parse_init
+from nexlab.builder.init import InitKind, parse_init
 from nexlab.builder.manifest import BuildManifest, manifest_path
 from nexlab.builder.mkfs import mkfs
 from nexlab.builder.normalize import scrub
-from nexlab.builder.output import host_full, sha256_file, staged_output
+from nexlab.builder.output import host_full, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
-from nexlab.builder.reproducible import epoch
-from nexlab.builder.reproducible.inputs import collect_inputs
-from nexlab.builder.reproducible.results import NormalizeResult, StagingResult
+from nexlab.builder.reproducible import cached, epoch
+from nexlab.builder.reproducible.agent import place_agent, placeholder
+from nexlab.builder.reproducible.inputs import collect_inputs, e2fsprogs_version
+from nexlab.builder.reproducible.results import CacheResult, NormalizeResult, StagingResult
 from nexlab.builder.reproducible.staging import staging_directory
 from nexlab.builder.reproducible.times import pin_inode_times
 from nexlab.builder.results import BuildResult, StepResult
 from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
+from nexlab.cache import Cache, CacheEntry, CorruptEntryError, sparse
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 
+log = logging.getLogger("nexlab.cache")
+
 
 def build_reproducible(
-    spec: BuildSpec, output: str | os.PathLike[str] = "rootfs.ext4", *, progress: Progress | None = None
+    spec: BuildSpec,
+    output: str | os.PathLike[str] = "rootfs.ext4",
+    *,
+    progress: Progress | None = None,
+    cache: Cache | bool | None = True,
 ) -> BuildResult:
     """Build ``output`` so that the same inputs always give the same bytes.
 
-    Needs a Docker engine but no loop device and no mount. Writes
-    ``<output>.manifest.json`` with every input next to the image.
+    Needs a Docker engine (``spec.engine``; none at all for a cache hit on a base
+    given by image ID) but no loop device and no mount. Writes
+    ``<output>.manifest.json`` with every input next to the image. ``cache``: True
+    uses the build cache (``nexlab.cache``; off with ``NEXLAB_CACHE=off``), False
+    bypasses it, or a ``Cache``. A build from the cache gives the same bytes as one
+    without.
     """
     start = time.monotonic()
     progress = or_logging(progress)
     target = Path(output)
-    image, network = spec.base, spec.network
     num_bytes = parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
     parse_init(spec.init)
     epoch.check_given(spec.source_date_epoch)
     if not target.parent.is_dir():
         raise InputError(f"output directory {target.parent} does not exist")
-    client = engine.connect()
+    store = cached.choose(cache)
+    client = None
+    if store is not None:
+        if cached.IMAGE_ID.match(spec.base):
+            base_id = spec.base
+        else:
+            client = engine.connect(spec.engine)
+            base_id = engine.ensure_image(client, spec.base).id
+        key = cached.key_of(spec, base_id, e2fsprogs_version())
+        entry = store.lookup(key)
+        if entry is not None:
+            try:
+                return _from_cache(spec, target, store, entry, progress, start)
+            except CorruptEntryError as exc:
+                log.warning("cache entry %s is damaged (%s): removed, building from scratch", key[:12], exc)
+                progress.log_line(f"cache: entry {key[:12]} damaged ({exc}), removed; building from scratch")
+        return _clean(spec, target, num_bytes, progress, start, client, (store, key))
+    return _clean(spec, target, num_bytes, progress, start, client, None)
+
+
+def _clean(
+    spec: BuildSpec,
+    target: Path,
+    num_bytes: int,
+    progress: Progress,
+    start: float,
+    client: Any,
+    storing: tuple[Cache, str] | None,
+) -> BuildResult:
+    image, network = spec.base, spec.network
+    client = client or engine.connect(spec.engine)
     base = engine.ensure_image(client, image)
     system = base_init(client, base, image, spec.init, network, progress)
     setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
     inputs = collect_inputs(image, base, setup, num_bytes, network, spec.source_date_epoch)
     the_epoch = inputs.source_date_epoch
+    # The container gets a placeholder: what it makes must not depend on the agent (agent.py).
+    in_container = dataclasses.replace(setup, agent=placeholder())
 
     steps: list[StepResult] = []
     with staging_directory(num_bytes) as staging:
@@ -60,7 +108,7 @@ def build_reproducible(
             stage_start = time.monotonic()
             environment = {"SOURCE_DATE_EPOCH": str(the_epoch)}
             with setup_container(
-                client, base, setup, progress, reference=image, environment=environment, network=network
+                client, base, in_container, progress, reference=image, environment=environment, network=network
             ) as finished:
                 try:
                     # As a normal user the tree is ours, owners and modes noted aside for debugfs.
@@ -101,14 +149,8 @@ def build_reproducible(
             steps.append(step.done(normalized))
 
         fake_time = {"E2FSPROGS_FAKE_TIME": str(the_epoch)}
-        manifests: list[BuildManifest] = []
-
-        def manifest_of(final: Path) -> dict[Path, bytes]:
-            # Written with the image and renamed right after it: never an image without its manifest.
-            manifests.append(inputs.with_image(sha256_file(final)))
-            return {manifest_path(target): manifests[0].to_json().encode()}
-
-        with staged_output(target, sidecars=manifest_of) as staged:
+        hashed: list[Future[str]] = []
+        with staged_output(target, sidecars=_manifest_sidecar(target, inputs, hashed)) as staged:
             with progress.step("allocate", f"{num_bytes} bytes") as step:
                 steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it, empty
             with progress.step("mkfs", "mkfs.ext4 -d staging") as step:
@@ -126,15 +168,135 @@ def build_reproducible(
                 steps.append(step.done(made))
             with progress.step("times", "debugfs: ctime and atime := epoch; e2fsck -fn") as step:
                 steps.append(step.done(pin_inode_times(staged, the_epoch, owners=owners)))
-            check_service(staged, system.kind)
-    digest = manifests[0].image_sha256
-    manifest = manifest_path(target)
+            if storing is not None:
+                store, key = storing
+                with progress.step("cache", f"store the filesystem before the agent as {key[:12]}") as step:
+                    cache_start = time.monotonic()
+                    entry = store.store(key, staged, _entry_meta(inputs, system.kind, spec))
+                    done = CacheResult(
+                        seconds=time.monotonic() - cache_start, key=key, hit=False, bytes=entry.disk_bytes
+                    )
+                    steps.append(step.done(done))
+            steps.extend(_agent_and_check(staged, spec.agent, the_epoch, system.kind, progress, hashed))
+    return _result(target, start, steps, hashed)
+
+
+def _from_cache(
+    spec: BuildSpec, target: Path, store: Cache, entry: CacheEntry, progress: Progress, start: float
+) -> BuildResult:
+    """The build from ``entry``: its image, then the agent step; ``CorruptEntryError`` (nothing
+    written) when the entry fails its check."""
+    meta = entry.meta
+    inputs = BuildManifest(
+        base_image=spec.base,
+        agent_sha256=sparse.sha256(spec.agent),
+        **{name: meta["manifest"][name] for name in _TREE_FIELDS},
+    )
+    kind = InitKind(meta["init"])
+    steps: list[StepResult] = []
+    hashed: list[Future[str]] = []
+    with staged_output(target, sidecars=_manifest_sidecar(target, inputs, hashed)) as staged:
+        checked = cached.verify_in_background(store, entry)
+        with progress.step("cache", f"the filesystem before the agent, from cache entry {entry.key[:12]}") as step:
+            cache_start = time.monotonic()
+            sparse.copy(entry.image, staged)
+            steps.append(
+                step.done(
+                    CacheResult(seconds=time.monotonic() - cache_start, key=entry.key, hit=True, bytes=entry.disk_bytes)
+                )
+            )
+        steps.extend(
+            _agent_and_check(staged, spec.agent, inputs.source_date_epoch, kind, progress, hashed, before_hash=checked)
+        )
+        store.touch(entry)
+    return _result(target, start, steps, hashed)
+
+
+#: The manifest's fields an entry records (the agent's digest and the base's name are the build's own).
+_TREE_FIELDS = (
+    "base_image_id",
+    "base_image_digest",
+    "script_sha256",
+    "service_sha256",
+    "setup_sha256",
+    "e2fsprogs",
+    "source_date_epoch",
+    "epoch_source",
+    "size",
+    "network",
+    "init",
+)
+
+
+def _entry_meta(inputs: BuildManifest, kind: InitKind, spec: BuildSpec) -> dict[str, Any]:
+    manifest = dataclasses.asdict(inputs)
+    return {
+        "manifest": {name: manifest[name] for name in _TREE_FIELDS},
+        "init": kind.value,
+        "description": f"{inputs.base_image} ({inputs.base_image_id[:19]}), {inputs.size // 2**20} MiB, "
+        f"init {kind.value}, script {'yes' if spec.script else 'no'}, epoch {inputs.source_date_epoch}",
+    }
+
+
+def _agent_and_check(
+    staged: Path,
+    agent: Path,
+    the_epoch: int,
+    kind: InitKind,
+    progress: Progress,
+    hashed: list[Future[str]],
+    *,
+    before_hash: Future[None] | None = None,
+) -> list[StepResult]:
+    """The agent step, then the final image's sha256 (a thread) beside the service check."""
+    with progress.step("agent", "write the agent into the filesystem (debugfs); e2fsck -fn") as step:
+        try:
+            placed = step.done(place_agent(staged, agent, the_epoch))
+        except Exception:
+            if before_hash is not None:
+                before_hash.result()  # a damaged entry is why debugfs failed: say so
+            raise
+    if before_hash is not None:
+        before_hash.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
+    hashed.append(_in_background(sparse.sha256, staged))
+    check_service(staged, kind)
+    return [placed]
+
+
+def _in_background(function: Callable[[Path], str], path: Path) -> Future[str]:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-sha256")
+    try:
+        return pool.submit(function, path)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _manifest_sidecar(
+    target: Path, inputs: BuildManifest, hashed: list[Future[str]]
+) -> Callable[[Path], dict[Path, bytes]]:
+    def manifest_of(final: Path) -> dict[Path, bytes]:
+        # Written with the image and renamed right after it: never an image without its manifest.
+        digest = hashed[0].result() if final.suffix.lower() not in (".gz", ".zst") else sparse.sha256(final)
+        manifest = inputs.with_image(digest)
+        hashed.insert(0, _done(digest))
+        return {manifest_path(target): manifest.to_json().encode()}
+
+    return manifest_of
+
+
+def _done(value: str) -> Future[str]:
+    future: Future[str] = Future()
+    future.set_result(value)
+    return future
+
+
+def _result(target: Path, start: float, steps: list[StepResult], hashed: list[Future[str]]) -> BuildResult:
     return BuildResult(
         seconds=time.monotonic() - start,
         output=target,
         size=target.stat().st_size,
-        sha256=digest,
+        sha256=hashed[0].result(),
         steps=tuple(steps),
         reproducible=True,
-        manifest=manifest,
+        manifest=manifest_path(target),
     )

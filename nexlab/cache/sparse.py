@@ -1,0 +1,70 @@
+"""Copying and hashing sparse files by their data extents (``SEEK_DATA``/``SEEK_HOLE``)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+_CHUNK = 2**20
+_ZEROS = bytes(_CHUNK)
+
+
+def extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of each data extent of ``fd``, in order (the whole file where the
+    file system cannot say)."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole is left
+            return
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, min(end, size) - start
+        offset = end
+
+
+def copy(source: Path, target: Path) -> None:
+    """``target`` := ``source`` with the same holes, the data copied inside the kernel."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        for start, length in extents(src.fileno(), size):
+            done = 0
+            while done < length:
+                copied = os.copy_file_range(
+                    src.fileno(), dst.fileno(), length - done, offset_src=start + done, offset_dst=start + done
+                )
+                if copied == 0:
+                    raise OSError(f"{source} shrank while it was copied")
+                done += copied
+        dst.truncate(size)
+
+
+def sha256(path: Path) -> str:
+    """sha256 of ``path``'s bytes (``sha256sum``'s), holes hashed as the zeros they read as."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        position = 0
+        for start, length in extents(fd, size):
+            _zeros(digest, start - position)
+            handle.seek(start)
+            left = length
+            while left:
+                chunk = handle.read(min(_CHUNK, left))
+                if not chunk:
+                    raise OSError(f"{path} shrank while it was hashed")
+                digest.update(chunk)
+                left -= len(chunk)
+            position = start + length
+        _zeros(digest, size - position)
+    return digest.hexdigest()
+
+
+def _zeros(digest: hashlib._Hash, count: int) -> None:
+    while count > 0:
+        step = min(count, _CHUNK)
+        digest.update(_ZEROS[:step] if step < _CHUNK else _ZEROS)
+        count -= step
