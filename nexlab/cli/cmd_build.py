@@ -118,7 +118,7 @@ def run_build(args: argparse.Namespace) -> int:
     from nexlab.builder.pipeline import build
     from nexlab.cli.cmd_clean import reap_and_report
 
-    reap_and_report("build")
+    reap_and_report("build", (args.engine,))
     progress = TerminalProgress(quiet=args.quiet)
     spec = build_spec(args, source_date_epoch(args) if args.reproducible else None)
     try:

@@ -6,10 +6,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
-from nexlab.cli import cmd_audit, cmd_base, cmd_boot, cmd_build, cmd_clean, cmd_diff, cmd_repro
+from nexlab.cli import (
+    cmd_audit,
+    cmd_base,
+    cmd_boot,
+    cmd_build,
+    cmd_build_many,
+    cmd_cache,
+    cmd_clean,
+    cmd_diff,
+    cmd_repro,
+)
 
 #: In ``nexlab --help`` order.
-COMMANDS: tuple[ModuleType, ...] = (cmd_build, cmd_base, cmd_audit, cmd_diff, cmd_repro, cmd_boot, cmd_clean)
+COMMANDS: tuple[ModuleType, ...] = (
+    cmd_build,
+    cmd_build_many,
+    cmd_base,
+    cmd_audit,
+    cmd_diff,
+    cmd_repro,
+    cmd_boot,
+    cmd_cache,
+    cmd_clean,
+)
 
 
 def chosen(argv: Sequence[str]) -> str | None:
