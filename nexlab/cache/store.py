@@ -181,21 +181,25 @@ class Cache:
         """Copy ``image`` into a new entry for ``key`` (replacing any entry there)."""
         with self.writing(key) as temporary:
             sparse.copy(image, temporary / IMAGE)
-            size = (temporary / IMAGE).stat().st_size
-            body = {
-                "format": FORMAT,
-                "key": key,
-                "image_sha256": sparse.sha256(temporary / IMAGE),
-                "image_size": size,
-                "created": time.time(),
-                "meta": dict(meta),
-            }
-            document = {"entry": body, "sha256": _self_digest(body)}
-            (temporary / META).write_text(json.dumps(document, sort_keys=True, indent=1) + "\n", encoding="utf-8")
-            target = self.entries_dir / key
-            # Another build may have stored the same key meanwhile: the newest wins.
-            self.remove(target)
-            os.rename(temporary, target)
+            return self.commit(key, temporary, meta)
+
+    def commit(self, key: str, temporary: Path, meta: Mapping[str, Any]) -> CacheEntry:
+        """Make ``temporary`` (from ``writing``, its ``IMAGE`` written) the entry for ``key``."""
+        image = temporary / IMAGE
+        body = {
+            "format": FORMAT,
+            "key": key,
+            "image_sha256": sparse.sha256(image),
+            "image_size": image.stat().st_size,
+            "created": time.time(),
+            "meta": dict(meta),
+        }
+        document = {"entry": body, "sha256": _self_digest(body)}
+        (temporary / META).write_text(json.dumps(document, sort_keys=True) + "\n", encoding="utf-8")
+        target = self.entries_dir / key
+        # Another build may have stored the same key meanwhile: the newest wins.
+        self.remove(target)
+        os.rename(temporary, target)
         entry = self.lookup(key)
         assert entry is not None
         return entry

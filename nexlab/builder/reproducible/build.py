@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexlab.builder import engine
 from nexlab.builder.allocate import allocate
@@ -23,19 +24,25 @@ from nexlab.builder.output import host_full, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
 from nexlab.builder.reproducible import cached, epoch
 from nexlab.builder.reproducible.agent import place_agent, placeholder
+from nexlab.builder.reproducible.facts import check_service_with, image_records, records_from_json, records_to_json
 from nexlab.builder.reproducible.inputs import collect_inputs, e2fsprogs_version
 from nexlab.builder.reproducible.results import CacheResult, NormalizeResult, StagingResult
 from nexlab.builder.reproducible.staging import staging_directory
 from nexlab.builder.reproducible.times import pin_inode_times
 from nexlab.builder.results import BuildResult, StepResult
-from nexlab.builder.service_check import check_service
 from nexlab.builder.spec import BuildSpec
 from nexlab.cache import Cache, CacheEntry, CorruptEntryError, sparse
+from nexlab.cache.store import IMAGE
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 
+if TYPE_CHECKING:
+    from nexlab.audit.inventory import FileRecord
+
 log = logging.getLogger("nexlab.cache")
+
+Records = Mapping[str, "FileRecord"]
 
 
 def build_reproducible(
@@ -168,16 +175,23 @@ def _clean(
                 steps.append(step.done(made))
             with progress.step("times", "debugfs: ctime and atime := epoch; e2fsck -fn") as step:
                 steps.append(step.done(pin_inode_times(staged, the_epoch, owners=owners)))
-            if storing is not None:
-                store, key = storing
-                with progress.step("cache", f"store the filesystem before the agent as {key[:12]}") as step:
+            with contextlib.ExitStack() as keeping:
+                if storing is not None:
+                    # The filesystem as it is before the agent: what the entry keeps.
+                    store, key = storing
                     cache_start = time.monotonic()
-                    entry = store.store(key, staged, _entry_meta(inputs, system.kind, spec))
-                    done = CacheResult(
-                        seconds=time.monotonic() - cache_start, key=key, hit=False, bytes=entry.disk_bytes
-                    )
-                    steps.append(step.done(done))
-            steps.extend(_agent_and_check(staged, spec.agent, the_epoch, system.kind, progress, hashed))
+                    pending = keeping.enter_context(store.writing(key))
+                    sparse.copy(staged, pending / IMAGE)
+                    copied = time.monotonic() - cache_start
+                placed, records = _agent_and_check(staged, spec.agent, the_epoch, system.kind, progress, hashed)
+                steps.append(placed)
+                if storing is not None:
+                    with progress.step("cache", f"store the filesystem before the agent as {key[:12]}") as step:
+                        cache_start = time.monotonic()
+                        entry = store.commit(key, pending, _entry_meta(inputs, system.kind, spec, records))
+                        seconds = copied + time.monotonic() - cache_start
+                        stored = CacheResult(seconds=seconds, key=key, hit=False, bytes=entry.disk_bytes)
+                        steps.append(step.done(stored))
     return _result(target, start, steps, hashed)
 
 
@@ -187,12 +201,17 @@ def _from_cache(
     """The build from ``entry``: its image, then the agent step; ``CorruptEntryError`` (nothing
     written) when the entry fails its check."""
     meta = entry.meta
-    inputs = BuildManifest(
-        base_image=spec.base,
-        agent_sha256=sparse.sha256(spec.agent),
-        **{name: meta["manifest"][name] for name in _TREE_FIELDS},
-    )
-    kind = InitKind(meta["init"])
+    try:
+        inputs = BuildManifest(
+            base_image=spec.base,
+            agent_sha256=sparse.sha256(spec.agent),
+            **{name: meta["manifest"][name] for name in _TREE_FIELDS},
+        )
+        kind = InitKind(meta["init"])
+        records = records_from_json(meta["records"])
+    except (KeyError, TypeError, ValueError) as exc:  # an entry of an older shape, say
+        store.remove(entry.directory)
+        raise CorruptEntryError(f"its record lacks what a build needs ({exc})") from None
     steps: list[StepResult] = []
     hashed: list[Future[str]] = []
     with staged_output(target, sidecars=_manifest_sidecar(target, inputs, hashed)) as staged:
@@ -205,9 +224,10 @@ def _from_cache(
                     CacheResult(seconds=time.monotonic() - cache_start, key=entry.key, hit=True, bytes=entry.disk_bytes)
                 )
             )
-        steps.extend(
-            _agent_and_check(staged, spec.agent, inputs.source_date_epoch, kind, progress, hashed, before_hash=checked)
+        placed, _ = _agent_and_check(
+            staged, spec.agent, inputs.source_date_epoch, kind, progress, hashed, records=records, before_hash=checked
         )
+        steps.append(placed)
         store.touch(entry)
     return _result(target, start, steps, hashed)
 
@@ -228,11 +248,12 @@ _TREE_FIELDS = (
 )
 
 
-def _entry_meta(inputs: BuildManifest, kind: InitKind, spec: BuildSpec) -> dict[str, Any]:
+def _entry_meta(inputs: BuildManifest, kind: InitKind, spec: BuildSpec, records: Records) -> dict[str, Any]:
     manifest = dataclasses.asdict(inputs)
     return {
         "manifest": {name: manifest[name] for name in _TREE_FIELDS},
         "init": kind.value,
+        "records": records_to_json(records),
         "description": f"{inputs.base_image} ({inputs.base_image_id[:19]}), {inputs.size // 2**20} MiB, "
         f"init {kind.value}, script {'yes' if spec.script else 'no'}, epoch {inputs.source_date_epoch}",
     }
@@ -246,9 +267,11 @@ def _agent_and_check(
     progress: Progress,
     hashed: list[Future[str]],
     *,
+    records: Records | None = None,
     before_hash: Future[None] | None = None,
-) -> list[StepResult]:
-    """The agent step, then the final image's sha256 (a thread) beside the service check."""
+) -> tuple[StepResult, Records]:
+    """The agent step, then the final image's sha256 (a thread) beside the service check (on
+    ``records``, the entry's, when given; else on the image's, which are returned)."""
     with progress.step("agent", "write the agent into the filesystem (debugfs); e2fsck -fn") as step:
         try:
             placed = step.done(place_agent(staged, agent, the_epoch))
@@ -259,8 +282,10 @@ def _agent_and_check(
     if before_hash is not None:
         before_hash.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
     hashed.append(_in_background(sparse.sha256, staged))
-    check_service(staged, kind)
-    return [placed]
+    if records is None:
+        records = image_records(staged)
+    check_service_with(staged, kind, records)
+    return placed, records
 
 
 def _in_background(function: Callable[[Path], str], path: Path) -> Future[str]:
