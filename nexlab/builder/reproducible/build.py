@@ -279,12 +279,17 @@ def _agent_and_check(
             if before_hash is not None:
                 before_hash.result()  # a damaged entry is why debugfs failed: say so
             raise
+    hashed.append(_in_background(sparse.sha256, staged))
+    try:
+        if records is None:
+            records = image_records(staged)
+        check_service_with(staged, kind, records)
+    except Exception:
+        if before_hash is not None:
+            before_hash.result()  # a damaged entry is why the image reads wrong: say so
+        raise
     if before_hash is not None:
         before_hash.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
-    hashed.append(_in_background(sparse.sha256, staged))
-    if records is None:
-        records = image_records(staged)
-    check_service_with(staged, kind, records)
     return placed, records
 
 
