@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -197,11 +198,17 @@ class Cache:
         document = {"entry": body, "sha256": _self_digest(body)}
         (temporary / META).write_text(json.dumps(document, sort_keys=True) + "\n", encoding="utf-8")
         target = self.entries_dir / key
-        # Another build may have stored the same key meanwhile: the newest wins.
+        # Another build may have stored the same key meanwhile: the newest wins, and if a third
+        # one renamed its own into place in between, that one stays (it holds the same bytes).
         self.remove(target)
-        os.rename(temporary, target)
+        try:
+            os.rename(temporary, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
         entry = self.lookup(key)
-        assert entry is not None
+        if entry is None:
+            raise CorruptEntryError(f"the entry {key[:12]} just stored cannot be read back")
         return entry
 
     # -- removing ------------------------------------------------------------------------

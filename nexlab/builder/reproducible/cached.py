@@ -65,9 +65,20 @@ def assets_digest() -> str:
     return digest.hexdigest()
 
 
+def code_digest() -> str:
+    """sha256 of nexlab.builder's sources: a changed step (an edit in a development install, where
+    the version stays the same) must not meet an entry another one made."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for source in sorted(root.rglob("*.py")):
+        digest.update(str(source.relative_to(root)).encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def key_of(spec: BuildSpec, base_image_id: str, e2fsprogs: str) -> str:
     """The entry's key for ``spec`` on the base ``base_image_id``."""
-    parts: list[str] = [f"nexlab-cache {FORMAT}", nexlab.__version__, base_image_id, e2fsprogs, assets_digest()]
+    parts: list[str] = [f"nexlab-cache {FORMAT}", nexlab.__version__, code_digest(), base_image_id, e2fsprogs]
+    parts.append(assets_digest())
     parts.append(engine.host_architecture())
     for spec_field in dataclasses.fields(spec):
         if spec_field.name in _NOT_IN_KEY:
