@@ -141,3 +141,12 @@ def test_the_cli_uses_the_cache_and_no_cache_bypasses_it(
     assert "stage" in bypass.stdout
     for out in ("hit.ext4", "clean.ext4"):
         assert (tmp_path / out).read_bytes() == clean_b.read_bytes()
+
+
+def test_a_cache_that_cannot_be_written_costs_only_speed(
+    tmp_path: Path, pinned_base: str, agents: tuple[Path, Path], clean_b: Path
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache would go\n")
+    result = build(_spec(agents[1], pinned_base), tmp_path / "b.ext4", reproducible=True, cache=Cache(blocked))
+    assert _cache_step(result) is None and result.output.read_bytes() == clean_b.read_bytes()

@@ -180,18 +180,26 @@ def _clean(
                     # The filesystem as it is before the agent: what the entry keeps.
                     store, key = storing
                     cache_start = time.monotonic()
-                    pending = keeping.enter_context(store.writing(key))
-                    sparse.copy(staged, pending / IMAGE)
+                    try:
+                        pending = keeping.enter_context(store.writing(key))
+                        sparse.copy(staged, pending / IMAGE)
+                    except (InputError, OSError) as exc:  # a cache that cannot be written costs only speed
+                        progress.log_line(f"cache: cannot store an entry in {store.root} ({exc}); building on")
+                        storing = None
                     copied = time.monotonic() - cache_start
                 placed, records = _agent_and_check(staged, spec.agent, the_epoch, system.kind, progress, hashed)
                 steps.append(placed)
                 if storing is not None:
                     with progress.step("cache", f"store the filesystem before the agent as {key[:12]}") as step:
                         cache_start = time.monotonic()
-                        entry = store.commit(key, pending, _entry_meta(inputs, system.kind, spec, records))
-                        seconds = copied + time.monotonic() - cache_start
-                        stored = CacheResult(seconds=seconds, key=key, hit=False, bytes=entry.disk_bytes)
-                        steps.append(step.done(stored))
+                        try:
+                            entry = store.commit(key, pending, _entry_meta(inputs, system.kind, spec, records))
+                        except (CorruptEntryError, OSError) as exc:
+                            progress.log_line(f"cache: cannot store an entry in {store.root} ({exc}); building on")
+                        else:
+                            seconds = copied + time.monotonic() - cache_start
+                            stored = CacheResult(seconds=seconds, key=key, hit=False, bytes=entry.disk_bytes)
+                            steps.append(step.done(stored))
     return _result(target, start, steps, hashed)
 
 
