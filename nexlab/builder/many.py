@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import re
+import signal
 import threading
 import time
 import tomllib
@@ -167,6 +168,8 @@ def build_many(
         prefixed.log_line(f"{'done' if outcome.ok else 'FAILED'} in {outcome.seconds:.1f} s")
 
     def worker(on: str | None, serves_shared: bool) -> None:
+        # Ctrl-C goes to the main thread (waiting below), never to a build's thread.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         own = pinned[on]
         while True:
             try:

@@ -1,11 +1,17 @@
-"""Copying and hashing sparse files by their data extents (``SEEK_DATA``/``SEEK_HOLE``)."""
+"""Copying and hashing sparse files by their data extents (``SEEK_DATA``/``SEEK_HOLE``), in a
+thread when asked."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _CHUNK = 2**20
 _ZEROS = bytes(_CHUNK)
@@ -80,3 +86,22 @@ def _zeros(digest: hashlib._Hash, count: int) -> None:
         step = min(count, _CHUNK)
         digest.update(_ZEROS[:step] if step < _CHUNK else _ZEROS)
         count -= step
+
+
+def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
+    """``function(*args)`` started now in a thread that never takes SIGINT or SIGTERM.
+
+    The kernel gives a process's signal to any thread that does not block it; one taken by
+    a helper thread would not interrupt the main thread's blocking call (a Ctrl-C during a
+    container's run waited for its end), nor wait for the main thread's deferred clean-up.
+    """
+
+    def masked() -> T:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        return function(*args)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-background")
+    try:
+        return pool.submit(masked)
+    finally:
+        pool.shutdown(wait=False)  # the submitted call still runs to its end

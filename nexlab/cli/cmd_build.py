@@ -116,20 +116,13 @@ def run_build(args: argparse.Namespace) -> int:
     from nexlab import report
     from nexlab.builder.output import committed
     from nexlab.builder.pipeline import build
-    from nexlab.cli.cmd_clean import reap_and_report, reap_in_background
+    from nexlab.cli.cmd_clean import reap_and_report
 
-    # Beside a reproducible build: a rebuild from the cache takes less than the reaper's engine query.
-    reaped = reap_in_background("build", (args.engine,)) if args.reproducible else None
-    if reaped is None:
-        reap_and_report("build", (args.engine,))
+    reap_and_report("build", (args.engine,))
     progress = TerminalProgress(quiet=args.quiet)
     spec = build_spec(args, source_date_epoch(args) if args.reproducible else None)
     try:
-        try:
-            result = build(spec, args.output, reproducible=args.reproducible, progress=progress, cache=args.cache)
-        finally:
-            if reaped is not None:
-                reaped()
+        result = build(spec, args.output, reproducible=args.reproducible, progress=progress, cache=args.cache)
     except KeyboardInterrupt:
         if not committed(args.output):
             raise

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import threading
-from collections.abc import Callable
 
 NAME = "clean"
 #: The line in ``nexlab --help`` (also when only another command's parser is built).
@@ -33,25 +30,6 @@ def reap_and_report(command: str, engines: tuple[str | None, ...] = (None,)) -> 
     for line in removed:
         print(f"nexlab {command}: removed {line} (left by a killed run)", file=sys.stderr)
     return len(removed)
-
-
-def reap_in_background(command: str, engines: tuple[str | None, ...] = (None,)) -> Callable[[], int]:
-    """``reap_and_report`` in a thread, for a build that does not wait on it (its own containers
-    are alive, so nothing of it is touched); the function returned waits and reports."""
-    outcome: list[int] = []
-
-    def reap() -> None:
-        with contextlib.suppress(Exception):  # hygiene: never the build's failure
-            outcome.append(reap_and_report(command, engines))
-
-    thread = threading.Thread(target=reap, name="nexlab-reaper", daemon=True)
-    thread.start()
-
-    def finish() -> int:
-        thread.join()
-        return outcome[0] if outcome else 0
-
-    return finish
 
 
 def run_clean(args: argparse.Namespace) -> int:

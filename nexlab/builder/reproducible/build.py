@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +287,7 @@ def _agent_and_check(
             if before_hash is not None:
                 before_hash.result()  # a damaged entry is why debugfs failed: say so
             raise
-    hashed.append(_in_background(sparse.sha256, staged))
+    hashed.append(sparse.in_background(sparse.sha256, staged))
     try:
         if records is None:
             records = image_records(staged)
@@ -299,14 +299,6 @@ def _agent_and_check(
     if before_hash is not None:
         before_hash.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
     return placed, records
-
-
-def _in_background(function: Callable[[Path], str], path: Path) -> Future[str]:
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-sha256")
-    try:
-        return pool.submit(function, path)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _manifest_sidecar(

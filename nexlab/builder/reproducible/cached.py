@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import nexlab
 from nexlab.builder import engine
 from nexlab.builder.spec import BuildSpec
-from nexlab.cache import Cache
+from nexlab.cache import Cache, CacheEntry, sparse
 from nexlab.cache.store import FORMAT
 from nexlab.errors import InputError
 
@@ -103,10 +103,6 @@ def _size(value: Any) -> Any:
         return value
 
 
-def verify_in_background(cache: Cache, entry: Any) -> Any:
+def verify_in_background(cache: Cache, entry: CacheEntry) -> Future[None]:
     """``cache.verify(entry)`` in a thread (hashlib and file reads release the GIL)."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-cache-verify")
-    try:
-        return pool.submit(cache.verify, entry)
-    finally:
-        pool.shutdown(wait=False)
+    return sparse.in_background(cache.verify, entry)
