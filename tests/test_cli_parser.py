@@ -159,7 +159,7 @@ def test_bash_completion_through_argcomplete() -> None:
     done = subprocess.run([bash, "-c", COMPLETE], capture_output=True, text=True, env=env, check=True, timeout=120)
     replies = dict(line.split("|", 1) for line in done.stdout.splitlines())
     assert set(replies["nexlab "].split()) >= {*NAMES, "--version", "--debug"}
-    assert replies["nexlab bu"].split() == ["build"]
+    assert replies["nexlab bu"].split() == ["build", "build-many"]
     assert replies["nexlab build --ag"].split() == ["--agent"]
     assert replies["nexlab boot --machine "].split() == ["auto", "microvm", "q35"]
     assert replies["nexlab --debug audit --fail"].split() == ["--fail-on"]

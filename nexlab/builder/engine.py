@@ -1,4 +1,5 @@
-"""The Docker engine, through the docker SDK: connect, find or pull an image, check its architecture."""
+"""The Docker engine, through the docker SDK: which one (``--engine``), connect, find or pull an
+image, check its architecture."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import logging
 import os
 import platform
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from nexlab.errors import ArchitectureError, BaseImageError, DockerUnavailableError
+from nexlab.errors import ArchitectureError, BaseImageError, DockerUnavailableError, InputError
 
 if TYPE_CHECKING:
     import docker
     from docker.models.images import Image
+    from docker.tls import TLSConfig
 
 log = logging.getLogger("nexlab.engine")
 
@@ -32,17 +35,97 @@ def host_architecture() -> str:
     return _DOCKER_ARCH.get(machine, machine)
 
 
-def connect(timeout: float = 30) -> docker.DockerClient:
-    """A client that has answered a ping, or ``DockerUnavailableError``."""
+@dataclass(frozen=True)
+class Engine:
+    """Where a Docker engine answers: a ``DOCKER_HOST``-style URL and its TLS settings.
+
+    ``name`` is what the user gave (a context name, a URL, or "" for the environment's).
+    """
+
+    name: str
+    base_url: str | None = None
+    tls: TLSConfig | bool | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or os.environ.get("DOCKER_HOST", "") or "local"
+
+
+#: Schemes ``--engine`` takes as a URL; anything else is a docker context's name.
+_SCHEMES = ("tcp://", "unix://", "ssh://", "http://", "https://", "npipe://")
+
+
+def resolve(engine: str | Engine | None) -> Engine:
+    """``--engine``'s value: None or "" (``DOCKER_HOST``, else the local socket), a URL
+    (``tcp://``, ``ssh://``, ``unix://``; TLS from ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``),
+    or the name of a docker context (``~/.docker/contexts``, its TLS material included)."""
+    if isinstance(engine, Engine):
+        return engine
+    if not engine:
+        return Engine("")
+    if engine.startswith(_SCHEMES):
+        return _from_url(engine)
+    return _from_context(engine)
+
+
+def _from_url(url: str) -> Engine:
+    import docker.errors
+    import docker.utils
+
+    try:
+        # The environment's TLS settings, for this URL instead of DOCKER_HOST.
+        kwargs = docker.utils.kwargs_from_env(environment={**os.environ, "DOCKER_HOST": url})
+    except docker.errors.DockerException as exc:
+        raise InputError(f"--engine {url}: {exc}") from None
+    return Engine(url, base_url=url, tls=kwargs.get("tls"))
+
+
+def _from_context(name: str) -> Engine:
+    import docker.errors
+    from docker.context import ContextAPI
+
+    try:
+        context = ContextAPI.get_context(name)
+    except docker.errors.DockerException as exc:
+        raise InputError(f"cannot read docker context {name}: {exc}") from None
+    if context is None:
+        known = ", ".join(sorted(c.Name for c in _contexts())) or "none"
+        raise InputError(
+            f"no docker context named {name} (known: {known})",
+            hint="give a context name (docker context ls) or a URL: tcp://HOST:2376, ssh://USER@HOST, unix:///PATH",
+        )
+    if name == "default" or not context.Host:
+        return Engine(name)
+    return Engine(name, base_url=context.Host, tls=context.TLSConfig or None)
+
+
+def _contexts() -> list[Any]:
+    import docker.errors
+    from docker.context import ContextAPI
+
+    try:
+        return list(ContextAPI.contexts())
+    except docker.errors.DockerException:
+        return []
+
+
+def connect(engine: str | Engine | None = None, timeout: float = 30) -> docker.DockerClient:
+    """A client of ``engine`` (``resolve``) that has answered a ping, or ``DockerUnavailableError``."""
     import docker
     import docker.errors
 
+    where = resolve(engine)
     try:
-        client = docker.from_env(timeout=timeout, version=_api_version(timeout))
+        client = _client(where, timeout, _api_version(where, timeout))
     except docker.errors.DockerException as exc:
+        if not where.name:
+            raise DockerUnavailableError(
+                f"cannot reach the Docker engine at {engine_address()}",
+                hint="start dockerd (make setup does) or set DOCKER_HOST",
+            ) from exc
         raise DockerUnavailableError(
-            f"cannot reach the Docker engine at {engine_address()}",
-            hint="start dockerd (make setup does) or set DOCKER_HOST",
+            f"cannot reach the Docker engine {where.label} ({_first_line(exc)})",
+            hint="check that the engine runs and listens there (docker context ls)",
         ) from exc
     return client
 
@@ -57,11 +140,37 @@ def engine_address(environ: Mapping[str, str] = os.environ) -> str:
     return f"DOCKER_HOST={host}" if host else f"the default socket {DEFAULT_SOCKET} (DOCKER_HOST is not set)"
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
+
+
+def _client(where: Engine, timeout: float, version: str | None) -> docker.DockerClient:
+    import docker
+
+    if where.base_url is None:
+        return docker.from_env(timeout=timeout, version=version)
+    # No paramiko here: ssh:// goes through the ssh command, as the docker CLI does.
+    return docker.DockerClient(
+        base_url=where.base_url,
+        tls=where.tls or False,
+        timeout=int(timeout),
+        version=version,
+        use_ssh_client=where.base_url.startswith("ssh://"),
+    )
+
+
+def is_local(client: docker.DockerClient) -> bool:
+    """True when the engine answers on a Unix socket of this host, so its data root is here
+    (``nexlab.builder.layers`` needs that); a TCP or SSH engine may be another machine."""
+    base_url = str(getattr(client.api, "base_url", ""))
+    return base_url.startswith("http+docker://local") and base_url != "http+docker://localnpipe"
+
+
 #: What the SDK needs at least; only asked for the engine's own version.
 _MIN_API = "1.24"
 
 
-def _api_version(timeout: float) -> str | None:
+def _api_version(where: Engine, timeout: float) -> str | None:
     """The engine's API version from a ping (its ``Api-Version`` header), None when it says none.
 
     The SDK's own negotiation asks ``/version``, which the engine answers by running
@@ -71,7 +180,7 @@ def _api_version(timeout: float) -> str | None:
     import docker
     import docker.errors
 
-    probe = docker.from_env(timeout=timeout, version=_MIN_API)
+    probe = _client(where, timeout, _MIN_API)
     try:
         response = probe.api.get(probe.api.base_url + "/_ping", timeout=timeout)
         if response.status_code != 200:

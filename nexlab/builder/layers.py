@@ -60,9 +60,10 @@ def layer_dirs(container: Container) -> list[str]:
         raise Unavailable(f"{ENV}=engine")
     if os.geteuid() != 0:
         raise Unavailable("not root")
-    api = container.client.api
-    if not str(getattr(api, "base_url", "")).startswith("http+docker://"):
-        raise Unavailable(f"the engine is not on a local socket ({getattr(api, 'base_url', '?')})")
+    from nexlab.builder.engine import is_local
+
+    if not is_local(container.client):
+        raise Unavailable(f"the engine is not on a local socket ({getattr(container.client.api, 'base_url', '?')})")
     container.reload()
     driver = container.attrs.get("GraphDriver") or {}
     if driver.get("Name") != "overlay2":

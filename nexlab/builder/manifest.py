@@ -74,20 +74,26 @@ class BuildManifest(Summarized):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "slim", tuple(self.slim))  # a list when read back from JSON
+        # From everything but the agent: the filesystem made before the agent is written
+        # (nexlab.cache keeps it) must not depend on it.
         if not self.uuid:
-            object.__setattr__(self, "uuid", str(uuidlib.uuid5(NAMESPACE, "uuid:" + self.digest())))
+            object.__setattr__(self, "uuid", str(uuidlib.uuid5(NAMESPACE, "uuid:" + self.tree_digest())))
         if not self.hash_seed:
-            object.__setattr__(self, "hash_seed", str(uuidlib.uuid5(NAMESPACE, "hash_seed:" + self.digest())))
+            object.__setattr__(self, "hash_seed", str(uuidlib.uuid5(NAMESPACE, "hash_seed:" + self.tree_digest())))
 
     def digest(self) -> str:
-        """sha256 of everything that decides the image's bytes: it seeds the UUID and hash seed.
+        """sha256 of everything that decides the image's bytes.
 
         Names (the base image's tag, where the epoch came from) are left out: the
         same content under another name gives the same bytes.
         """
+        return hashlib.sha256("\n".join([self.agent_sha256, self.tree_digest()]).encode()).hexdigest()
+
+    def tree_digest(self) -> str:
+        """sha256 of every input but the agent: it seeds the UUID and hash seed, so the
+        filesystem the agent is written into last is the same for every agent."""
         parts = [
             self.base_image_id,
-            self.agent_sha256,
             self.script_sha256 or "-",
             self.service_sha256,
             self.setup_sha256,

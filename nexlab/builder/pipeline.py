@@ -92,17 +92,19 @@ def build(
     *,
     reproducible: bool = False,
     progress: Progress | None = None,
+    cache: bool = True,
 ) -> BuildResult:
     """``build_rootfs`` for a ``BuildSpec``: the reproducible path or the mount path.
 
     Without ``progress`` the build shows itself (``nexlab.progress.default_progress``):
-    a widget in a notebook, a bar on a terminal, log lines otherwise.
+    a widget in a notebook, a bar on a terminal, log lines otherwise. ``cache``
+    (reproducible builds only): use and fill the build cache (``nexlab.cache``).
     """
     progress = or_default(progress)
     if reproducible:
         from nexlab.builder.reproducible import build_reproducible
 
-        return build_reproducible(spec, output, progress=progress)
+        return build_reproducible(spec, output, progress=progress, cache=cache)
     if spec.source_date_epoch is not None:
         raise InputError("source_date_epoch applies to reproducible builds only", hint="pass reproducible=True")
     return build_mounted(spec, output, progress=progress)
@@ -118,7 +120,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     parse_init(spec.init)
     require_root("building through a mount")
-    client = engine.connect()
+    client = engine.connect(spec.engine)
     base = engine.ensure_image(client, spec.base)
 
     # The setup runs before the image exists: a base that cannot be set up fails

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nexlab.errors import DockerError
+from nexlab.errors import DockerError, InputError
 from nexlab.host import owned, safefs, signals
 from nexlab.run import run
 
@@ -33,12 +33,17 @@ class _Mount:
     fstype: str
 
 
-def reap(*, docker: bool = True) -> list[str]:
-    """Clean up after dead nexlab processes; returns one line per thing removed."""
+def reap(*, docker: bool = True, engines: tuple[str | None, ...] = (None,)) -> list[str]:
+    """Clean up after dead nexlab processes; returns one line per thing removed.
+
+    ``engines`` (``--engine`` values, None the default one): each is searched for
+    containers and volumes of this host's dead processes only (the host label), so a
+    shared remote engine keeps every other machine's.
+    """
     removed: list[str] = []
     with signals.deferred():
-        if docker:
-            removed += _reap_docker()
+        for engine in dict.fromkeys(engines) if docker else ():
+            removed += _reap_docker(engine)
         if os.geteuid() == 0:
             removed += _reap_mounts()
             removed += _reap_loops()
@@ -54,12 +59,12 @@ def _orphaned(labels: dict[str, str]) -> int | None:
     return None if owned.alive(int(pid)) else int(pid)
 
 
-def _reap_docker() -> list[str]:
+def _reap_docker(where: str | None = None) -> list[str]:
     from nexlab.builder import engine
 
     try:
-        client = engine.connect(timeout=10)
-    except DockerError:
+        client = engine.connect(where, timeout=10)
+    except (DockerError, InputError):
         return []  # no engine, nothing of ours running in it either
     import docker.errors
 

@@ -170,6 +170,21 @@ class BuildSpec:
             widget="none",
         ),
     )
+    #: The Docker engine that runs the setup container: a docker context's name or a URL
+    #: (``tcp://``, ``ssh://``, ``unix://``); None is ``DOCKER_HOST``'s, else the local one.
+    #: It does not shape the image: a reproducible build gives the same bytes on every engine.
+    engine: str | None = field(
+        default=None,
+        metadata=_input(
+            flag="--engine",
+            help="Docker engine for the setup container: a docker context name or a URL (tcp://HOST:PORT, "
+            "ssh://USER@HOST, unix:///PATH; TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH or the context) "
+            "(default: DOCKER_HOST, else the local engine)",
+            metavar="NAME|URL",
+            label="engine",
+            placeholder="default: the local engine",
+        ),
+    )
 
     #: Slimming categories removed before the image is made (``nexlab.slim``); empty: none.
     slim: tuple[str, ...] = field(
@@ -200,6 +215,7 @@ class BuildSpec:
         free: int | str | None = None,
         workload: int | str | None = None,
         slim: str | Iterable[str] | None = (),
+        engine: str | None = None,
     ) -> BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
@@ -214,6 +230,7 @@ class BuildSpec:
             free=free,
             workload=workload,
             slim=checked_names(slim) if slim else (),
+            engine=engine or None,
         )
 
     @classmethod
@@ -247,6 +264,8 @@ class BuildSpec:
             inputs["workload"] = str(self.workload)
         if self.slim:
             inputs["slim"] = ",".join(self.slim)
+        if self.engine:
+            inputs["engine"] = self.engine
         return inputs
 
 

@@ -47,6 +47,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "a scrubbed staging tree; still needs Docker. Writes OUTPUT.manifest.json with the inputs",
     )
     build.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="with --reproducible: neither use nor fill the build cache (nexlab cache ls); the bytes "
+        "are the same either way",
+    )
+    build.add_argument(
         "--verify-boot",
         action="store_true",
         help="then boot the image in QEMU (nexlab boot) and fail unless the agent starts; "
@@ -128,11 +135,11 @@ def run_build(args: argparse.Namespace) -> int:
     from nexlab.builder.pipeline import build
     from nexlab.cli.cmd_clean import reap_and_report
 
-    reap_and_report("build")
+    reap_and_report("build", (args.engine,))
     progress = TerminalProgress(quiet=args.quiet)
     spec = build_spec(args, source_date_epoch(args) if args.reproducible else None)
     try:
-        result = build(spec, args.output, reproducible=args.reproducible, progress=progress)
+        result = build(spec, args.output, reproducible=args.reproducible, progress=progress, cache=args.cache)
     except KeyboardInterrupt:
         if not committed(args.output):
             raise

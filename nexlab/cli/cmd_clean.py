@@ -22,11 +22,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     clean.set_defaults(handler=run_clean)
 
 
-def reap_and_report(command: str) -> int:
-    """Run the reaper; one line on stderr per thing removed. Returns how many."""
+def reap_and_report(command: str, engines: tuple[str | None, ...] = (None,)) -> int:
+    """Run the reaper (also on ``engines``); one line on stderr per thing removed. Returns how many."""
     from nexlab.builder.reaper import reap
 
-    removed = reap()
+    removed = reap(engines=(None, *engines))
     for line in removed:
         print(f"nexlab {command}: removed {line} (left by a killed run)", file=sys.stderr)
     return len(removed)

@@ -11,6 +11,8 @@ from nexlab.cli import (
     cmd_base,
     cmd_boot,
     cmd_build,
+    cmd_build_many,
+    cmd_cache,
     cmd_clean,
     cmd_completion,
     cmd_diff,
@@ -22,6 +24,7 @@ from nexlab.cli import (
 #: In ``nexlab --help`` order.
 COMMANDS: tuple[ModuleType, ...] = (
     cmd_build,
+    cmd_build_many,
     cmd_base,
     cmd_audit,
     cmd_diff,
@@ -29,6 +32,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     cmd_boot,
     cmd_resize,
     cmd_slim,
+    cmd_cache,
     cmd_clean,
     cmd_completion,
 )

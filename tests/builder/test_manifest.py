@@ -28,18 +28,22 @@ INPUTS = dict(
 )
 
 
-def test_uuid_and_hash_seed_come_from_the_inputs_as_before() -> None:
+def test_uuid_and_hash_seed_come_from_every_input_but_the_agent() -> None:
     manifest = BuildManifest(**INPUTS)  # type: ignore[arg-type]
-    # The derivation the reproducible build has always used: the images' UUIDs must not change.
-    parts = ["sha256:" + "1" * 64, "a" * 64, "-", "s" * 64, "u" * 64, "1.47.0", "1700000000", str(200 * 2**20), "none"]
-    digest = hashlib.sha256("\n".join([*parts, "systemd"]).encode()).hexdigest()
-    assert manifest.digest() == digest
-    assert manifest.uuid == str(uuid.uuid5(NAMESPACE, "uuid:" + digest))
-    assert manifest.hash_seed == str(uuid.uuid5(NAMESPACE, "hash_seed:" + digest))
-    # A name is no input of the bytes; the init is.
+    # Issue 14: the agent is written last, into a filesystem made without it (and cached),
+    # so the UUID and hash seed come from the other inputs; the digest still has them all.
+    parts = ["sha256:" + "1" * 64, "-", "s" * 64, "u" * 64, "1.47.0", "1700000000", str(200 * 2**20), "none"]
+    tree = hashlib.sha256("\n".join([*parts, "systemd"]).encode()).hexdigest()
+    assert manifest.tree_digest() == tree
+    assert manifest.digest() == hashlib.sha256(("a" * 64 + "\n" + tree).encode()).hexdigest()
+    assert manifest.uuid == str(uuid.uuid5(NAMESPACE, "uuid:" + tree))
+    assert manifest.hash_seed == str(uuid.uuid5(NAMESPACE, "hash_seed:" + tree))
+    # A name is no input of the bytes; the init is; the agent changes the digest, not the UUID.
     renamed = BuildManifest(**{**INPUTS, "base_image": "other:tag"})  # type: ignore[arg-type]
     assert renamed.uuid == manifest.uuid
     assert BuildManifest(**{**INPUTS, "init": "openrc"}).uuid != manifest.uuid  # type: ignore[arg-type]
+    other_agent = BuildManifest(**{**INPUTS, "agent_sha256": "b" * 64})  # type: ignore[arg-type]
+    assert other_agent.uuid == manifest.uuid and other_agent.digest() != manifest.digest()
 
 
 def test_the_json_round_trips_with_the_image_and_version_3() -> None:

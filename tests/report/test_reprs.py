@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 
 import nexlab
+from nexlab.builder.many import JobResult, ManyResult
 from nexlab.builder.mount import Mount
-from nexlab.builder.reproducible.results import NormalizeResult, StagingResult, TimesResult
+from nexlab.builder.reproducible.agent import AgentResult
+from nexlab.builder.reproducible.results import CacheResult, NormalizeResult, StagingResult, TimesResult
 from nexlab.builder.resize import ResizeResult
 from nexlab.builder.results import CompressResult, SizeResult, StepResult, UnmountResult
 from nexlab.builder.slimming import SlimImageResult
@@ -61,6 +63,7 @@ def _other_steps(tmp: Path) -> list[Any]:
     mount = Mount(tmp / "rootfs.ext4", "/dev/loop7", tmp / "mnt", 0.05, owns_dir=False)
     mount.mounted = False  # nothing was mounted: nothing to release when it is dropped
     savings = tuple(Saving(c, 400 + i, (8 << 20) + i, 3, 12288) for i, c in enumerate(("docs", "man", "locales")))
+    jobs = [JobResult(f"agent-{n}-debian", "tcp://127.0.0.1:2376", tmp / f"{n}.ext4", 3.2, "a" * 64) for n in range(50)]
     slimmed = SlimResult(0.4, tmp / "mnt", ("docs", "man", "locales"), savings, tuple(f"/etc/{n}" for n in range(300)))
     return [
         mount,
@@ -72,6 +75,9 @@ def _other_steps(tmp: Path) -> list[Any]:
         ResizeResult(1.2, tmp / "rootfs.ext4", 150 << 20, 200 << 20, 140 << 20, 60 << 20, None, tmp / "m.json"),
         SlimImageResult(2.0, tmp / "a.ext4", tmp / "b.ext4", 150 << 20, "6" * 64, slimmed),
         CompressResult(20.7, tmp / "rootfs.ext4.gz", "gzip", 200 << 20, 53 << 20, "7" * 64, "8" * 64),
+        CacheResult(0.1, "9" * 64, True, 140 << 20),
+        AgentResult(0.08, 21 << 20, True),
+        ManyResult((*jobs, JobResult("broken", "local", tmp / "x.ext4", 0.4, None, "no base image here " * 20)), 12.5),
     ]
 
 

@@ -5,7 +5,9 @@ state, and a parallel writer places files differently each run
 (``notes/reproducible-ext4.md`` §2). So this path never mounts anything:
 
 1. the same setup script as the mount path runs in a container of the base
-   image, with ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it),
+   image (on any engine: inputs in through its archive API, the tree out through
+   its ``export``), with ``SOURCE_DATE_EPOCH`` set (bookworm's shadow tools honour it)
+   and a placeholder where the agent goes,
    and its exported filesystem is extracted into a host **staging directory**
    exactly as the mount path extracts it; a user who is not root keeps the
    owners, modes and xattrs aside (``rootless``) for step 4;
@@ -15,7 +17,12 @@ state, and a parallel writer places files differently each run
    derived from the inputs;
 4. e2fsprogs 1.47.0 copies ctime and atime verbatim from the staging tree, so
    debugfs sets both to the epoch on every inode in use;
-5. ``e2fsck -fn`` must find the result clean.
+5. ``e2fsck -fn`` must find the result clean; this filesystem, which does not
+   depend on the agent (the UUID and hash seed come from the other inputs), is what
+   the build cache keeps (``cached``, ``nexlab.cache``);
+6. the agent replaces the placeholder (``agent``: debugfs), ``e2fsck -fn`` again, and
+   the service check runs on the result (``facts``): a build from the cache runs
+   this step only, on the same bytes.
 
 The default epoch is the base image's creation time: it changes exactly when
 the base does, is the same on every machine that has that image, and is never

@@ -2,54 +2,77 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nexlab.builder import engine, sizing
 from nexlab.builder.allocate import allocate
 from nexlab.builder.container import ContentTooLargeError, export_stream, setup_container
 from nexlab.builder.extract import extract
-from nexlab.builder.init import parse_init
+from nexlab.builder.init import InitKind, parse_init
 from nexlab.builder.manifest import BuildManifest, manifest_path
 from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.normalize import scrub
-from nexlab.builder.output import Written, host_full, sha256_file, staged_output
+from nexlab.builder.output import Written, host_full, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
-from nexlab.builder.reproducible import epoch
-from nexlab.builder.reproducible.inputs import collect_inputs
-from nexlab.builder.reproducible.results import NormalizeResult, StagingResult
+from nexlab.builder.reproducible import cached, epoch
+from nexlab.builder.reproducible.agent import place_agent, placeholder
+from nexlab.builder.reproducible.facts import check_service_with, image_records, records_from_json, records_to_json
+from nexlab.builder.reproducible.inputs import collect_inputs, e2fsprogs_version
+from nexlab.builder.reproducible.results import CacheResult, NormalizeResult, StagingResult
 from nexlab.builder.reproducible.staging import staging_directory
 from nexlab.builder.reproducible.times import pin_inode_times
 from nexlab.builder.results import AllocateResult, BuildResult, MkfsResult, StepResult
 from nexlab.builder.rootless import Owner
-from nexlab.builder.service_check import check_service
-from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
+from nexlab.builder.sizing import DEFAULT_OPTIONS, Headroom, check_auto
 from nexlab.builder.spec import BuildSpec
+from nexlab.cache import Cache, CacheEntry, CorruptEntryError, sparse
+from nexlab.cache.store import IMAGE
 from nexlab.errors import CommandError, InputError
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 from nexlab.slim import SlimResult
 from nexlab.slim import slim as slim_tree
 
+if TYPE_CHECKING:
+    from nexlab.audit.inventory import FileRecord
+
+log = logging.getLogger("nexlab.cache")
+
+Records = Mapping[str, "FileRecord"]
+Steps = list[StepResult | SlimResult]
+
 #: The staging tmpfs's cap with ``--size auto`` (there is no image size to cap it at yet).
 AUTO_STAGING_LIMIT = 4 * 2**30
 
 
 def build_reproducible(
-    spec: BuildSpec, output: str | os.PathLike[str] = "rootfs.ext4", *, progress: Progress | None = None
+    spec: BuildSpec,
+    output: str | os.PathLike[str] = "rootfs.ext4",
+    *,
+    progress: Progress | None = None,
+    cache: Cache | bool | None = True,
 ) -> BuildResult:
     """Build ``output`` so that the same inputs always give the same bytes.
 
-    Needs a Docker engine but no loop device and no mount. Writes
-    ``<output>.manifest.json`` with every input next to the image.
+    Needs a Docker engine (``spec.engine``; none at all for a cache hit on a base
+    given by image ID) but no loop device and no mount. Writes
+    ``<output>.manifest.json`` with every input next to the image. ``cache``: True
+    uses the build cache (``nexlab.cache``; off with ``NEXLAB_CACHE=off``), False
+    bypasses it, or a ``Cache``. A build from the cache gives the same bytes as one
+    without.
     """
     start = time.monotonic()
     progress = or_logging(progress)
     target = Path(output)
-    image, network = spec.base, spec.network
     headroom = check_auto(spec.size, spec.free, spec.workload)
     # With --size auto the tmpfs cap is no image size: the content decides the size.
     num_bytes = AUTO_STAGING_LIMIT if headroom is not None else parse_size(spec.size)
@@ -58,7 +81,41 @@ def build_reproducible(
     epoch.check_given(spec.source_date_epoch)
     if not target.parent.is_dir():
         raise InputError(f"output directory {target.parent} does not exist")
-    client = engine.connect()
+    store = cached.choose(cache)
+    client = None
+    if store is not None:
+        if cached.IMAGE_ID.match(spec.base):
+            base_id = spec.base
+        else:
+            client = engine.connect(spec.engine)
+            base_id = engine.ensure_image(client, spec.base).id
+        # With --size auto the size is chosen before the agent is written, with room for it:
+        # the filesystem kept then depends on the agent's size (in blocks), not its content.
+        extra = () if headroom is None else (f"agent-room={_agent_room(spec.agent)}",)
+        key = cached.key_of(spec, base_id, e2fsprogs_version(), extra)
+        entry = store.lookup(key)
+        if entry is not None:
+            try:
+                return _from_cache(spec, target, store, entry, progress, start)
+            except CorruptEntryError as exc:
+                log.warning("cache entry %s is damaged (%s): removed, building from scratch", key[:12], exc)
+                progress.log_line(f"cache: entry {key[:12]} damaged ({exc}), removed; building from scratch")
+        return _clean(spec, target, num_bytes, headroom, progress, start, client, (store, key))
+    return _clean(spec, target, num_bytes, headroom, progress, start, client, None)
+
+
+def _clean(
+    spec: BuildSpec,
+    target: Path,
+    num_bytes: int,
+    headroom: Headroom | None,
+    progress: Progress,
+    start: float,
+    client: Any,
+    storing: tuple[Cache, str] | None,
+) -> BuildResult:
+    image, network = spec.base, spec.network
+    client = client or engine.connect(spec.engine)
     base = engine.ensure_image(client, image)
     system = base_init(client, base, image, spec.init, network, progress)
     setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
@@ -73,14 +130,16 @@ def build_reproducible(
         slim=spec.slim,
     )
     the_epoch = inputs.source_date_epoch
+    # The container gets a placeholder: what it makes must not depend on the agent (agent.py).
+    in_container = dataclasses.replace(setup, agent=placeholder())
 
-    steps: list[StepResult | SlimResult] = []
+    steps: Steps = []
     with staging_directory(num_bytes) as staging:
         with progress.step("stage", f"setup container from {image} into a staging directory") as step:
             stage_start = time.monotonic()
             environment = {"SOURCE_DATE_EPOCH": str(the_epoch)}
             with setup_container(
-                client, base, setup, progress, reference=image, environment=environment, network=network
+                client, base, in_container, progress, reference=image, environment=environment, network=network
             ) as finished:
                 try:
                     # As a normal user the tree is ours, owners and modes noted aside for debugfs.
@@ -131,20 +190,10 @@ def build_reproducible(
             steps.append(step.done(normalized))
 
         fake_time = {"E2FSPROGS_FAKE_TIME": str(the_epoch)}
-        manifests: list[BuildManifest] = []
-
+        hashed: list[Future[str]] = []
         written = Written()
-
-        def manifest_of(final: Path) -> dict[Path, bytes]:
-            # Written with the image and renamed right after it: never an image without its manifest.
-            made = written.compressed
-            if made is None:
-                manifests.append(inputs.with_image(sha256_file(final)))
-            else:  # both digests were taken while compressing
-                manifests.append(inputs.with_image(made.image_sha256, made.sha256))
-            return {manifest_path(target): manifests[0].to_json().encode()}
-
-        with staged_output(target, sidecars=manifest_of, progress=progress, written=written) as staged:
+        sidecar = _manifest_sidecar(target, lambda: inputs, hashed, written)
+        with staged_output(target, sidecars=sidecar, progress=progress, written=written) as staged:
 
             def make(size: int, options: MkfsOptions) -> MkfsResult:
                 try:
@@ -163,14 +212,16 @@ def build_reproducible(
 
             if headroom is None:
                 with progress.step("allocate", f"{num_bytes} bytes") as step:
-                    steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))
+                    steps.append(step.done(allocate(staged, num_bytes, overwrite=True)))  # staged_output made it
                 with progress.step("mkfs", "mkfs.ext4 -d staging") as step:
                     steps.append(step.done(make(num_bytes, DEFAULT_OPTIONS)))
             else:
                 with progress.step("size", "measure the staged tree, choose the size") as step:
                     size_start = time.monotonic()
                     estimate, files = sizing.tree_content(staging)
-                    first = sizing.choose(estimate, files, headroom, slack=sizing.STEP // 2)
+                    # The agent is written after the size is chosen (agent.py): its room is asked for too.
+                    room = dataclasses.replace(headroom, free=headroom.free + _agent_room(spec.agent))
+                    first = sizing.choose(estimate, files, room, slack=sizing.STEP // 2)
                     made: list[tuple[AllocateResult, MkfsResult]] = []
 
                     def remake(size: int, options: MkfsOptions) -> None:
@@ -178,7 +229,7 @@ def build_reproducible(
                         made.append((allocated, make(size, options)))
 
                     # mkfs.ext4 -d is the measure: remade at the size it calls for, never more than a few times.
-                    chosen, _ = sizing.fit(staged, headroom, first, remake)
+                    chosen, _ = sizing.fit(staged, room, first, remake)
                     # The last allocate and mkfs are listed as theirs; the size step has the rest.
                     last = sum(result.seconds for result in made[-1])
                     steps.append(step.done(sizing.result(chosen, time.monotonic() - size_start - last)))
@@ -186,20 +237,182 @@ def build_reproducible(
                 steps.extend(made[-1])
             with progress.step("times", "debugfs: ctime and atime := epoch; e2fsck -fn") as step:
                 steps.append(step.done(pin_inode_times(staged, the_epoch, owners=owners)))
-            check_service(staged, system.kind)
-    recorded = manifests[0]
-    if written.compressed is not None:
-        steps.append(written.compressed)
-    manifest = manifest_path(target)
+            with contextlib.ExitStack() as keeping:
+                if storing is not None:
+                    # The filesystem as it is before the agent: what the entry keeps.
+                    store, key = storing
+                    cache_start = time.monotonic()
+                    try:
+                        pending = keeping.enter_context(store.writing(key))
+                        sparse.copy(staged, pending / IMAGE)
+                    except (InputError, OSError) as exc:  # a cache that cannot be written costs only speed
+                        progress.log_line(f"cache: cannot store an entry in {store.root} ({exc}); building on")
+                        storing = None
+                    copied = time.monotonic() - cache_start
+                placed, records = _agent_and_check(staged, spec.agent, the_epoch, system.kind, progress, hashed)
+                steps.append(placed)
+                if storing is not None:
+                    with progress.step("cache", f"store the filesystem before the agent as {key[:12]}") as step:
+                        cache_start = time.monotonic()
+                        try:
+                            entry = store.commit(key, pending, _entry_meta(inputs, system.kind, spec, records))
+                        except (CorruptEntryError, OSError) as exc:
+                            progress.log_line(f"cache: cannot store an entry in {store.root} ({exc}); building on")
+                        else:
+                            seconds = copied + time.monotonic() - cache_start
+                            stored = CacheResult(seconds=seconds, key=key, hit=False, bytes=entry.disk_bytes)
+                            steps.append(step.done(stored))
+    return _result(target, start, steps, hashed, written, spec.slim)
+
+
+def _from_cache(
+    spec: BuildSpec, target: Path, store: Cache, entry: CacheEntry, progress: Progress, start: float
+) -> BuildResult:
+    """The build from ``entry``: its image, then the agent step; ``CorruptEntryError`` (nothing
+    written) when the entry fails its check."""
+    meta = entry.meta
+    try:
+        inputs = BuildManifest(
+            base_image=spec.base,
+            agent_sha256=sparse.sha256(spec.agent),
+            **{name: meta["manifest"][name] for name in _TREE_FIELDS},
+        )
+        kind = InitKind(meta["init"])
+        records = records_from_json(meta["records"])
+    except (KeyError, TypeError, ValueError) as exc:  # an entry of an older shape, say
+        store.remove(entry.directory)
+        raise CorruptEntryError(f"its record lacks what a build needs ({exc})") from None
+    steps: Steps = []
+    hashed: list[Future[str]] = []
+    written = Written()
+    sidecar = _manifest_sidecar(target, lambda: inputs, hashed, written)
+    with staged_output(target, sidecars=sidecar, progress=progress, written=written) as staged:
+        checked = cached.verify_in_background(store, entry)
+        with progress.step("cache", f"the filesystem before the agent, from cache entry {entry.key[:12]}") as step:
+            cache_start = time.monotonic()
+            sparse.copy(entry.image, staged)
+            steps.append(
+                step.done(
+                    CacheResult(seconds=time.monotonic() - cache_start, key=entry.key, hit=True, bytes=entry.disk_bytes)
+                )
+            )
+        placed, _ = _agent_and_check(
+            staged, spec.agent, inputs.source_date_epoch, kind, progress, hashed, records=records, before_hash=checked
+        )
+        steps.append(placed)
+        store.touch(entry)
+    return _result(target, start, steps, hashed, written, spec.slim)
+
+
+#: The manifest's fields an entry records (the agent's digest and the base's name are the build's own).
+_TREE_FIELDS = (
+    "base_image_id",
+    "base_image_digest",
+    "script_sha256",
+    "service_sha256",
+    "setup_sha256",
+    "e2fsprogs",
+    "source_date_epoch",
+    "epoch_source",
+    "size",
+    "network",
+    "init",
+    "free",
+    "slim",
+)
+
+
+def _entry_meta(inputs: BuildManifest, kind: InitKind, spec: BuildSpec, records: Records) -> dict[str, Any]:
+    manifest = dataclasses.asdict(inputs)
+    return {
+        "manifest": {name: manifest[name] for name in _TREE_FIELDS},
+        "init": kind.value,
+        "records": records_to_json(records),
+        "description": f"{inputs.base_image} ({inputs.base_image_id[:19]}), {inputs.size // 2**20} MiB, "
+        f"init {kind.value}, script {'yes' if spec.script else 'no'}, epoch {inputs.source_date_epoch}",
+    }
+
+
+def _agent_and_check(
+    staged: Path,
+    agent: Path,
+    the_epoch: int,
+    kind: InitKind,
+    progress: Progress,
+    hashed: list[Future[str]],
+    *,
+    records: Records | None = None,
+    before_hash: Future[None] | None = None,
+) -> tuple[StepResult, Records]:
+    """The agent step, then the final image's sha256 (a thread) beside the service check (on
+    ``records``, the entry's, when given; else on the image's, which are returned)."""
+    with progress.step("agent", "write the agent into the filesystem (debugfs); e2fsck -fn") as step:
+        try:
+            placed = step.done(place_agent(staged, agent, the_epoch))
+        except Exception:
+            if before_hash is not None:
+                before_hash.result()  # a damaged entry is why debugfs failed: say so
+            raise
+    hashed.append(sparse.in_background(sparse.sha256, staged))
+    try:
+        if records is None:
+            records = image_records(staged)
+        check_service_with(staged, kind, records)
+    except Exception:
+        if before_hash is not None:
+            before_hash.result()  # a damaged entry is why the image reads wrong: say so
+        raise
+    if before_hash is not None:
+        before_hash.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
+    return placed, records
+
+
+def _manifest_sidecar(
+    target: Path, inputs: Callable[[], BuildManifest], hashed: list[Future[str]], written: Written
+) -> Callable[[Path], dict[Path, bytes]]:
+    """The manifest beside the image; ``inputs`` is read when the image is final (``--size auto``
+    records the size it chose)."""
+
+    def manifest_of(final: Path) -> dict[Path, bytes]:
+        # Written with the image and renamed right after it: never an image without its manifest.
+        compressed = written.compressed
+        if compressed is None:
+            manifest = inputs().with_image(hashed[0].result())
+        else:  # both digests were taken while compressing
+            manifest = inputs().with_image(compressed.image_sha256, compressed.sha256)
+            hashed.insert(0, _done(compressed.sha256))
+        return {manifest_path(target): manifest.to_json().encode()}
+
+    return manifest_of
+
+
+def _agent_room(agent: Path) -> int:
+    """What the agent takes of the free space once written: its 4 KiB blocks and one more (its
+    extent tree's or the placeholder's block: a bound, not an exact count)."""
+    return (-(-agent.stat().st_size // 4096) + 1) * 4096
+
+
+def _done(value: str) -> Future[str]:
+    future: Future[str] = Future()
+    future.set_result(value)
+    return future
+
+
+def _result(
+    target: Path, start: float, steps: Steps, hashed: list[Future[str]], written: Written, slim: tuple[str, ...]
+) -> BuildResult:
+    compressed = written.compressed
+    if compressed is not None:
+        steps.append(compressed)
     return BuildResult(
         seconds=time.monotonic() - start,
         output=target,
         size=target.stat().st_size,
-        sha256=recorded.compressed_sha256 or recorded.image_sha256,
+        sha256=compressed.sha256 if compressed is not None else hashed[0].result(),
         steps=tuple(steps),
         reproducible=True,
-        manifest=manifest,
-        slim=spec.slim,
-        image_sha256=recorded.image_sha256,
-        compressed_sha256=recorded.compressed_sha256,
+        manifest=manifest_path(target),
+        slim=slim,
+        image_sha256=compressed.image_sha256 if compressed is not None else "",
+        compressed_sha256=compressed.sha256 if compressed is not None else None,
     )

@@ -80,3 +80,24 @@ class TimesResult(StepResult):
             ("e2fsck -fn", "clean" if self.fsck_clean else "ERRORS"),
             ("time", f"{self.seconds:.2f} s"),
         ]
+
+
+@dataclass(frozen=True)
+class CacheResult(StepResult):
+    """The build cache's part: an entry stored (a clean build) or used (an agent-only rebuild)."""
+
+    key: str
+    hit: bool
+    #: Bytes the entry takes on disk.
+    bytes: int
+
+    step = "cache"
+
+    def summary(self) -> str:
+        return f"{'used' if self.hit else 'stored'} entry {self.key[:12]}, {format_size(self.bytes)} on disk"
+
+    def facts(self) -> list[tuple[str, str]]:
+        return [
+            ("cache", f"{'used' if self.hit else 'stored'} entry {self.key[:12]} ({format_size(self.bytes)} on disk)"),
+            ("time", f"{self.seconds:.2f} s"),
+        ]

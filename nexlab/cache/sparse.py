@@ -1,0 +1,107 @@
+"""Copying and hashing sparse files by their data extents (``SEEK_DATA``/``SEEK_HOLE``), in a
+thread when asked."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_CHUNK = 2**20
+_ZEROS = bytes(_CHUNK)
+
+
+def extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
+    """(offset, length) of each data extent of ``fd``, in order (the whole file where the
+    file system cannot say)."""
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(fd, offset, os.SEEK_DATA)
+        except OSError:  # ENXIO: only a hole is left
+            return
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        yield start, min(end, size) - start
+        offset = end
+
+
+#: ioctl FICLONE (linux/fs.h): share the blocks, on file systems that can (btrfs, XFS).
+_FICLONE = 0x40049409
+
+
+def copy(source: Path, target: Path) -> None:
+    """``target`` := ``source`` with the same holes: a reflink where the file system has them,
+    else the data extents copied inside the kernel."""
+    import fcntl
+
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
+            return
+        except OSError:
+            pass  # ext4, tmpfs, another file system: copy
+        size = os.fstat(src.fileno()).st_size
+        for start, length in extents(src.fileno(), size):
+            done = 0
+            while done < length:
+                copied = os.copy_file_range(
+                    src.fileno(), dst.fileno(), length - done, offset_src=start + done, offset_dst=start + done
+                )
+                if copied == 0:
+                    raise OSError(f"{source} shrank while it was copied")
+                done += copied
+        dst.truncate(size)
+
+
+def sha256(path: Path) -> str:
+    """sha256 of ``path``'s bytes (``sha256sum``'s), holes hashed as the zeros they read as."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        position = 0
+        for start, length in extents(fd, size):
+            _zeros(digest, start - position)
+            handle.seek(start)
+            left = length
+            while left:
+                chunk = handle.read(min(_CHUNK, left))
+                if not chunk:
+                    raise OSError(f"{path} shrank while it was hashed")
+                digest.update(chunk)
+                left -= len(chunk)
+            position = start + length
+        _zeros(digest, size - position)
+    return digest.hexdigest()
+
+
+def _zeros(digest: hashlib._Hash, count: int) -> None:
+    while count > 0:
+        step = min(count, _CHUNK)
+        digest.update(_ZEROS[:step] if step < _CHUNK else _ZEROS)
+        count -= step
+
+
+def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
+    """``function(*args)`` started now in a thread that never takes SIGINT or SIGTERM.
+
+    The kernel gives a process's signal to any thread that does not block it; one taken by
+    a helper thread would not interrupt the main thread's blocking call (a Ctrl-C during a
+    container's run waited for its end), nor wait for the main thread's deferred clean-up.
+    """
+
+    def masked() -> T:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        return function(*args)
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-background")
+    try:
+        return pool.submit(masked)
+    finally:
+        pool.shutdown(wait=False)  # the submitted call still runs to its end
