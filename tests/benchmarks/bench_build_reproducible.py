@@ -49,7 +49,8 @@ def main() -> None:
         "| method | median (s) | runs (s) |",
         "|---|---|---|",
         f"| seed's manual recipe (`manual_recipe.sh`) | {m:.2f} | {', '.join(f'{t:.2f}' for t in manual_times)} |",
-        f"| `nexlab build --reproducible --no-cache` (200 MiB, {IMAGE}) | {n:.2f} | {', '.join(f'{t:.2f}' for t in ours_times)} |",
+        f"| `nexlab build --reproducible --no-cache` (200 MiB, {IMAGE}) | {n:.2f} | "
+        f"{', '.join(f'{t:.2f}' for t in ours_times)} |",
         "",
         f"**ratio nexlab --reproducible / manual: {ratio:.2f}** (goal ≤ 2): {'met' if ratio <= 2 else 'NOT met'}; "
         f"{len(ours_times)} reproducible runs, {len(hashes)} distinct sha256 "

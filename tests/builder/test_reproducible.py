@@ -306,36 +306,18 @@ def test_manifest_round_trip(tmp_path: Path) -> None:
 @pytest.mark.docker
 def test_normal_user_gets_the_same_bytes(two_builds: tuple[Path, Path], pinned_base: str, sample_agent: Path) -> None:
     """As nobody (with access to the Docker socket only): the volume path, bit-identical to root's."""
-    import shutil
-    import stat
-    import subprocess
-    import sys
-    import tempfile
+    from tests.nobody import nexlab_as_nobody, nobody_directory
 
-    from tests.conftest import require
-
-    setpriv = shutil.which("setpriv")
-    socket = Path("/var/run/docker.sock")
-    require(setpriv is not None and os.geteuid() == 0 and socket.exists(), "root, setpriv and the Docker socket")
-    assert stat.S_ISSOCK(socket.stat().st_mode)
-    outdir = Path(tempfile.mkdtemp(prefix="nexlab-nobody-"))
-    try:
-        os.chmod(outdir, 0o777)
+    with nobody_directory() as outdir:
         output = outdir / "rootfs.ext4"
-        exe = str(Path(sys.executable).with_name("nexlab"))
-        result = subprocess.run(
-            [str(setpriv), "--reuid=65534", "--regid=65534", f"--groups={socket.stat().st_gid}", exe, "build",
-             "--reproducible", "--agent", str(sample_agent), "--image", pinned_base, "--size", "200MiB",
-             "-o", str(output), "-q"],
-            capture_output=True, text=True, check=False, timeout=300,
-            env={**os.environ, "HOME": str(outdir)}, cwd=outdir,
+        result = nexlab_as_nobody(
+            outdir, "build", "--reproducible", "--agent", str(sample_agent), "--image", pinned_base,
+            "--size", "200MiB", "-o", str(output), "-q",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert output.stat().st_uid == 65534
         assert BuildManifest.read(manifest_path(output)) == BuildManifest.read(manifest_path(two_builds[0]))
         assert output.read_bytes() == two_builds[0].read_bytes()
-    finally:
-        shutil.rmtree(outdir)
 
 
 # -- the normal user's path: extraction of the engine's tar stream ---------------------------

@@ -89,33 +89,14 @@ def test_a_normal_user_staging_on_disk_gets_roots_auto_image(
 ) -> None:
     """The size is a function of the tree, not of where it was staged: nobody stages on disk
     (root staged in a tmpfs) and gets the same size and the same bytes."""
-    import os
-    import shutil
-    import stat
-    import subprocess
-    import sys
-    import tempfile
+    from tests.nobody import nexlab_as_nobody, nobody_directory
 
-    from tests.conftest import require
-
-    setpriv = shutil.which("setpriv")
-    socket = Path("/var/run/docker.sock")
-    require(setpriv is not None and os.geteuid() == 0 and socket.exists(), "root, setpriv and the Docker socket")
-    assert stat.S_ISSOCK(socket.stat().st_mode)
-    outdir = Path(tempfile.mkdtemp(prefix="nexlab-nobody-"))
-    try:
-        os.chmod(outdir, 0o777)
+    with nobody_directory() as outdir:
         output = outdir / "rootfs.ext4"
-        exe = str(Path(sys.executable).with_name("nexlab"))
-        result = subprocess.run(
-            [str(setpriv), "--reuid=65534", "--regid=65534", f"--groups={socket.stat().st_gid}", exe, "build",
-             "--reproducible", "--agent", str(sample_agent), "--image", debian_base, "--size", "auto",
-             "-o", str(output), "-q"],
-            capture_output=True, text=True, check=False, timeout=300,
-            env={**os.environ, "HOME": str(outdir)}, cwd=outdir,
+        result = nexlab_as_nobody(
+            outdir, "build", "--reproducible", "--agent", str(sample_agent), "--image", debian_base,
+            "--size", "auto", "-o", str(output), "-q",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert output.stat().st_size == builds["debian-repro-a"].size
         assert output.read_bytes() == builds["debian-repro-a"].output.read_bytes()
-    finally:
-        shutil.rmtree(outdir)

@@ -261,36 +261,20 @@ def test_slim_an_existing_image(debian_plain, tmp_path: Path) -> None:  # type: 
 
 def test_normal_user_slims_to_the_same_bytes(reproducible: dict[str, BuildResult], debian_base: str) -> None:
     """As nobody (Docker socket only): what slim writes is root's in the image, as in root's build."""
-    import os
-    import stat
-    import sys
-    import tempfile
+    from tests.nobody import nexlab_as_nobody, nobody_directory
 
-    from tests.conftest import require
-
-    setpriv = shutil.which("setpriv")
-    socket = Path("/var/run/docker.sock")
-    require(setpriv is not None and os.geteuid() == 0 and socket.exists(), "root, setpriv and the Docker socket")
-    assert stat.S_ISSOCK(socket.stat().st_mode)
-    outdir = Path(tempfile.mkdtemp(prefix="nexlab-nobody-"))
-    try:
-        os.chmod(outdir, 0o777)
+    with nobody_directory() as outdir:
         agent = outdir / "agent.sh"
         shutil.copyfile(SAMPLE_AGENT, agent)
         agent.chmod(0o755)
         output = outdir / "rootfs.ext4"
-        result = subprocess.run(
-            [str(setpriv), "--reuid=65534", "--regid=65534", f"--groups={socket.stat().st_gid}",
-             str(Path(sys.executable).with_name("nexlab")), "build", "--reproducible", "--agent", str(agent),
-             "--image", debian_base, "--size", SIZE, "--slim", "-o", str(output), "-q"],
-            capture_output=True, text=True, check=False, timeout=300,
-            env={**os.environ, "HOME": str(outdir)}, cwd=outdir,
+        result = nexlab_as_nobody(
+            outdir, "build", "--reproducible", "--agent", str(agent), "--image", debian_base,
+            "--size", SIZE, "--slim", "-o", str(output), "-q",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert output.stat().st_uid == 65534
         assert sha256_file(output) == reproducible["slim-1"].sha256
-    finally:
-        shutil.rmtree(outdir)
 
 
 def test_the_step_function_takes_a_mount(slim_copy: Path) -> None:
