@@ -21,9 +21,9 @@ from nexlab.audit.packages import (
     DPKG_STATUS,
     _Canonical,
     _divert,
-    _stanzas,
     parse_dpkg_diversions,
     parse_dpkg_status,
+    stanzas,
 )
 from nexlab.slim.exclusions import read_exclusions
 
@@ -37,7 +37,7 @@ def _text(data: bytes | None) -> str:
 def listed_files(read: Read) -> list[tuple[str, str]]:
     """(package, absolute path) of every file the image's databases list."""
     files: list[tuple[str, str]] = []
-    for stanza in _stanzas(_text(read(APK_DB))):
+    for stanza in stanzas(_text(read(APK_DB))):
         name, directory = "", ""
         for line in stanza:
             key, _, value = line.partition(":")

@@ -83,7 +83,8 @@ def packages_frame(packages: Iterable[Package]) -> pd.DataFrame:
     return frame.set_index("name")
 
 
-def _stanzas(text: str) -> Iterator[list[str]]:
+def stanzas(text: str) -> Iterator[list[str]]:
+    """The blank-line separated records of a dpkg status file or an apk database, as lines."""
     stanza: list[str] = []
     for line in text.splitlines():
         if line.strip():
@@ -102,10 +103,22 @@ def _int(value: str, scale: int = 1) -> int:
         return 0
 
 
+def dpkg_fields(stanza: list[str]) -> dict[str, str]:
+    """A dpkg stanza's fields by name (the first line of each: continuations are not needed here)."""
+    fields = {}
+    for line in stanza:
+        if line[:1] in (" ", "\t"):
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
 def parse_apk(text: str) -> list[ParsedPackage]:
     """Parse ``/lib/apk/db/installed`` (``P:`` name, ``V:`` version, ``I:`` bytes, ``F:``/``R:`` paths)."""
     packages = []
-    for stanza in _stanzas(text):
+    for stanza in stanzas(text):
         fields: dict[str, str] = {}
         paths: list[str] = []
         directory = ""
@@ -136,14 +149,8 @@ def parse_apk(text: str) -> list[ParsedPackage]:
 def parse_dpkg_status(text: str) -> list[ParsedPackage]:
     """Parse ``/var/lib/dpkg/status``; paths are filled in from ``info/*.list`` by ``read_databases``."""
     packages = []
-    for stanza in _stanzas(text):
-        fields = {}
-        for line in stanza:
-            if line[:1] in (" ", "\t"):
-                continue  # continuation of a multi-line field we do not need
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip()] = value.strip()
+    for stanza in stanzas(text):
+        fields = dpkg_fields(stanza)
         name = fields.get("Package")
         status = fields.get("Status", "").split()
         if not name or not status or status[-1] not in _DPKG_PRESENT:

@@ -16,10 +16,10 @@ import hashlib
 import os
 import re
 from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from nexlab.audit.packages import dpkg_fields, stanzas
 from nexlab.errors import InputError, NexlabError
 from nexlab.sbom import licenses
 from nexlab.sbom.model import Inventory, OperatingSystem, SbomFile, SbomImage, SbomPackage
@@ -171,18 +171,6 @@ def _os_release(fs: Ext4Image) -> OperatingSystem:
     return OperatingSystem("", "", "")
 
 
-def _stanzas(text: str) -> Iterator[list[str]]:
-    stanza: list[str] = []
-    for line in text.splitlines():
-        if line.strip():
-            stanza.append(line)
-        elif stanza:
-            yield stanza
-            stanza = []
-    if stanza:
-        yield stanza
-
-
 Details = dict[tuple[str, str, str], dict[str, str]]
 
 
@@ -190,12 +178,8 @@ def _dpkg_details(fs: Ext4Image) -> Details:
     """(``dpkg``, name, version) -> arch and supplier (``Maintainer``) from dpkg's status file."""
     text = _read(fs, DPKG_STATUS)
     found: Details = {}
-    for stanza in _stanzas(text or ""):
-        fields = {}
-        for line in stanza:
-            if line[:1] not in (" ", "\t"):
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
+    for stanza in stanzas(text or ""):
+        fields = dpkg_fields(stanza)
         if "Package" in fields:
             found[("dpkg", fields["Package"], fields.get("Version", ""))] = {
                 "arch": fields.get("Architecture", ""),
@@ -208,7 +192,7 @@ def _apk_details(fs: Ext4Image) -> Details:
     """(``apk``, name, version) -> arch (``A:``), licence (``L:``) and supplier (``m:``)."""
     text = _read(fs, APK_DB)
     found: Details = {}
-    for stanza in _stanzas(text or ""):
+    for stanza in stanzas(text or ""):
         fields: dict[str, str] = {}
         for line in stanza:
             key, sep, value = line.partition(":")
