@@ -116,6 +116,13 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     progress = or_logging(progress)
     target = Path(output)
     headroom = check_auto(spec.size, spec.free, spec.workload)
+    if headroom is not None and spec.slim:
+        # The mount path copies everything into the image and slims it there: an image sized
+        # for the slimmed content cannot take the copy, one sized for the copy is not exact.
+        raise InputError(
+            "--size auto with --slim needs --reproducible (the mount path slims after copying everything)",
+            hint="add --reproducible, or give --size",
+        )
     num_bytes = 0 if headroom is not None else parse_size(spec.size)
     setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
     parse_init(spec.init)

@@ -298,22 +298,24 @@ def fit(
     options: MkfsOptions = DEFAULT_OPTIONS,
     *,
     attempts: int = 4,
+    later: int = 0,
 ) -> tuple[Sizing, Probe]:
     """Make the filesystem with ``make(size, options)`` at ``first``'s size, measure what nex can
     write, and remake it at the size that measurement calls for until the free space is within
     ``STEP`` of the request: each size is a function of the last image, so the same tree gives
-    the same sizes (the reproducible path, whose content is only exact once mkfs -d wrote it)."""
+    the same sizes (the reproducible path, whose content is only exact once mkfs -d wrote it).
+    ``later``: bytes written after the measure (the reproducible path's agent), left room for."""
     sizing = first
     for _ in range(attempts):
         made = replace(options, inode_count=sizing.inode_count)
         make(sizing.size, made)
         probe = read_free(image, sizing.size)
-        over = probe.nex_free_bytes - headroom.free
+        over = probe.nex_free_bytes - later - headroom.free
         if 0 <= over < STEP:
-            return replace(sizing, predicted_free=probe.nex_free_bytes), probe
+            return replace(sizing, predicted_free=probe.nex_free_bytes - later), probe
         # What the content really took: the empty filesystem's free space less what is left.
         taken = probe_free(sizing.size, made).nex_free_bytes - probe.nex_free_bytes
-        sizing = choose(taken, sizing.content_inodes, headroom, options, slack=REMAKE_SLACK)
+        sizing = choose(taken + later, sizing.content_inodes, headroom, options, slack=REMAKE_SLACK)
     raise InputError(
         f"--size auto did not settle within {attempts} attempts ({sizing.describe()})",
         hint="pass a fixed --size",

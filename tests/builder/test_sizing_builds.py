@@ -39,6 +39,17 @@ def builds(
     made["alpine-repro"] = build_rootfs(
         where / "alpine-repro.ext4", agent=sample_agent, image=alpine_base, size="auto", free="20MiB", reproducible=True
     )
+    # Slimmed before the size is chosen; an 8 MiB agent, written after it is chosen (agent.py).
+    made["debian-repro-slim"] = build_rootfs(
+        where / "slim.ext4", agent=sample_agent, image=debian_base, size="auto", free="40MiB", slim="default",
+        reproducible=True,
+    )  # fmt: skip
+    big_agent = where / "big-agent.sh"
+    big_agent.write_bytes(sample_agent.read_bytes() + b"#" * (8 * MiB) + b"\n")
+    big_agent.chmod(0o755)
+    made["debian-repro-big-agent"] = build_rootfs(
+        where / "big-agent.ext4", agent=big_agent, image=debian_base, size="auto", reproducible=True
+    )
     return made
 
 
@@ -47,6 +58,8 @@ ASKED = {
     "alpine-mount": sizing.Headroom.of(workload="40MiB").free,
     "debian-repro-a": 32 * MiB,
     "alpine-repro": 20 * MiB,
+    "debian-repro-slim": 40 * MiB,
+    "debian-repro-big-agent": 32 * MiB,
 }
 
 
@@ -81,6 +94,14 @@ def test_reproducible_auto_is_bit_identical_and_records_the_request(builds: dict
 def test_free_with_a_fixed_size_is_one_line_on_the_command_line(tmp_path: Path, sample_agent: Path) -> None:
     result = nexlab_cli("build", "--agent", str(sample_agent), "--size", "200MiB", "--free", "10MiB", cwd=tmp_path)
     assert_one_line_error(result, "--free sets the free space of --size auto", "use --size auto --free")
+    assert not list(tmp_path.iterdir())
+
+
+def test_auto_with_slim_on_the_mount_path_is_one_line(tmp_path: Path, sample_agent: Path, debian_base: str) -> None:
+    result = nexlab_cli(
+        "build", "--agent", str(sample_agent), "--image", debian_base, "--size", "auto", "--slim", cwd=tmp_path
+    )
+    assert_one_line_error(result, "--size auto with --slim needs --reproducible", "add --reproducible")
     assert not list(tmp_path.iterdir())
 
 

@@ -219,9 +219,9 @@ def _clean(
                 with progress.step("size", "measure the staged tree, choose the size") as step:
                     size_start = time.monotonic()
                     estimate, files = sizing.tree_content(staging)
-                    # The agent is written after the size is chosen (agent.py): its room is asked for too.
-                    room = dataclasses.replace(headroom, free=headroom.free + _agent_room(spec.agent))
-                    first = sizing.choose(estimate, files, room, slack=sizing.STEP // 2)
+                    # The agent is written after the size is chosen (agent.py): room is left for it.
+                    later = _agent_room(spec.agent)
+                    first = sizing.choose(estimate + later, files, headroom, slack=sizing.STEP // 2)
                     made: list[tuple[AllocateResult, MkfsResult]] = []
 
                     def remake(size: int, options: MkfsOptions) -> None:
@@ -229,7 +229,7 @@ def _clean(
                         made.append((allocated, make(size, options)))
 
                     # mkfs.ext4 -d is the measure: remade at the size it calls for, never more than a few times.
-                    chosen, _ = sizing.fit(staged, room, first, remake)
+                    chosen, _ = sizing.fit(staged, headroom, first, remake, later=later)
                     # The last allocate and mkfs are listed as theirs; the size step has the rest.
                     last = sum(result.seconds for result in made[-1])
                     steps.append(step.done(sizing.result(chosen, time.monotonic() - size_start - last)))
