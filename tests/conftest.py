@@ -87,7 +87,7 @@ def require(condition: bool, what: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     # Every reproducible build in the suite is a clean one (so two builds compared are two
     # builds), unless a test hands it a cache of its own (tests/cache/).
-    os.environ.setdefault("NEXLAB_CACHE", "off")
+    os.environ.setdefault("NEXLAB_BUILD_CACHE", "off")
     if FAST_LANE:
         _fence(config)
 

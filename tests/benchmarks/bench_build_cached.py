@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nexlab-bench-cached-", dir="/var/tmp") as scratch:
         root = Path(scratch)
         os.environ["NEXLAB_CACHE_DIR"] = str(root / "cache")
-        os.environ["NEXLAB_CACHE"] = "on"
+        os.environ["NEXLAB_BUILD_CACHE"] = "on"
         sample = (ASSETS / "sample-agent.sh").read_bytes()
 
         def agent(index: int) -> Path:

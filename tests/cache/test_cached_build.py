@@ -133,7 +133,7 @@ def test_the_cli_uses_the_cache_and_no_cache_bypasses_it(
 ) -> None:
     from tests.conftest import nexlab_cli
 
-    env = {"NEXLAB_CACHE_DIR": str(seeded.root), "NEXLAB_CACHE": "on"}
+    env = {"NEXLAB_CACHE_DIR": str(seeded.root), "NEXLAB_BUILD_CACHE": "on"}
     common = ["build", "--reproducible", "--agent", str(agents[1]), "--image", pinned_base, "--size", "200MiB"]
     hit = nexlab_cli(*common, "-o", str(tmp_path / "hit.ext4"), env=env, check=True)
     assert "cache" in hit.stdout and "stage" not in hit.stdout

@@ -66,7 +66,7 @@ def build_reproducible(
     Needs a Docker engine (``spec.engine``; none at all for a cache hit on a base
     given by image ID) but no loop device and no mount. Writes
     ``<output>.manifest.json`` with every input next to the image. ``cache``: True
-    uses the build cache (``nexlab.cache``; off with ``NEXLAB_CACHE=off``), False
+    uses the build cache (``nexlab.cache``; off with ``NEXLAB_BUILD_CACHE=off``), False
     bypasses it, or a ``Cache``. A build from the cache gives the same bytes as one
     without.
     """

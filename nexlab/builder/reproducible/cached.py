@@ -33,16 +33,16 @@ from nexlab.errors import InputError
 IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
 #: Fields that do not shape the cached filesystem.
 _NOT_IN_KEY = frozenset({"agent", "engine"})
-ENV = "NEXLAB_CACHE"
+ENV = "NEXLAB_BUILD_CACHE"
 
 
 def enabled_by_default() -> bool:
-    """``NEXLAB_CACHE=off`` turns the cache off unless a caller asks for it (the test suite does)."""
+    """``NEXLAB_BUILD_CACHE=off`` turns the cache off unless a caller asks for it (the test suite does)."""
     return os.environ.get(ENV, "on").lower() not in ("off", "0", "no", "false")
 
 
 def choose(cache: Cache | bool | None) -> Cache | None:
-    """``build_reproducible``'s ``cache=``: True (the default place, unless ``NEXLAB_CACHE=off``),
+    """``build_reproducible``'s ``cache=``: True (the default place, unless ``NEXLAB_BUILD_CACHE=off``),
     False or None (no cache), or a ``Cache``."""
     if isinstance(cache, Cache):
         return cache
