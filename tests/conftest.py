@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Every reproducible build in the suite is a clean one (so two builds compared are two
     # builds), unless a test hands it a cache of its own (tests/cache/).
     os.environ.setdefault("NEXLAB_BUILD_CACHE", "off")
+    # A suite started in the background of a non-interactive shell (`make test &`, some CI
+    # runners) inherits SIGINT ignored, and so would every nexlab the tests start: the Ctrl-C
+    # tests would test nothing. Python's own handler again; children then get the default.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if FAST_LANE:
         _fence(config)
 
