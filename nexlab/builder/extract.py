@@ -485,43 +485,13 @@ def extract(
     ``target`` runs out of space or inodes.
     """
     import libarchive
-    from libarchive.exception import ArchiveError
 
     start = time.monotonic()
     root = os.geteuid() == 0 if as_root is None else as_root
     lib = _lib()
     with _inside(target), _write_disk(lib, FLAGS_ROOT if root else FLAGS_USER) as write_p:
         extractor = _Extractor(write_p, as_root=root, on_bytes=on_bytes)
-        pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
-        if descriptor is not None:
-            read_fd = descriptor.fd
-            # As for the pump: a few MiB of pipe let the writer run ahead of the extraction.
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-        else:
-            assert pump is not None
-            read_fd = pump.read_fd
-        try:
-            with libarchive.fd_reader(read_fd, block_size=2**20) as archive:
-                extractor.entries(archive._pointer, select=True)
-            if descriptor is not None:
-                descriptor.finish()
-        except ArchiveError as exc:
-            _close(pump, drain=True)
-            if pump is not None and pump.failure is not None:
-                raise pump.failure from None
-            raise InputError(f"cannot read the exported filesystem: {exc}") from None
-        except Exception:
-            _close(pump, drain=True)
-            if pump is not None and pump.failure is not None:  # the engine's error cut the stream short
-                raise pump.failure from None
-            raise
-        except BaseException:
-            _close(pump, drain=False)
-            raise
-        _close(pump, drain=False)
-        if pump is not None and pump.failure is not None:
-            raise pump.failure
+        _read_export(extractor, source)
         finish = finish_archive(has_var="var" in extractor.seen, mtime=int(time.time()))
         with libarchive.memory_reader(finish) as archive:
             extractor.entries(archive._pointer, select=False)
@@ -541,38 +511,53 @@ def count(source: Iterable[bytes] | Descriptor) -> Content:
     once more into the mounted image.
     """
     import libarchive
-    from libarchive.exception import ArchiveError
 
     lib = _lib()
     with _write_disk(lib, FLAGS_ROOT) as write_p:
         extractor = _Extractor(write_p, as_root=True)
         extractor.full = True  # nothing is written: every entry is only counted
-        pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
-        read_fd = descriptor.fd if descriptor is not None else pump.read_fd  # type: ignore[union-attr]
-        try:
-            with libarchive.fd_reader(read_fd, block_size=2**20) as archive:
-                extractor.entries(archive._pointer, select=True)
-            if descriptor is not None:
-                descriptor.finish()
-        except ArchiveError as exc:
-            _close(pump, drain=True)
-            if pump is not None and pump.failure is not None:
-                raise pump.failure from None
-            raise InputError(f"cannot read the exported filesystem: {exc}") from None
-        except Exception:
-            _close(pump, drain=True)
-            if pump is not None and pump.failure is not None:
-                raise pump.failure from None
-            raise
-        except BaseException:
-            _close(pump, drain=False)
-            raise
-        _close(pump, drain=False)
-        if pump is not None and pump.failure is not None:
-            raise pump.failure
+        _read_export(extractor, source)
         with libarchive.memory_reader(finish_archive(has_var="var" in extractor.seen, mtime=0)) as archive:
             extractor.entries(archive._pointer, select=False)
     return extractor.content
+
+
+def _read_export(extractor: _Extractor, source: Iterable[bytes] | Descriptor) -> None:
+    """Feed the exported tar (chunks through a pump, or a descriptor) to ``extractor``; an
+    engine's error that cut the stream short is raised rather than libarchive's view of it."""
+    import libarchive
+    from libarchive.exception import ArchiveError
+
+    pump, descriptor = (None, source) if isinstance(source, Descriptor) else (_Pump(source), None)
+    if descriptor is not None:
+        read_fd = descriptor.fd
+        # As for the pump: a few MiB of pipe let the writer run ahead of the extraction.
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(read_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    else:
+        assert pump is not None
+        read_fd = pump.read_fd
+    try:
+        with libarchive.fd_reader(read_fd, block_size=2**20) as archive:
+            extractor.entries(archive._pointer, select=True)
+        if descriptor is not None:
+            descriptor.finish()
+    except ArchiveError as exc:
+        _close(pump, drain=True)
+        if pump is not None and pump.failure is not None:
+            raise pump.failure from None
+        raise InputError(f"cannot read the exported filesystem: {exc}") from None
+    except Exception:
+        _close(pump, drain=True)
+        if pump is not None and pump.failure is not None:  # the engine's error cut the stream short
+            raise pump.failure from None
+        raise
+    except BaseException:
+        _close(pump, drain=False)
+        raise
+    _close(pump, drain=False)
+    if pump is not None and pump.failure is not None:
+        raise pump.failure
 
 
 def _close(pump: _Pump | None, *, drain: bool) -> None:
