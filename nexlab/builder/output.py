@@ -24,15 +24,17 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from nexlab.builder.results import CompressResult
 from nexlab.errors import HostError, InputError
-from nexlab.host import owned, signals
+from nexlab.host import owned, signals, sparse
 from nexlab.progress import Progress, or_logging
-from nexlab.run import run
+
+#: The sha256 of a file's bytes, its holes hashed without being read (``nexlab.host.sparse``).
+sha256_file = sparse.sha256
 
 #: Suffixes written compressed, and suffixes of compressors nexlab does not write.
 COMPRESSED = (".gz", ".zst")
@@ -287,14 +289,6 @@ def write_new(path: Path, content: bytes) -> Path:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sha256_in_background(path: Path) -> Future[str]:
     """``sha256_file(path)`` started now in a thread, while something else runs; ``.result()``
     collects it (and re-raises its error in the caller's thread).
@@ -303,17 +297,4 @@ def sha256_in_background(path: Path) -> Future[str]:
     core each: hashlib and file reads release the GIL); ``e2fsck -fn`` never
     writes, and a rename keeps the inode, so the digest is the final file's.
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexlab-sha256")
-    try:
-        return pool.submit(sha256_file, path)
-    finally:
-        pool.shutdown(wait=False)  # the submitted hash still runs to its end
-
-
-def copy_sparse(source: Path, target: Path) -> None:
-    """Copy ``source`` onto ``target`` (a temporary of ours, never a link), its holes kept as holes.
-
-    GNU cp finds the data with SEEK_DATA/FIEMAP and reflinks where the filesystem can:
-    better than a hand-written loop.
-    """
-    run(["cp", "--sparse=always", "--", str(source), str(target)])
+    return sparse.in_background(sparse.sha256, path)

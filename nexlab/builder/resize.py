@@ -23,10 +23,11 @@ from pathlib import Path
 from nexlab import e2fsck
 from nexlab.builder.allocate import MINIMUM_SIZE
 from nexlab.builder.manifest import manifest_path
-from nexlab.builder.output import COMPRESSED, copy_sparse, staged_output
+from nexlab.builder.output import COMPRESSED, staged_output
 from nexlab.builder.results import StepResult
 from nexlab.builder.sizing import STEP, Headroom, read_free
 from nexlab.errors import CommandError, InputError, ResizeError, ShrinkBelowContentError
+from nexlab.host import sparse
 from nexlab.run import run
 from nexlab.sizes import format_size, parse_size
 
@@ -96,7 +97,7 @@ def resize(
     wanted = Headroom.of(free).free if free is not None else None
     old_size = _check_image(path)
     with staged_output(path) as copy:
-        copy_sparse(path, copy)
+        sparse.copy(path, copy)
         os.chmod(copy, stat.S_IMODE(path.lstat().st_mode))
         try:
             # Bounded: on a corrupt image e2fsck can restart without end.

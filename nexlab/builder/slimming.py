@@ -18,10 +18,11 @@ from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder.mount import mount, require_root
-from nexlab.builder.output import copy_sparse, sha256_file, staged_output
+from nexlab.builder.output import sha256_file, staged_output
 from nexlab.builder.results import StepResult
 from nexlab.builder.unmount import unmount
 from nexlab.errors import InputError
+from nexlab.host import sparse
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import format_size
 from nexlab.slim import DEFAULT, SlimResult, slim
@@ -81,7 +82,7 @@ def slim_image(
             )
         with staged_output(target) as staged:
             with progress.step("copy", f"{readable.name} to a sparse temporary beside {target.name}") as step:
-                copy_sparse(readable, staged)
+                sparse.copy(readable, staged)
             with contextlib.ExitStack() as held:
                 with progress.step("mount", "loop device") as step:
                     mounted = step.done(held.enter_context(mount(staged)))

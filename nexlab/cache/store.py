@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nexlab.cache import sparse
 from nexlab.errors import InputError
-from nexlab.host import owned
+from nexlab.host import owned, sparse
 
 log = logging.getLogger("nexlab.cache")
 

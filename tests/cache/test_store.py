@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.cache import Cache, CorruptEntryError, sparse
+from nexlab.cache import Cache, CorruptEntryError
 from nexlab.cache.store import TEMPORARY
+from nexlab.host import sparse
 
 
 def _image(path: Path, marker: bytes = b"data") -> Path:

@@ -34,9 +34,10 @@ from nexlab.builder.results import AllocateResult, BuildResult, MkfsResult, Step
 from nexlab.builder.rootless import Owner
 from nexlab.builder.sizing import DEFAULT_OPTIONS, Headroom, check_auto
 from nexlab.builder.spec import BuildSpec
-from nexlab.cache import Cache, CacheEntry, CorruptEntryError, sparse
+from nexlab.cache import Cache, CacheEntry, CorruptEntryError
 from nexlab.cache.store import IMAGE
 from nexlab.errors import CommandError, InputError
+from nexlab.host import sparse
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import parse_size
 from nexlab.slim import SlimResult

@@ -25,9 +25,10 @@ from typing import Any
 import nexlab
 from nexlab.builder import engine
 from nexlab.builder.spec import BuildSpec
-from nexlab.cache import Cache, CacheEntry, sparse
+from nexlab.cache import Cache, CacheEntry
 from nexlab.cache.store import FORMAT
 from nexlab.errors import InputError
+from nexlab.host import sparse
 
 #: An image ID names its content: with one, a cache hit needs no engine at all.
 IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
