@@ -33,21 +33,25 @@ class _Mount:
     fstype: str
 
 
-def reap(*, docker: bool = True, engines: tuple[str | None, ...] = (None,)) -> list[str]:
+def reap(*, docker: bool = True, engines: tuple[str | None, ...] = (None,), host: bool = True) -> list[str]:
     """Clean up after dead nexlab processes; returns one line per thing removed.
 
     ``engines`` (``--engine`` values, None the default one): each is searched for
     containers and volumes of this host's dead processes only (the host label), so a
-    shared remote engine keeps every other machine's.
+    shared remote engine keeps every other machine's. ``docker=False`` leaves the
+    engines alone, ``host=False`` this host's mounts, loop devices and temporaries (a
+    reproducible build reaps those first and the engines only once it needs one: a
+    cache hit never connects to an engine).
     """
     removed: list[str] = []
     with signals.deferred():
         for engine in dict.fromkeys(engines) if docker else ():
             removed += _reap_docker(engine)
-        if os.geteuid() == 0:
+        if host and os.geteuid() == 0:
             removed += _reap_mounts()
             removed += _reap_loops()
-        removed += _reap_records()
+        if host:
+            removed += _reap_records()
     return removed
 
 

@@ -132,14 +132,29 @@ def build_spec(args: argparse.Namespace, epoch: int | None) -> BuildSpec:
 def run_build(args: argparse.Namespace) -> int:
     from nexlab import report
     from nexlab.builder.output import committed
-    from nexlab.builder.pipeline import build
     from nexlab.cli.cmd_clean import reap_and_report
 
-    reap_and_report("build", (args.engine,))
     progress = TerminalProgress(quiet=args.quiet)
-    spec = build_spec(args, source_date_epoch(args) if args.reproducible else None)
     try:
-        result = build(spec, args.output, reproducible=args.reproducible, progress=progress, cache=args.cache)
+        if args.reproducible:
+            from nexlab.builder.reproducible import build_reproducible
+
+            # The engines are reaped only when the build connects to one: a cache hit needs none.
+            reap_and_report("build", docker=False)
+            spec = build_spec(args, source_date_epoch(args))
+            result = build_reproducible(
+                spec,
+                args.output,
+                progress=progress,
+                cache=args.cache,
+                before_engine=lambda: reap_and_report("build", (args.engine,), host=False),
+            )
+        else:
+            from nexlab.builder.pipeline import build
+
+            reap_and_report("build", (args.engine,))
+            spec = build_spec(args, None)
+            result = build(spec, args.output, progress=progress)
     except KeyboardInterrupt:
         if not committed(args.output):
             raise

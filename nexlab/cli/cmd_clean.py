@@ -22,11 +22,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     clean.set_defaults(handler=run_clean)
 
 
-def reap_and_report(command: str, engines: tuple[str | None, ...] = (None,)) -> int:
-    """Run the reaper (also on ``engines``); one line on stderr per thing removed. Returns how many."""
+def reap_and_report(
+    command: str, engines: tuple[str | None, ...] = (None,), *, docker: bool = True, host: bool = True
+) -> int:
+    """Run the reaper (also on ``engines``); one line on stderr per thing removed. Returns how many.
+
+    ``docker``/``host``: as ``nexlab.builder.reaper.reap``'s (the engines, this host's things)."""
     from nexlab.builder.reaper import reap
 
-    removed = reap(engines=(None, *engines))
+    removed = reap(engines=(None, *engines), docker=docker, host=host)
     for line in removed:
         print(f"nexlab {command}: removed {line} (left by a killed run)", file=sys.stderr)
     return len(removed)

@@ -61,6 +61,7 @@ def build_reproducible(
     *,
     progress: Progress | None = None,
     cache: Cache | bool | None = True,
+    before_engine: Callable[[], object] | None = None,
 ) -> BuildResult:
     """Build ``output`` so that the same inputs always give the same bytes.
 
@@ -69,7 +70,8 @@ def build_reproducible(
     ``<output>.manifest.json`` with every input next to the image. ``cache``: True
     uses the build cache (``nexlab.cache``; off with ``NEXLAB_BUILD_CACHE=off``), False
     bypasses it, or a ``Cache``. A build from the cache gives the same bytes as one
-    without.
+    without. ``before_engine`` is called once, before the build first connects to the
+    engine (the CLI reaps the engines there: a cache hit never connects).
     """
     start = time.monotonic()
     progress = or_logging(progress)
@@ -88,7 +90,7 @@ def build_reproducible(
         if cached.IMAGE_ID.match(spec.base):
             base_id = spec.base
         else:
-            client = engine.connect(spec.engine)
+            client = _connect(spec, before_engine)
             base_id = engine.ensure_image(client, spec.base).id
         # With --size auto the size is chosen before the agent is written, with room for it:
         # the filesystem kept then depends on the agent's size (in blocks), not its content.
@@ -101,8 +103,15 @@ def build_reproducible(
             except CorruptEntryError as exc:
                 log.warning("cache entry %s is damaged (%s): removed, building from scratch", key[:12], exc)
                 progress.log_line(f"cache: entry {key[:12]} damaged ({exc}), removed; building from scratch")
+        client = client or _connect(spec, before_engine)
         return _clean(spec, target, num_bytes, headroom, progress, start, client, (store, key))
-    return _clean(spec, target, num_bytes, headroom, progress, start, client, None)
+    return _clean(spec, target, num_bytes, headroom, progress, start, _connect(spec, before_engine), None)
+
+
+def _connect(spec: BuildSpec, before_engine: Callable[[], object] | None) -> Any:
+    if before_engine is not None:
+        before_engine()
+    return engine.connect(spec.engine)
 
 
 def _clean(
