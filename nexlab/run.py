@@ -118,6 +118,7 @@ def run(
                 cwd=cwd,
                 check=False,
                 process_group=0 if uninterruptible else None,
+                preexec_fn=signals.unblock_in_child(),
             )
         else:
             result = _run_streaming(command, argv, env, input, timeout, cwd, uninterruptible, on_line)
@@ -156,6 +157,7 @@ def _run_streaming(
         stderr=subprocess.PIPE,
         cwd=cwd,
         process_group=0 if uninterruptible else None,
+        preexec_fn=signals.unblock_in_child(),
     )
 
     def drain(which: int, stream: IO[bytes]) -> None:

@@ -83,6 +83,53 @@ def test_a_program_killed_by_a_signal_says_which() -> None:
         run(["sh", "-c", "kill -TERM $$"], on_line=lambda line: None)
 
 
+#: A program that kills itself with SIGTERM (Python keeps the mask it was given; dash clears it).
+_SELF_TERM = [sys.executable, "-c", "import os, signal, time; os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)"]
+
+
+def _blocks_sigterm(status: str) -> bool:
+    """Whether ``grep SigBlk /proc/self/status`` (run directly: no shell) shows SIGTERM blocked."""
+    return bool(int(status.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+def test_a_program_started_from_a_thread_that_blocks_sigterm_still_gets_it() -> None:
+    """build-many's workers and the background hashes block SIGINT and SIGTERM (so a Ctrl-C
+    reaches the main thread); the programs they start must not inherit that mask."""
+    from nexlab.host import signals
+
+    outcomes: list[object] = []
+
+    def masked() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        for on_line in (None, lambda line: None):
+            outcomes.append(_blocks_sigterm(run(["grep", "SigBlk", "/proc/self/status"], on_line=on_line).stdout))
+            try:
+                run(_SELF_TERM, on_line=on_line, timeout=20)
+                outcomes.append("not killed")
+            except CommandError as exc:
+                outcomes.append("killed by SIGTERM" if exc.returncode == -signal.SIGTERM else str(exc))
+        with spawn(["grep", "SigBlk", "/proc/self/status"], stdout=subprocess.PIPE) as child:
+            out, _ = child.communicate(timeout=10)
+        outcomes.append(_blocks_sigterm(out.decode()))
+        outcomes.append(signals.unblock_in_child() is not None)
+
+    thread = threading.Thread(target=masked)
+    thread.start()
+    thread.join(timeout=60)
+    assert outcomes == [False, "killed by SIGTERM", False, "killed by SIGTERM", False, True]
+
+
+def test_deferred_still_hands_its_hold_to_the_programs_it_runs() -> None:
+    """In the main thread, ``deferred()`` blocks on purpose: its programs must not die half-way."""
+    from nexlab.host import signals
+
+    with signals.deferred():
+        assert signals.unblock_in_child() is None
+        assert _blocks_sigterm(run(["grep", "SigBlk", "/proc/self/status"]).stdout)
+    assert signals.unblock_in_child() is None  # nothing blocked: no preexec_fn, the fast path
+    assert not _blocks_sigterm(run(["grep", "SigBlk", "/proc/self/status"]).stdout)
+
+
 def test_a_timeout_says_so_and_is_no_signal() -> None:
     for on_line in (None, lambda line: None):
         with pytest.raises(CommandError, match=r"sleep 30 timed out after 0.5 s"):
