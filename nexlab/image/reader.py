@@ -704,22 +704,19 @@ class Ext4Image:
         inline data, deep extent trees, block maps, anything odd) takes the general
         path, so the answer is the same. ``name(ino)`` names a file in warnings.
         """
-        small: list[int] = []
+        small: list[tuple[int, int]] = []
         big: list[tuple[int, int]] = []
         for ino in sorted(set(inodes)):
             size = self._size_hint(ino)
-            if size >= _BIG_FILE:
-                big.append((size, ino))
-            else:
-                small.append(ino)
+            (big if size >= _BIG_FILE else small).append((size, ino))
         # Big files alone and first, biggest first, so the workers finish together;
         # then the rest in inode order (disk order, for a cold page cache).
         batches: list[list[int]] = [[ino] for _size, ino in sorted(big, reverse=True)]
         batch: list[int] = []
         budget = 0
-        for ino in small:
+        for size, ino in small:
             batch.append(ino)
-            budget += self._size_hint(ino) + _FILE_COST
+            budget += size + _FILE_COST
             if budget >= _BATCH_BYTES:
                 batches.append(batch)
                 batch, budget = [], 0
