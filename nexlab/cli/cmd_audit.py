@@ -166,9 +166,12 @@ def run_audit(args: argparse.Namespace) -> int:
     from nexlab import report
 
     if args.json:
-        from nexlab.report.audit_json import audit_json
+        from nexlab.report.audit_json import iter_audit_json
 
-        sys.stdout.write(audit_json(result) + "\n")
+        # In chunks as they are encoded: a million files is never one giant string.
+        for chunk in iter_audit_json(result):
+            sys.stdout.write(chunk)
+        sys.stdout.write("\n")
     else:
         print(report.text(result))
     written = report.write(result, {"json": args.json_file, "html": args.html, "markdown": args.markdown})

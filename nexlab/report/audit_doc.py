@@ -205,6 +205,8 @@ def audit_document(audit: Audit) -> Document:
                     for g in b.duplicates
                 ],
                 numeric=[0, 1, 2],
+                # A million-file image can have thousands of groups: the biggest are what matter.
+                limit=100,
             )
         )
     sections.append(Facts("filesystem", filesystem_facts(audit)))

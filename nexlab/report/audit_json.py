@@ -3,15 +3,24 @@
 Keys are sorted and the output is ASCII: a path that is not valid UTF-8 keeps
 its bytes as surrogate escapes (``\\udcXX``), which a reader turns back into
 the exact bytes with ``os.fsencode``.
+
+``iter_audit_json`` yields the document in chunks, the files a few thousand at a
+time, so a million-file report is written as it is encoded instead of being one
+string of hundreds of megabytes; the chunks join to exactly what ``json.dumps``
+of ``audit_json_dict`` gives.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nexlab.audit.audit import Audit
+
+#: Records per chunk: big enough that the write calls do not matter, small enough to stay small.
+RECORDS_PER_CHUNK = 2000
 
 
 def audit_json_dict(audit: Audit) -> dict[str, Any]:
@@ -31,8 +40,58 @@ def audit_json_dict(audit: Audit) -> dict[str, Any]:
     }
 
 
+def iter_audit_json(audit: Audit, *, indent: int | None = None) -> Iterator[str]:
+    """``audit_json(audit, indent=indent)`` in chunks (no trailing newline)."""
+    from nexlab.audit.audit import JSON_VERSION
+
+    sections: dict[str, Any] = {
+        "version": JSON_VERSION,
+        "image": str(audit.image),
+        "filesystem": audit.filesystem_json(),
+        "files": None,  # streamed below
+        "packages": [package.to_json() for package in audit.packages],
+        "budget": audit.budget.to_json(),
+        "findings": [finding.to_json() for finding in audit.findings],
+        "fsck": audit.fsck.to_json(),
+        "warnings": list(audit.warnings),
+        "hashed": audit.hashed,
+    }
+
+    def dumps(value: Any, level: int) -> str:
+        text = json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=True)
+        # JSON strings never hold a raw newline, so this only indents the structure.
+        return text.replace("\n", "\n" + " " * (indent * level)) if indent is not None else text
+
+    if indent is None:
+        open_, item_sep, close_ = "{", ", ", "}"
+    else:
+        open_, item_sep, close_ = "{\n" + " " * indent, ",\n" + " " * indent, "\n}"
+    yield open_
+    for number, key in enumerate(sorted(sections)):
+        head = (item_sep if number else "") + json.dumps(key) + ": "
+        if key != "files":
+            yield head + dumps(sections[key], 1)
+            continue
+        if not audit.files:
+            yield head + "[]"
+            continue
+        if indent is None:
+            start, sep, end = "[", ", ", "]"
+        else:
+            start, sep, end = "[\n" + " " * (2 * indent), ",\n" + " " * (2 * indent), "\n" + " " * indent + "]"
+        chunk = [head + start]
+        for index, record in enumerate(audit.files):
+            chunk.append((sep if index else "") + dumps(record.to_json(), 2))
+            if len(chunk) >= RECORDS_PER_CHUNK:
+                yield "".join(chunk)
+                chunk = []
+        chunk.append(end)
+        yield "".join(chunk)
+    yield close_
+
+
 def audit_json(audit: Audit, *, indent: int | None = None) -> str:
-    return json.dumps(audit_json_dict(audit), sort_keys=True, indent=indent, ensure_ascii=True)
+    return "".join(iter_audit_json(audit, indent=indent))
 
 
 def audit_json_file(audit: Audit) -> str:

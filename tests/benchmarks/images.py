@@ -172,3 +172,130 @@ def bench_image(variant: str = "a") -> Path:
 
 def remove_cache() -> None:
     shutil.rmtree(CACHE / VERSION, ignore_errors=True)
+
+
+# -- the small-file scale images (issue 16) ----------------------------------------------
+
+#: Bump when the scale recipe changes (the cache is keyed by it).
+SCALE_VERSION = "scale-v1"
+#: name -> (files, sizes): the audit-scale benchmark's images. Sizes are (fraction, low, high) bands.
+#: 10k and 100k: mostly 0–64 KiB with 2% of 64–512 KiB (~38 KB per file on average, like the
+#: issue's measurements). 1M: mostly 0–8 KiB with 3% of 8–64 KiB (~5 KB per file, ~5 GB): the
+#: 100k distribution would make ~38 GB of data plus as much again for the staging tree on a
+#: shared disk, and what a million files measure is the per-file cost, which small files show best.
+SCALES: dict[str, tuple[int, tuple[tuple[float, int, int], ...]]] = {
+    "10k": (10_000, ((0.98, 0, 64 << 10), (0.02, 64 << 10, 512 << 10))),
+    "100k": (100_000, ((0.98, 0, 64 << 10), (0.02, 64 << 10, 512 << 10))),
+    "1m": (1_000_000, ((0.97, 0, 8 << 10), (0.03, 8 << 10, 64 << 10))),
+}
+FILES_PER_DIR = 100
+
+
+def _scale_tree(root: Path, files: int, bands: tuple[tuple[float, int, int], ...]) -> tuple[int, int, int]:
+    """Write a seeded small-file tree: ~100 files per directory, 100 directories per top directory,
+    a symlink per 500 files and a hard link per 1000. Returns (files, directories, data bytes)."""
+    rng = random.Random(20261202 + files)
+    pool = rng.randbytes(64 << 20)
+    cumulative = []
+    acc = 0.0
+    for fraction, low, high in bands:
+        acc += fraction
+        cumulative.append((acc, low, high))
+    total = 0
+    directories = 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    for k in range(files):
+        dir_index, slot = divmod(k, FILES_PER_DIR)
+        directory = root / f"t{dir_index // 100:03d}" / f"d{dir_index % 100:02d}"
+        if slot == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+            directories += 1
+        pick = rng.random()
+        low, high = next(((lo, hi) for edge, lo, hi in cumulative if pick < edge), cumulative[-1][1:])
+        size = rng.randint(low, high)
+        start = rng.randrange(len(pool) - size)
+        fd = os.open(directory / f"f{k:07d}", flags, 0o644)
+        try:
+            os.write(fd, pool[start : start + size])
+        finally:
+            os.close(fd)
+        total += size
+        if k % 500 == 499:
+            os.symlink(f"f{k - 1:07d}", directory / f"l{k:07d}")
+        if k % 1000 == 999:
+            os.link(directory / f"f{k:07d}", directory / f"h{k:07d}")
+    # Fixed times everywhere (mke2fs -d copies them).
+    for directory_name, dirs, names in os.walk(root):
+        for name in dirs + names:
+            os.utime(os.path.join(directory_name, name), (EPOCH, EPOCH), follow_symlinks=False)
+    os.utime(root, (EPOCH, EPOCH))
+    return files, directories, total
+
+
+def scale_image(name: str = "100k") -> Path:
+    """Path of the cached small-file image ``name`` (a key of ``SCALES``), built on first use.
+
+    Made like ``bench_image`` (seeded tree, fixed times, UUID and hash seed, ``mke2fs -d``);
+    the staging tree is deleted once the image is made, only the .ext4 is kept, under
+    /var/tmp/nexlab-bench/<SCALE_VERSION>/.
+    """
+    if name not in SCALES:
+        raise ValueError(f"unknown scale image {name!r} (one of {', '.join(SCALES)})")
+    files, bands = SCALES[name]
+    directory = CACHE / SCALE_VERSION
+    directory.mkdir(parents=True, exist_ok=True)
+    image = directory / f"{name}.ext4"
+    with open(directory / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image.exists():
+            return image
+        with tempfile.TemporaryDirectory(prefix=f"staging-{name}-", dir=directory) as scratch:
+            staging = Path(scratch) / "root"
+            staging.mkdir()
+            _, dirs, data = _scale_tree(staging, files, bands)
+            # Data rounded up to blocks per file, directory blocks, inode tables, journal, slack.
+            blocks = data // 4096 + files + dirs * 2
+            inodes = files + dirs + files // 100 + 1024
+            size_kib = (blocks * 4096 + inodes * 256) * 11 // 10 // 1024 + (192 << 10)
+            partial = directory / f".{name}.ext4.partial"
+            partial.unlink(missing_ok=True)
+            run(
+                [
+                    "mke2fs",
+                    "-q",
+                    "-F",
+                    "-t",
+                    "ext4",
+                    "-b",
+                    "4096",
+                    "-I",
+                    "256",
+                    "-N",
+                    str(inodes),
+                    "-m",
+                    "0",
+                    "-O",
+                    "^metadata_csum_seed,^orphan_file",
+                    "-U",
+                    UUID,
+                    "-E",
+                    f"hash_seed={HASH_SEED},root_owner=0:0,lazy_itable_init=0,nodiscard",
+                    "-d",
+                    str(staging),
+                    str(partial),
+                    f"{size_kib}K",
+                ],
+                env={"E2FSPROGS_FAKE_TIME": str(EPOCH)},
+            )
+        partial.rename(image)
+    return image
+
+
+if __name__ == "__main__":
+    import sys
+    import time
+
+    for wanted in sys.argv[1:] or ["10k"]:
+        began = time.perf_counter()
+        made = scale_image(wanted)
+        print(f"{made}: {made.stat().st_size / 1e9:.2f} GB in {time.perf_counter() - began:.1f} s", flush=True)

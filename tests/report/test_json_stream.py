@@ -1,0 +1,31 @@
+"""``--json`` streams: the chunks join to exactly ``json.dumps`` of the contract's dict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from nexlab.audit import audit
+from nexlab.report import audit_json as module
+from nexlab.run import run
+from tests.conftest import require
+
+
+def test_chunks_are_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require(shutil.which("mkfs.ext4") is not None, "mkfs.ext4 (e2fsprogs)")
+    staging = tmp_path / "root"
+    (staging / "etc").mkdir(parents=True)
+    for i in range(25):
+        (staging / "etc" / f'file-{i:02d}\n"é').write_bytes(b"x" * i)
+    image = tmp_path / "small.ext4"
+    run(["mkfs.ext4", "-q", "-F", "-d", str(staging), str(image), "8M"])
+    result = audit(image, fsck_check=False)
+    monkeypatch.setattr(module, "RECORDS_PER_CHUNK", 7)  # several chunks of files
+    for indent in (None, 1, 2):
+        chunks = list(module.iter_audit_json(result, indent=indent))
+        assert len(chunks) > 4
+        expected = json.dumps(module.audit_json_dict(result), sort_keys=True, indent=indent, ensure_ascii=True)
+        assert "".join(chunks) == expected
