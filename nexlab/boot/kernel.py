@@ -21,8 +21,8 @@ import enum
 import gzip
 import os
 import re
-import zlib
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
