@@ -8,13 +8,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := e2fsprogs docker.io debootstrap qemu-system-x86 qemu-utils linux-image-cloud-amd64 \
-	diffoscope chromium mount util-linux gzip ca-certificates
+	diffoscope chromium mount util-linux gzip ca-certificates qemu-system-arm
 DEBIAN_TAG := nexlab/debian:bookworm
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages dockerd venv base demo test test-fast lint typecheck unit bench clean
+.PHONY: setup system-packages dockerd venv kernels base demo test test-fast lint typecheck unit bench clean
 
-setup: system-packages dockerd venv
+setup: system-packages dockerd venv kernels
 
 system-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -34,6 +34,12 @@ $(BIN)/nexlab: pyproject.toml
 	@touch $@
 
 venv: $(BIN)/nexlab
+
+# The arm64 boot kernel (Debian's arm64 cloud kernel and an initramfs of nexlab's) in
+# /var/cache/nexlab/kernels/arm64, fetched by a private apt state (the host's apt and
+# dpkg architectures are untouched); nothing to do when it is there.
+kernels: system-packages venv
+	$(BIN)/python -m nexlab.boot.provision arm64
 
 base: setup
 	$(BIN)/nexlab base debian --tag $(DEBIAN_TAG)

@@ -41,7 +41,7 @@ FAST_LANE = os.environ.get("NEXLAB_TEST_LANE", "") == "fast"
 HEAVY_FIXTURES = {"docker_client": "docker", "qemu_kernel": "qemu"}
 HEAVY_MARKERS = ("docker", "qemu")
 #: Programs the fast lane must never start (docker-the-CLI too: the engine is out of bounds).
-FENCED_PROGRAMS = ("qemu-system-x86_64", "qemu-img", "docker", "dockerd")
+FENCED_PROGRAMS = ("qemu-system-x86_64", "qemu-system-aarch64", "qemu-img", "docker", "dockerd")
 
 
 class _AlpineTarballs(Mapping[str, Path]):

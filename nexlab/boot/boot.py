@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import platform
 import queue
 import re
 import time
@@ -28,17 +29,23 @@ from nexlab.boot.qemu import Accel, Machine, VmSpec, create_overlay, running
 from nexlab.boot.result import BootResult
 from nexlab.errors import BootError, InputError
 from nexlab.image.compressed import compression_of, plain_image
+from nexlab.image.reader import open_image
 from nexlab.image.superblock import check_magic
 from nexlab.progress import Progress, or_logging
 
 DEFAULT_TIMEOUT = 180.0
+#: How much longer a boot may take when QEMU emulates another CPU (arm64 on x86 under TCG).
+FOREIGN_TIMEOUT_FACTOR = 3.0
 DEFAULT_MEMORY_MIB = 512
 #: Seconds a KVM guest gets to print its first kernel line before we fall back to TCG.
 KVM_START_DEADLINE = 5.0
+#: The files whose ELF machine says an image's CPU, first found wins.
+ARCH_WITNESSES = ("/sbin/init", "/usr/local/bin/agent", "/bin/sh", "/bin/busybox")
+_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
 #: Seconds of console kept after a failure line: the panic's details follow it.
 FAILURE_GRACE = 1.0
 TAIL_LINES = 25
-BASE_CMDLINE = "console=ttyS0 reboot=k panic=1 root=/dev/vda rw"
+BASE_CMDLINE = "console={console} reboot=k panic=1 root=/dev/vda rw"
 _POLL_SECONDS = 0.5
 
 
@@ -58,13 +65,14 @@ def boot(
     kernel: Path | str | None = None,
     initrd: Path | str | None = None,
     expect: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     memory: int = DEFAULT_MEMORY_MIB,
     log: Path | str | None = None,
     accel: str = "auto",
     machine: str = "auto",
     append: str = "",
     network: bool = False,
+    arch: str = "auto",
     progress: Progress | None = None,
 ) -> BootResult:
     """Boot ``image`` and return how far it got; the image is never written.
@@ -74,18 +82,21 @@ def boot(
     VM that boots (a failed KVM attempt is not charged). ``log`` keeps the
     console. ``accel`` is ``auto``, ``kvm`` or ``tcg``; ``machine`` is
     ``auto`` (microvm with KVM or a bare kernel, else q35), ``microvm`` or
-    ``q35``.
+    ``q35`` (x86_64), ``virt`` for arm64. ``arch`` is ``auto`` (the ELF
+    machine of the image's ``/sbin/init``, see ``image_architecture``),
+    ``amd64`` or ``arm64``; a foreign CPU runs under TCG, and its default
+    ``timeout`` is ``FOREIGN_TIMEOUT_FACTOR`` times longer.
     """
     started = time.monotonic()
     given = Path(image)
     if not given.is_file() or compression_of(given) is None:
         return _boot(check_image(given), kernel, initrd, expect, timeout, memory, log, accel, machine, append,
-                     network, progress, started)  # fmt: skip
+                     network, arch, progress, started)  # fmt: skip
     # A .gz/.zst image boots from a decompressed temporary copy beside it (it may be big);
     # the result names the file the user gave.
     with plain_image(given, progress=progress, workdir=given.absolute().parent) as plain:
         result = _boot(check_image(plain), kernel, initrd, expect, timeout, memory, log, accel, machine, append,
-                       network, progress, started)  # fmt: skip
+                       network, arch, progress, started)  # fmt: skip
     return dataclasses.replace(result, image=given.absolute())
 
 
@@ -94,19 +105,24 @@ def _boot(
     kernel: Path | str | None,
     initrd: Path | str | None,
     expect: str | None,
-    timeout: float,
+    timeout: float | None,
     memory: int,
     log: Path | str | None,
     accel: str,
     machine: str,
     append: str,
     network: bool,
+    arch: str,
     progress: Progress | None,
     started: float,
 ) -> BootResult:
-    chosen = kernels.choose_kernel(Path(kernel) if kernel else None, Path(initrd) if initrd else None)
-    accels = _accels(accel)
+    cpu = image_architecture(image) if arch == "auto" else kernels.architecture(arch)
+    chosen = kernels.choose_kernel(Path(kernel) if kernel else None, Path(initrd) if initrd else None, cpu)
+    foreign = cpu != kernels.architecture(platform.machine()) if platform.machine() in kernels.ARCHES else True
+    accels = _accels(accel, foreign)
     _machine(machine, accels[0], chosen)  # reject a bad name before anything starts
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT * (FOREIGN_TIMEOUT_FACTOR if foreign else 1)
     if expect is not None:
         try:
             re.compile(expect)
@@ -115,7 +131,8 @@ def _boot(
     if timeout <= 0 or memory < 64:
         raise InputError("the timeout must be positive and the memory at least 64 MiB")
     progress = or_logging(progress)
-    kvm_fallback = None if accel != "auto" or Accel.KVM in accels else "no read-write access to /dev/kvm"
+    kvm_fallback = None if accel != "auto" or Accel.KVM in accels else (
+        f"the host cannot run {cpu} under KVM" if foreign else "no read-write access to /dev/kvm")  # fmt: skip
     with progress.step("boot", f"{image} with {chosen.path.name}") as step:
         with tempdirs.directory("boot") as workdir, _console_sink(log) as sink:
             for index, current in enumerate(accels):
@@ -165,23 +182,52 @@ def check_image(image: Path) -> Path:
     return image
 
 
-def _accels(accel: str) -> list[Accel]:
+def image_architecture(image: Path) -> str:
+    """The CPU an image is for (``x86_64``, ``aarch64``): the ELF machine of its init, else its agent or shell.
+
+    An image with none of them, or with ELF files for neither, is taken as
+    the host's.
+    """
+    with open_image(image) as fs:
+        for path in ARCH_WITNESSES:
+            head = fs.read_path(path, limit=20)
+            if head is None or len(head) < 20 or head[:4] != b"\x7fELF":
+                continue
+            machine = _ELF_MACHINES.get(int.from_bytes(head[18:20], "little" if head[5] == 1 else "big"))
+            if machine is not None:
+                return machine
+    return kernels.architecture(platform.machine()) if platform.machine() in kernels.ARCHES else "x86_64"
+
+
+def _accels(accel: str, foreign: bool = False) -> list[Accel]:
     try:
         wanted = None if accel == "auto" else Accel(accel)
     except ValueError:
         raise InputError(f"unknown accelerator {accel!r}: use auto, kvm or tcg") from None
+    if wanted is Accel.KVM and foreign:
+        raise InputError("--accel kvm runs only the host's CPU: this image is for another one (use tcg or auto)")
     if wanted is not None:
         return [wanted]
+    if foreign:
+        return [Accel.TCG]
     kvm_usable = os.access("/dev/kvm", os.R_OK | os.W_OK)
     return [Accel.KVM, Accel.TCG] if kvm_usable else [Accel.TCG]
 
 
 def _machine(machine: str, accel: Accel, kernel: kernels.Kernel) -> Machine:
+    if kernel.arch == "aarch64":
+        # arm64 has one board for a kernel and a virtio disk: virt (Firecracker's own arm64 VM is like it).
+        if machine not in ("auto", "virt"):
+            raise InputError(f"machine {machine!r} is x86 only: an arm64 image boots on virt (or auto)")
+        return Machine.VIRT
     if machine != "auto":
         try:
-            return Machine(machine)
+            chosen = Machine(machine)
         except ValueError:
             raise InputError(f"unknown machine {machine!r}: use auto, microvm or q35") from None
+        if chosen is Machine.VIRT:
+            raise InputError("machine 'virt' is for arm64 images; an x86_64 image boots on microvm or q35")
+        return chosen
     # microvm is Firecracker's shape, and a bare kernel (no initrd) finds its
     # disk only there. Under TCG, though, its missing HPET and PM timer make
     # the kernel's clock calibration hang now and then (seen here, 1 boot in
@@ -192,7 +238,7 @@ def _machine(machine: str, accel: Accel, kernel: kernels.Kernel) -> Machine:
 
 
 def _cmdline(append: str, machine: Machine, accel: Accel) -> str:
-    words = [BASE_CMDLINE]
+    words = [BASE_CMDLINE.format(console=machine.console)]
     if machine is Machine.MICROVM and accel is Accel.TCG and (khz := _host_tsc_khz()):
         # microvm has no HPET or PM timer, and under TCG the kernel's TSC
         # calibration against the PIT fails now and then and the boot hangs

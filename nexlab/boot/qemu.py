@@ -29,6 +29,8 @@ from nexlab.run import run, spawn, terminate
 log = logging.getLogger("nexlab.boot")
 
 QEMU = "qemu-system-x86_64"
+#: The QEMU that emulates each CPU (Debian: qemu-system-x86, qemu-system-arm).
+QEMUS = {"x86_64": QEMU, "aarch64": "qemu-system-aarch64"}
 _KILL_GRACE_SECONDS = 3.0
 #: The end of a getty's prompt ("nex login: "), which no newline follows.
 _PROMPT = b"login:"
@@ -44,8 +46,12 @@ class Machine(enum.StrEnum):
     MICROVM = "microvm"
     #: A minimal PC (no default devices), for when microvm is not reliable.
     Q35 = "q35"
+    #: arm64's generic board: PL011 serial (ttyAMA0), virtio-mmio slots, a device tree.
+    VIRT = "virt"
 
     def qemu_machine(self, kernel: Kernel) -> str:
+        if self is Machine.VIRT:
+            return "virt"
         if self is Machine.MICROVM:
             # Without an initrd the kernel must find virtio-mmio on its own:
             # with ACPI off QEMU adds virtio_mmio.device= to the command line,
@@ -56,11 +62,15 @@ class Machine(enum.StrEnum):
 
     @property
     def block_device(self) -> str:
-        return "virtio-blk-device" if self is Machine.MICROVM else "virtio-blk-pci"
+        return "virtio-blk-pci" if self is Machine.Q35 else "virtio-blk-device"
 
     @property
     def net_device(self) -> str:
-        return "virtio-net-device" if self is Machine.MICROVM else "virtio-net-pci"
+        return "virtio-net-pci" if self is Machine.Q35 else "virtio-net-device"
+
+    @property
+    def console(self) -> str:
+        return "ttyAMA0" if self is Machine.VIRT else "ttyS0"
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class VmSpec:
 
 def argv(spec: VmSpec) -> list[str]:
     args = [
-        QEMU,
+        QEMUS[spec.kernel.arch],
         "-nodefaults",
         "-no-user-config",
         "-display", "none",
