@@ -7,7 +7,6 @@ inode is attributed to its first path in sorted order.
 from __future__ import annotations
 
 import math
-import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -154,13 +153,24 @@ def directory_sizes(records: Iterable[FileRecord]) -> dict[str, int]:
     """Allocated bytes under each directory, the directory's own blocks included."""
     sizes: dict[str, int] = defaultdict(int)
     for record in unique_inodes(records):
-        path = record.path if record.type == "dir" else posixpath.dirname(record.path)
-        while True:
-            sizes[path] += record.allocated
-            if path == "/":
-                break
-            path = posixpath.dirname(path)
+        sizes[record.path if record.type == "dir" else _parent(record.path)] += record.allocated
+    # Each directory's total goes once into its parent, deepest first: a pass per directory,
+    # not a climb to "/" per file (that was most of this function at 100k files).
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for path in sizes:
+        by_depth[0 if path == "/" else path.count("/")].append(path)
+    for depth in range(max(by_depth, default=0), 0, -1):
+        for path in by_depth.get(depth, ()):
+            parent = _parent(path)
+            if parent not in sizes:
+                by_depth[depth - 1].append(parent)
+            sizes[parent] += sizes[path]
     return dict(sizes)
+
+
+def _parent(path: str) -> str:
+    """posixpath.dirname for the reader's paths (absolute, no empty or trailing components)."""
+    return path.rpartition("/")[0] or "/"
 
 
 def top_directories(sizes: Mapping[str, int], *, depth: int = 3, count: int = TOP) -> list[tuple[str, int]]:

@@ -71,6 +71,8 @@ _EXTRA = struct.Struct("<H")
 _DESC32 = struct.Struct("<III")  # block bitmap, inode bitmap, inode table (low 32 bits)
 _DESC_HI = struct.Struct("<III")  # at offset 0x20 of 64-byte descriptors
 _U32 = struct.Struct("<I")
+#: ctime/mtime/atime _extra, crtime, crtime_extra: the words at 0x84..0x98.
+_TIMES_EXTRA = struct.Struct("<IIIII")
 _ZEROS = bytes(1 << 20)
 #: mode, i_size_lo, i_flags, the in-inode extent header (magic, entries, max, depth), i_size_high.
 _FAST = struct.Struct("<H2xI24xI4xHHHH4x48x8xI")
@@ -155,16 +157,22 @@ class _Inode:
         atime_s, ctime_s, mtime_s = _signed(atime), _signed(ctime), _signed(mtime)
         self.crtime: int | None = None
         # The _extra words add two epoch bits (dates past 2038) when i_extra_isize covers them.
-        if extra >= 8:
-            ctime_s += (_U32.unpack_from(raw, 0x84)[0] & 3) << 32
-        if extra >= 12:
-            mtime_s += (_U32.unpack_from(raw, 0x88)[0] & 3) << 32
-        if extra >= 16:
-            atime_s += (_U32.unpack_from(raw, 0x8C)[0] & 3) << 32
-        if extra >= 20:
-            self.crtime = _signed(_U32.unpack_from(raw, 0x90)[0])
-            if extra >= 24:
-                self.crtime += (_U32.unpack_from(raw, 0x94)[0] & 3) << 32
+        if extra >= 24:
+            # The common case (256-byte inodes, i_extra_isize 32): all five words in one unpack.
+            ctime_x, mtime_x, atime_x, crtime, crtime_x = _TIMES_EXTRA.unpack_from(raw, 0x84)
+            ctime_s += (ctime_x & 3) << 32
+            mtime_s += (mtime_x & 3) << 32
+            atime_s += (atime_x & 3) << 32
+            self.crtime = _signed(crtime) + ((crtime_x & 3) << 32)
+        else:
+            if extra >= 8:
+                ctime_s += (_U32.unpack_from(raw, 0x84)[0] & 3) << 32
+            if extra >= 12:
+                mtime_s += (_U32.unpack_from(raw, 0x88)[0] & 3) << 32
+            if extra >= 16:
+                atime_s += (_U32.unpack_from(raw, 0x8C)[0] & 3) << 32
+            if extra >= 20:
+                self.crtime = _signed(_U32.unpack_from(raw, 0x90)[0])
         self.atime = atime_s
         self.ctime = ctime_s
         self.mtime = mtime_s

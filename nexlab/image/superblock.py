@@ -11,6 +11,7 @@ import os
 import struct
 import uuid as uuidlib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from nexlab.errors import ImageFormatError
@@ -143,15 +144,15 @@ class Geometry:
     #: Blocks per allocation cluster (bigalloc), 1 otherwise.
     cluster_ratio: int = 1
 
-    @property
+    @cached_property
     def is_64bit(self) -> bool:
         return bool(self.incompat & INCOMPAT_64BIT)
 
-    @property
+    @cached_property
     def huge_file(self) -> bool:
         return bool(self.ro_compat & RO_COMPAT_HUGE_FILE)
 
-    @property
+    @cached_property
     def descs_per_block(self) -> int:
         return self.block_size // self.desc_size
 
