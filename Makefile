@@ -8,13 +8,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEBIAN_PACKAGES := e2fsprogs docker.io debootstrap qemu-system-x86 qemu-utils linux-image-cloud-amd64 \
-	diffoscope chromium mount util-linux gzip ca-certificates qemu-system-arm
+	diffoscope chromium mount util-linux gzip ca-certificates qemu-system-arm \
+	qemu-user-static binfmt-support
 DEBIAN_TAG := nexlab/debian:bookworm
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages dockerd venv kernels base demo test test-fast lint typecheck unit bench clean
+.PHONY: setup system-packages dockerd binfmt venv kernels base demo test test-fast lint typecheck unit bench clean
 
-setup: system-packages dockerd venv kernels
+setup: system-packages dockerd binfmt venv kernels
 
 system-packages:
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -26,6 +27,10 @@ system-packages:
 
 dockerd:
 	@.ci/ensure-dockerd
+
+# arm64 builds run their setup container under qemu-user-static.
+binfmt: system-packages
+	@.ci/ensure-binfmt
 
 $(BIN)/nexlab: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

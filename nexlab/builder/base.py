@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexlab import tempdirs
-from nexlab.builder import engine
+from nexlab.builder import binfmt, engine
 from nexlab.builder.inputs import regular_file
 from nexlab.builder.output import sha256_file
 from nexlab.display import Summarized
@@ -39,6 +39,8 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 #: The inits ``nexlab base debian`` can install.
 DEBIAN_INITS = ("openrc", "systemd", "sysvinit")
+#: The architectures it can make a base for (Docker's names, which are also Debian's for these two).
+DEBIAN_ARCHES = ("amd64", "arm64")
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,25 @@ class DebianSpec:
     second_pass: tuple[str, ...] = ("openrc",)
     #: Leave apt's downloaded packages and indexes in (a base as many real ones are).
     keep_caches: bool = False
+    #: Docker's name for the CPU ("amd64", "arm64"); a foreign one runs debootstrap's second stage under
+    #: qemu-user-static through binfmt_misc.
+    arch: str = "amd64"
 
     @classmethod
     def variant(
-        cls, suite: str = "bookworm", init: str = "openrc", *, keep_caches: bool = False, mirror: str = DEFAULT_MIRROR
+        cls,
+        suite: str = "bookworm",
+        init: str = "openrc",
+        *,
+        keep_caches: bool = False,
+        mirror: str = DEFAULT_MIRROR,
+        arch: str = "amd64",
     ) -> DebianSpec:
         """The spec for ``suite`` with ``init`` as PID 1's companion: OpenRC (via sysvinit) or systemd."""
+        if arch not in DEBIAN_ARCHES:
+            raise InputError(f"unknown architecture {arch!r} for a Debian base", hint="use amd64 or arm64")
         if init == "openrc":
-            return cls(suite=suite, mirror=mirror, keep_caches=keep_caches)
+            return cls(suite=suite, mirror=mirror, keep_caches=keep_caches, arch=arch)
         if init == "systemd":
             # systemd-sysv makes systemd PID 1, the shape of Debian's and Firecracker's CI images.
             return cls(
@@ -68,10 +81,11 @@ class DebianSpec:
                 packages=("systemd-sysv", "util-linux", "ca-certificates"),
                 second_pass=(),
                 keep_caches=keep_caches,
+                arch=arch,
             )
         if init == "sysvinit":
             # sysvinit's own rc scripts (sysv-rc, initscripts), no OpenRC: Debian's other classic shape.
-            return cls(suite=suite, mirror=mirror, second_pass=(), keep_caches=keep_caches)
+            return cls(suite=suite, mirror=mirror, second_pass=(), keep_caches=keep_caches, arch=arch)
         raise InputError(f"unknown init {init!r} for a Debian base", hint=f"use one of {', '.join(DEBIAN_INITS)}")
 
     @property
@@ -83,12 +97,15 @@ class DebianSpec:
     def default_tag(self) -> str:
         """``nexlab/debian:SUITE``, with ``-systemd``/``-sysvinit`` and ``-caches`` for the variants."""
         suffix = ("" if self.init == "openrc" else f"-{self.init}") + ("-caches" if self.keep_caches else "")
+        suffix += "" if self.arch == "amd64" else f"-{self.arch}"
         return f"nexlab/debian:{self.suite}{suffix}"
 
     def cache_key(self) -> str:
         fields = asdict(self)
         if not self.keep_caches:
             del fields["keep_caches"]  # the key of specs made before the option existed stays the same
+        if self.arch == "amd64":
+            del fields["arch"]  # likewise for the architecture
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -139,17 +156,20 @@ def debian(
     tarball = debian_cache(spec)
     cached = tarball.is_file() and not force
     if not cached:
-        with progress.step("debootstrap", f"{spec.suite} minbase from {spec.mirror}"):
+        if spec.arch != engine.host_architecture():
+            binfmt.require(spec.arch)
+        with progress.step("debootstrap", f"{spec.suite} {spec.arch} minbase from {spec.mirror}"):
             _debootstrap_tarball(spec, tarball, progress)
     with progress.step("import", f"docker import as {tag}"):
-        image_id, _ = _import(client, tarball, tag)
-    source = f"debootstrap {spec.suite} with {spec.init}" + (", caches kept" if spec.keep_caches else "")
+        image_id, _ = _import(client, tarball, tag, arch=spec.arch)
+    source = f"debootstrap {spec.suite} {spec.arch} with {spec.init}" + (", caches kept" if spec.keep_caches else "")
     return BaseResult(tag, image_id, source, time.monotonic() - start, cached=cached)
 
 
 def debian_cache(spec: DebianSpec) -> Path:
     """Where the debootstrap tree of ``spec`` is cached (one file per variant)."""
-    return cache_dir() / f"debian-{spec.suite}-{spec.cache_key()}.tar.gz"
+    arch = "" if spec.arch == "amd64" else f"-{spec.arch}"
+    return cache_dir() / f"debian-{spec.suite}{arch}-{spec.cache_key()}.tar.gz"
 
 
 def _debootstrap_tarball(spec: DebianSpec, tarball: Path, progress: Progress) -> None:
@@ -158,6 +178,7 @@ def _debootstrap_tarball(spec: DebianSpec, tarball: Path, progress: Progress) ->
         argv = [
             "debootstrap",
             "--variant=minbase",
+            f"--arch={spec.arch}",
             f"--include={','.join(spec.packages)}",
             spec.suite,
             str(root),
@@ -229,7 +250,7 @@ def _scratch_dir(kind: str) -> contextlib.AbstractContextManager[Path]:
 SOURCE_LABEL = "org.nexlab.source-sha256"
 
 
-def _import(client: docker.DockerClient, tarball: Path, tag: str) -> tuple[str, bool]:
+def _import(client: docker.DockerClient, tarball: Path, tag: str, *, arch: str = "") -> tuple[str, bool]:
     """Import ``tarball`` as ``tag``: (image id, whether ``tag`` already held exactly that tarball).
 
     Re-importing the same tarball would only leave the previous image behind as
@@ -243,10 +264,22 @@ def _import(client: docker.DockerClient, tarball: Path, tag: str) -> tuple[str, 
         if (existing.labels or {}).get(SOURCE_LABEL) == digest:
             return str(existing.id), True
     repository, _, version = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
+    params = {"fromSrc": "-", "repo": repository, "tag": version, "changes": [f"LABEL {SOURCE_LABEL}={digest}"]}
+    if arch:
+        # The SDK's import_image_from_data has no platform; the API's /images/create takes one (the
+        # image's Architecture, which the build checks against --arch).
+        params["platform"] = f"linux/{arch}"
     with tarball.open("rb") as data:
         try:
-            response = client.api.import_image_from_data(
-                data.read(), repository=repository, tag=version, changes=[f"LABEL {SOURCE_LABEL}={digest}"]
+            api = client.api
+            response = api._result(
+                api._post(
+                    api._url("/images/create"),
+                    data=data.read(),
+                    params=params,
+                    headers={"Content-Type": "application/tar"},
+                    timeout=None,
+                )
             )
         except docker.errors.APIError as exc:
             # The engine rejects what is not a tarball of a root filesystem.

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nexlab.builder import engine
 from nexlab.builder.init import SERVICE_ASSETS, SERVICE_PATHS, InitKind
 from nexlab.errors import BaseImageError, ContainerFailedError, DockerError
 from nexlab.host import owned
@@ -209,6 +210,8 @@ def created_setup(
             user="0:0",
             working_dir="/",
             labels=owned.labels("populate"),
+            # An arm64 base on an amd64 host runs under qemu-user-static (binfmt_misc).
+            platform=engine.platform_of(image),
         )
     except docker.errors.DockerException as exc:
         raise DockerError(f"cannot create the setup container of {reference}: {_reason(exc)}") from None

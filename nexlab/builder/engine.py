@@ -192,7 +192,7 @@ def _api_version(where: Engine, timeout: float) -> str | None:
         probe.close()
 
 
-def ensure_image(client: docker.DockerClient, reference: str, *, pull: bool = True) -> Image:
+def ensure_image(client: docker.DockerClient, reference: str, *, pull: bool = True, arch: str | None = None) -> Image:
     """The image ``reference``, pulled only when it is not present locally."""
     import docker.errors
 
@@ -212,14 +212,32 @@ def ensure_image(client: docker.DockerClient, reference: str, *, pull: bool = Tr
             ) from None
     except docker.errors.DockerException as exc:
         raise BaseImageError(f"cannot inspect base image {reference}: {exc}") from None
-    check_architecture(image, reference)
+    check_architecture(image, reference, arch)
     return image
 
 
-def check_architecture(image: Image, reference: str) -> None:
+def check_architecture(image: Image, reference: str, target: str | None = None) -> None:
+    """Refuse a base whose ``Architecture`` is not ``target`` (default: the host's)."""
     arch = image.attrs.get("Architecture") or ""
     host = host_architecture()
-    if arch and arch != host:
+    if target is None or target == host:
+        if arch and arch != host:
+            raise ArchitectureError(
+                f"base image {reference} is for {arch}, but this build is for {host}",
+                hint=f"pass --arch {arch} to build for {arch}" if arch in ("amd64", "arm64") else None,
+            )
+        return
+    if arch != target:
         raise ArchitectureError(
-            f"base image {reference} is for {arch}, but this host and its Firecracker guests are {host}",
+            f"base image {reference} is for {arch or 'an unknown architecture'}, but this build is for {target}",
+            hint=f"make one with: nexlab base debian --arch {target}" if target == "arm64" else None,
         )
+    from nexlab.builder import binfmt
+
+    binfmt.require(target)
+
+
+def platform_of(image: Image) -> str | None:
+    """``linux/ARCH`` of ``image`` for the container's ``platform`` (None: the engine's own)."""
+    arch = image.attrs.get("Architecture") or ""
+    return f"linux/{arch}" if arch and arch != host_architecture() else None

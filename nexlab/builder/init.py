@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from nexlab.builder import engine
 from nexlab.errors import BaseImageError, DockerError, InputError
 
 # The classification is shared with the audit, which must not depend on the builder.
@@ -85,7 +86,11 @@ def detect(client: docker.DockerClient, image: Image, reference: str) -> InitSys
 
     try:
         container = client.containers.create(
-            image.id, command=["/nonexistent"], network_mode="none", labels={"org.nexlab.role": "inspect"}
+            image.id,
+            command=["/nonexistent"],
+            network_mode="none",
+            labels={"org.nexlab.role": "inspect"},
+            platform=engine.platform_of(image),
         )
     except docker.errors.DockerException as exc:
         raise DockerError(f"cannot inspect {reference}'s init: {exc}") from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 from pathlib import Path
 
 from nexlab.errors import ArchitectureError, InputError
@@ -34,13 +33,40 @@ def elf_machine(path: Path) -> str | None:
     return _ELF_MACHINES.get(machine, f"e_machine {machine}")
 
 
-def check_agent(path: str | os.PathLike[str]) -> Path:
-    """The agent must be a regular file and, if it is a binary, one for this CPU."""
+#: ELF machine -> Docker's architecture name, for the targets nexlab builds.
+ELF_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+#: The architectures ``--arch`` takes.
+ARCHES = tuple(ELF_TO_ARCH.values())
+
+
+def target_arch(agent: str | os.PathLike[str], arch: str | None = None) -> str:
+    """The architecture a build is for: ``arch``, else the agent's ELF machine, else the host's.
+
+    An ELF agent for a machine nexlab does not build for is refused (ArchitectureError, one line).
+    """
+    from nexlab.builder.engine import host_architecture
+
+    if arch is not None and arch not in ARCHES:
+        raise InputError(f"unknown architecture {arch!r}", hint=f"use one of {', '.join(ARCHES)}")
+    file = regular_file(agent, "agent")
+    machine = elf_machine(file)
+    if machine is not None and machine not in ELF_TO_ARCH:
+        raise ArchitectureError(
+            f"agent {file} is built for {machine}, which nexlab does not build for",
+            hint=f"build it for one of {', '.join(ELF_TO_ARCH)}",
+        )
+    if arch is not None:
+        return arch
+    return ELF_TO_ARCH[machine] if machine is not None else host_architecture()
+
+
+def check_agent(path: str | os.PathLike[str], arch: str | None = None) -> Path:
+    """The agent must be a regular file and, if it is a binary, one for ``arch`` (default: its own, else the host's)."""
     agent = regular_file(path, "agent")
     machine = elf_machine(agent)
-    host = platform.machine()
-    if machine is not None and machine != host:
-        raise ArchitectureError(f"agent {agent} is built for {machine}, but this host is {host}")
+    target = target_arch(agent, arch)
+    if machine is not None and ELF_TO_ARCH.get(machine) != target:
+        raise ArchitectureError(f"agent {agent} is built for {machine}, but the image is for {target}")
     if machine is None:
         with agent.open("rb") as handle:
             if handle.read(2) != b"#!":

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nexlab.builder import engine as engines_
+from nexlab.builder.inputs import ARCHES
 from nexlab.builder.spec import BuildSpec
 from nexlab.display import Displayable, Summarized
 from nexlab.errors import InputError, NexlabError
@@ -273,11 +274,8 @@ def matrix_of(data: Mapping[str, Any], *, base_dir: Path, output_dir: str | Path
         raise InputError("build-many: agents is missing (a list of agent paths)")
     host = engines_.host_architecture()
     for arch in axes["arches"]:
-        if arch not in (None, host):
-            raise InputError(
-                f"build-many: arch {arch} is not supported: nexlab builds for this host's {host} only",
-                hint=f'use arches = ["{host}"] (other architectures come with issue 15)',
-            )
+        if arch not in (None, *ARCHES):
+            raise InputError(f"build-many: unknown arch {arch!r}", hint=f"use some of {', '.join(ARCHES)}")
     common = {name: data[name] for name in fields if name in data}
     for name in ("script", "service"):
         if common.get(name) is not None:
@@ -306,7 +304,7 @@ def matrix_of(data: Mapping[str, Any], *, base_dir: Path, output_dir: str | Path
                         output = directory / template.format(name=name, **values)
                     except (KeyError, IndexError, ValueError) as exc:
                         raise InputError(f"build-many: output {template!r}: unknown field {exc}") from None
-                    spec = BuildSpec.of(base_dir / str(agent), base=str(base_ref), engine=engine, **common)
+                    spec = BuildSpec.of(base_dir / str(agent), base=str(base_ref), engine=engine, arch=arch, **common)
                     jobs.append(Job(name, spec, output))
     _check_names(jobs)
     per_engine = data.get("per_engine", 2)

@@ -48,6 +48,7 @@ def build_rootfs(
     free: int | str | None = None,
     workload: int | str | None = None,
     slim: str | Iterable[str] | None = None,
+    arch: str | None = None,
 ) -> BuildResult:
     """Build ``output`` the nex way: allocate, mkfs, mount, populate, unmount.
 
@@ -82,6 +83,7 @@ def build_rootfs(
         free=free,
         workload=workload,
         slim=slim,
+        arch=arch,
     )
     return build(spec, output, reproducible=reproducible, progress=progress)
 
@@ -124,11 +126,12 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
             hint="add --reproducible, or give --size",
         )
     num_bytes = 0 if headroom is not None else parse_size(spec.size)
-    setup_inputs(spec.agent, spec.script, spec.service)  # fail on bad inputs before touching anything
+    arch = spec.target_arch()
+    setup_inputs(spec.agent, spec.script, spec.service, arch=arch)  # fail on bad inputs before touching anything
     parse_init(spec.init)
     require_root("building through a mount")
     client = engine.connect(spec.engine)
-    base = engine.ensure_image(client, spec.base)
+    base = engine.ensure_image(client, spec.base, arch=arch)
 
     # The setup runs before the image exists: a base that cannot be set up fails
     # before anything is allocated, and its container waits, exited, to be exported.
@@ -136,7 +139,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
     populate_start = time.monotonic()
     with created_setup(client, base, reference=spec.base, network=spec.network) as created:
         system = setup_init(created, spec.init, spec.network, progress)
-        inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
+        inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind, arch=arch)
         # While the setup runs, this process only waits on the engine: the modules the
         # extraction and the service check need load meanwhile.
         warm = threading.Thread(target=_import_later_steps, name="nexlab-imports", daemon=True)

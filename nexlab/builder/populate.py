@@ -28,7 +28,7 @@ from nexlab.builder.container import (
 )
 from nexlab.builder.extract import extract
 from nexlab.builder.init import InitKind, InitSystem, choose, detect, detect_in, parse_init
-from nexlab.builder.inputs import check_agent, regular_file
+from nexlab.builder.inputs import check_agent, regular_file, target_arch
 from nexlab.builder.layers import Unavailable, container_stream, image_root
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
@@ -51,9 +51,10 @@ def setup_inputs(
     script: str | os.PathLike[str] | None,
     service: str | os.PathLike[str] | None,
     init: InitKind = InitKind.OPENRC,
+    arch: str | None = None,
 ) -> SetupInputs:
     return SetupInputs(
-        agent=check_agent(agent),
+        agent=check_agent(agent, arch),
         service=regular_file(service, "service") if service is not None else default_service(init),
         script=regular_file(script, "script") if script is not None else None,
         init=init,
@@ -98,6 +99,7 @@ def populate(
     init: str | InitSystem = "auto",
     progress: Progress | None = None,
     client: docker.DockerClient | None = None,
+    arch: str | None = None,
 ) -> PopulateResult:
     """Run the setup in a container of the base ``image`` and extract a bootable system into the mount.
 
@@ -114,15 +116,16 @@ def populate(
     # a caller's progress shows it within the caller's own step.
     own = progress is None
     progress = or_default(progress)
-    setup_inputs(agent, script, service)
+    arch = target_arch(agent, arch)
+    setup_inputs(agent, script, service, arch=arch)
     client = client or engine.connect()
-    base = engine.ensure_image(client, image)
+    base = engine.ensure_image(client, image, arch=arch)
     with (
         progress.step("populate", f"container of {image}") if own else contextlib.nullcontext(Step("populate")) as step,
         created_setup(client, base, reference=image, network=network) as created,
     ):
         system = init if isinstance(init, InitSystem) else setup_init(created, init, network, progress)
-        inputs = setup_inputs(agent, script, service, system.kind)
+        inputs = setup_inputs(agent, script, service, system.kind, arch=arch)
         finished = run_setup(created, inputs, progress)
         return step.done(fill(mount, finished, inputs, progress=progress, started=start))
 

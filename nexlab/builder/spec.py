@@ -186,6 +186,19 @@ class BuildSpec:
         ),
     )
 
+    #: The CPU the image is for: "amd64", "arm64"; None: the agent's ELF machine, else the host's.
+    #: A foreign one runs the setup container under qemu-user-static (binfmt_misc).
+    arch: str | None = field(
+        default=None,
+        metadata=_input(
+            flag="--arch",
+            help="the image's CPU: amd64 or arm64 (default: the agent's ELF machine, else the host's); "
+            "arm64 on an amd64 host runs the setup under qemu-user-static",
+            choices=("amd64", "arm64"),
+            widget="none",
+        ),
+    )
+
     #: Slimming categories removed before the image is made (``nexlab.slim``); empty: none.
     slim: tuple[str, ...] = field(
         default=(),
@@ -216,6 +229,7 @@ class BuildSpec:
         workload: int | str | None = None,
         slim: str | Iterable[str] | None = (),
         engine: str | None = None,
+        arch: str | None = None,
     ) -> BuildSpec:
         """A spec from the loose types users pass (``str`` paths, sizes as text)."""
         return cls(
@@ -231,12 +245,19 @@ class BuildSpec:
             workload=workload,
             slim=checked_names(slim) if slim else (),
             engine=engine or None,
+            arch=arch or None,
         )
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> BuildSpec:
         """A spec from one value per field name (an argparse namespace's ``vars``, the panel's inputs)."""
         return cls.of(**{name: values[name] for name, _ in inputs() if name in values})
+
+    def target_arch(self) -> str:
+        """``arch``, else the agent's ELF machine, else the host's (an unsupported ELF is refused)."""
+        from nexlab.builder.inputs import target_arch
+
+        return target_arch(self.agent, self.arch)
 
     def absolute(self) -> BuildSpec:
         """The same spec with absolute paths, for builds that change the working directory."""
@@ -256,6 +277,8 @@ class BuildSpec:
             inputs["service"] = str(self.service)
         if self.source_date_epoch is not None:
             inputs["source_date_epoch"] = str(self.source_date_epoch)
+        if self.arch is not None:
+            inputs["arch"] = self.arch
         if self.init != "auto":
             inputs["init"] = self.init
         if self.free is not None:

@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     debian.add_argument("--mirror", default="http://deb.debian.org/debian", metavar="URL",
                         help="the Debian mirror debootstrap fetches from (default: %(default)s)")  # fmt: skip
+    debian.add_argument(
+        "--arch",
+        choices=("amd64", "arm64"),
+        default="amd64",
+        help="the CPU of the base (arm64 runs under qemu-user-static)",
+    )
     debian.add_argument("--force", action="store_true", help="rebuild even if the tag or the cache exists")
     debian.set_defaults(handler=run_base_debian)
     alpine = kinds.add_parser("alpine", help="import an Alpine minirootfs tarball (busybox init, no OpenRC)")
@@ -48,7 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_base_debian(args: argparse.Namespace) -> int:
     from nexlab.builder import base
 
-    spec = base.DebianSpec.variant(args.suite, args.init, keep_caches=args.keep_caches, mirror=args.mirror)
+    spec = base.DebianSpec.variant(
+        args.suite, args.init, keep_caches=args.keep_caches, mirror=args.mirror, arch=args.arch
+    )
     print(base.debian(args.tag or spec.default_tag(), spec, force=args.force, progress=TerminalProgress()))
     return 0
 

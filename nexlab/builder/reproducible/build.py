@@ -79,7 +79,8 @@ def build_reproducible(
     headroom = check_auto(spec.size, spec.free, spec.workload)
     # With --size auto the tmpfs cap is no image size: the content decides the size.
     num_bytes = AUTO_STAGING_LIMIT if headroom is not None else parse_size(spec.size)
-    setup_inputs(spec.agent, spec.script, spec.service)  # bad inputs fail before the engine is asked
+    arch = spec.target_arch()
+    setup_inputs(spec.agent, spec.script, spec.service, arch=arch)  # bad inputs fail before the engine is asked
     parse_init(spec.init)
     epoch.check_given(spec.source_date_epoch)
     if not target.parent.is_dir():
@@ -91,7 +92,7 @@ def build_reproducible(
             base_id = spec.base
         else:
             client = _connect(spec, before_engine)
-            base_id = engine.ensure_image(client, spec.base).id
+            base_id = engine.ensure_image(client, spec.base, arch=arch).id
         # With --size auto the size is chosen before the agent is written, with room for it:
         # the filesystem kept then depends on the agent's size (in blocks), not its content.
         extra = () if headroom is None else (f"agent-room={_agent_room(spec.agent)}",)
@@ -126,9 +127,10 @@ def _clean(
 ) -> BuildResult:
     image, network = spec.base, spec.network
     client = client or engine.connect(spec.engine)
-    base = engine.ensure_image(client, image)
+    arch = spec.target_arch()
+    base = engine.ensure_image(client, image, arch=arch)
     system = base_init(client, base, image, spec.init, network, progress)
-    setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind)
+    setup = setup_inputs(spec.agent, spec.script, spec.service, system.kind, arch=arch)
     inputs = collect_inputs(
         image,
         base,

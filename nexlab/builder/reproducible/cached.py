@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import nexlab
-from nexlab.builder import engine
 from nexlab.builder.spec import BuildSpec
 from nexlab.cache import Cache, CacheEntry
 from nexlab.cache.store import FORMAT
@@ -82,7 +81,7 @@ def key_of(spec: BuildSpec, base_image_id: str, e2fsprogs: str, extra: Sequence[
     parts: list[str] = [f"nexlab-cache {FORMAT}", nexlab.__version__, code_digest(), base_image_id, e2fsprogs]
     parts.extend(extra)
     parts.append(assets_digest())
-    parts.append(engine.host_architecture())
+    parts.append(spec.target_arch())  # the image's CPU, not the host's (arm64 builds on amd64)
     for spec_field in dataclasses.fields(spec):
         if spec_field.name in _NOT_IN_KEY:
             continue
