@@ -161,7 +161,7 @@ def test_bash_completion_through_argcomplete() -> None:
     assert set(replies["nexlab "].split()) >= {*NAMES, "--version", "--debug"}
     assert replies["nexlab bu"].split() == ["build", "build-many"]
     assert replies["nexlab build --ag"].split() == ["--agent"]
-    assert replies["nexlab boot --machine "].split() == ["auto", "microvm", "q35"]
+    assert replies["nexlab boot --machine "].split() == ["auto", "microvm", "q35", "virt"]
     assert replies["nexlab --debug audit --fail"].split() == ["--fail-on"]
 
 

@@ -8,8 +8,10 @@ debootstrap tree is cached as a tarball outside any checkout
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import logging
 import os
@@ -263,12 +265,10 @@ def _import(client: docker.DockerClient, tarball: Path, tag: str, *, arch: str =
         existing = client.images.get(tag)
         if (existing.labels or {}).get(SOURCE_LABEL) == digest:
             return str(existing.id), True
+    if arch and arch != engine.host_architecture():
+        return _load_as(client, tarball, tag, arch, digest), False
     repository, _, version = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
     params = {"fromSrc": "-", "repo": repository, "tag": version, "changes": [f"LABEL {SOURCE_LABEL}={digest}"]}
-    if arch:
-        # The SDK's import_image_from_data has no platform; the API's /images/create takes one (the
-        # image's Architecture, which the build checks against --arch).
-        params["platform"] = f"linux/{arch}"
     with tarball.open("rb") as data:
         try:
             api = client.api
@@ -289,6 +289,58 @@ def _import(client: docker.DockerClient, tarball: Path, tag: str, *, arch: str =
     if "error" in status.lower() and "status" not in status.lower():
         raise CommandError(["docker", "import"], 1, status)
     return str(client.images.get(tag).id), False
+
+
+def _load_as(client: docker.DockerClient, tarball: Path, tag: str, arch: str, digest: str) -> str:
+    """Load ``tarball`` (a root filesystem, gzipped or not) as a one-layer image for ``arch``.
+
+    Why not ``docker import --platform``: engines up to API 1.41 (Debian's docker.io) ignore
+    the platform of an import and label the image with the host's architecture, which the
+    build then rightly refuses for ``--arch``. ``docker load`` takes the image config as
+    written, so the config (architecture, label) and the layer's diff id are written here in
+    the ``docker save`` layout.
+    """
+    import tarfile
+
+    import docker.errors
+
+    with tempdirs.directory("nexlab-load-") as work:
+        layer = work / "layer.tar"
+        layer_digest = hashlib.sha256()
+        with open(tarball, "rb") as raw, layer.open("wb") as out:
+            source = gzip.GzipFile(fileobj=raw) if raw.read(2) == b"\x1f\x8b" else raw
+            raw.seek(0)
+            while chunk := source.read(1 << 20):
+                layer_digest.update(chunk)
+                out.write(chunk)
+        # Created as docker import would set it, but from the tarball (the debootstrap run), so a
+        # re-load gives the same image; --reproducible takes its default epoch from it.
+        created = dt.datetime.fromtimestamp(int(tarball.stat().st_mtime), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        config = {
+            "architecture": arch,
+            "created": created,
+            "history": [{"created": created, "comment": f"nexlab: loaded from {tarball.name}"}],
+            "os": "linux",
+            "config": {"Labels": {SOURCE_LABEL: digest}},
+            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_digest.hexdigest()}"]},
+        }
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+        manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": ["layer.tar"]}]).encode()
+        archive = work / "image.tar"
+        with tarfile.open(archive, "w") as out_tar:
+            for name, data in ((config_name, config_bytes), ("manifest.json", manifest)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                out_tar.addfile(info, io.BytesIO(data))
+            out_tar.add(layer, arcname="layer.tar")
+        layer.unlink()
+        with archive.open("rb") as image_tar:
+            try:
+                client.images.load(image_tar)
+            except docker.errors.APIError as exc:
+                raise InputError(f"docker load refused {tarball.name}: {exc.explanation or exc}") from None
+    return str(client.images.get(tag).id)
 
 
 @dataclass(frozen=True)

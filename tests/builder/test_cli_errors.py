@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE_AGENT, loop_devices_for, nexlab_cli
+from tests.conftest import DEBIAN_TAG, REPO, SAMPLE_AGENT, loop_devices_for, nexlab_cli
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2) -> None:
@@ -72,13 +72,24 @@ def test_agent_is_a_directory(tmp_path: Path) -> None:
     assert_one_line_error(result, "not a regular file")
 
 
-def test_agent_for_another_architecture(tmp_path: Path) -> None:
+def test_agent_for_another_architecture(tmp_path: Path, debian_base: str, is_root: bool) -> None:
     agent = tmp_path / "agent-arm64"
     # A real ELF64 little-endian header with e_machine 183 (AArch64), as `go build GOARCH=arm64` writes.
     header = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + (2).to_bytes(2, "little") + (183).to_bytes(2, "little")
     agent.write_bytes(header + b"\0" * 100)
+    # The agent's machine sets the target (arm64); the amd64 base is refused before anything is built.
+    result = build(tmp_path / "rootfs.ext4", "--image", DEBIAN_TAG, agent=agent)
+    assert_one_line_error(result, "arm64", "amd64")
+    assert not (tmp_path / "rootfs.ext4").exists()
+
+
+def test_agent_for_a_machine_nexlab_does_not_build_for(tmp_path: Path) -> None:
+    agent = tmp_path / "agent-mips"
+    header = b"\x7fELF\x01\x02\x01" + b"\0" * 9 + (2).to_bytes(2, "big") + (8).to_bytes(2, "big")
+    agent.write_bytes(header + b"\0" * 100)
     result = build(tmp_path / "rootfs.ext4", agent=agent)
-    assert_one_line_error(result, "aarch64", "x86_64")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2, result.stderr
 
 
 def test_base_image_missing_and_not_pullable(tmp_path: Path, docker_client: object, is_root: bool) -> None:
