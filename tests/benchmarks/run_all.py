@@ -12,7 +12,18 @@ import argparse
 import importlib
 import sys
 
-BENCHMARKS = ("bench_build", "bench_build_reproducible", "bench_reader", "bench_audit", "bench_diff", "bench_fuzz")
+BENCHMARKS = (
+    "bench_build",
+    "bench_build_reproducible",
+    "bench_build_caches",
+    "bench_build_cached",
+    "bench_build_arm64",
+    "bench_reader",
+    "bench_audit",
+    "bench_audit_scale",
+    "bench_diff",
+    "bench_fuzz",
+)
 
 
 def main() -> None:
