@@ -25,6 +25,8 @@ from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry
 from nexlab.audit.packages import Package, attribute, packages_frame, read_databases
 from nexlab.display import Displayable
 from nexlab.errors import InputError
+from nexlab.image.elf import HEAD as ELF_HEAD
+from nexlab.image.elf import Architecture, architecture
 from nexlab.progress import Progress, or_logging
 from nexlab.sizes import format_size, parse_size
 
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from nexlab.image import FilesystemInfo
 
 #: Version of the JSON contract (README.md, "JSON contracts").
-JSON_VERSION = 1
+JSON_VERSION = 2
 #: Package databases can be large (Debian's status is ~1 MB on a desktop); a
 #: hostile image still must not make us read gigabytes into memory.
 DATABASE_LIMIT = 64 << 20
@@ -54,13 +56,15 @@ class Audit(Displayable):
     fsck: FsckResult
     hashed: bool
     seconds: float
+    #: From the ELF headers of its boot path, agent and executables, and the package database.
+    architecture: Architecture = dataclasses.field(default_factory=lambda: Architecture(None))
 
     def summary(self) -> str:
         worst = self.worst()
         found = f"{len(self.findings)} findings" + (f" (worst {worst.value})" if worst else "")
         return (
             f"{self.image.name}: {len(self.files)} files, {format_size(self.budget.allocated_bytes)}, "
-            f"{len(self.packages)} packages, {found}"
+            f"{len(self.packages)} packages, {self.architecture.name or 'architecture unknown'}, {found}"
         )
 
     @functools.cached_property
@@ -117,6 +121,24 @@ def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int, notes: list[
     return read
 
 
+def _architecture(fs: Any, records: Mapping[str, FileRecord], read: Callable[[str], bytes | None]) -> Architecture:
+    """The image's architecture from the first bytes of its boot path, agent and executable files."""
+
+    def head(path: str) -> bytes | None:
+        real = canonical_path(records, path)
+        if real is None or records[real].type != "file":
+            return None
+        data: bytes | None = fs.read_path(real, limit=ELF_HEAD)
+        return data
+
+    def text(path: str) -> str | None:
+        data = read(path)
+        return data.decode("utf-8", "surrogateescape") if data is not None else None
+
+    executables = tuple(p for p, r in records.items() if r.type == "file" and r.mode & 0o111)
+    return architecture(head, executables, text)
+
+
 def audit(
     path: str | os.PathLike[str],
     *,
@@ -161,6 +183,8 @@ def audit(
             parsed, notes = read_databases(_reader(fs, bare, DATABASE_LIMIT, cut))
             packages, owner = attribute(parsed, bare)
             records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
+        with progress.step("architecture", "ELF headers and package architectures"):
+            arch = _architecture(fs, records, _reader(fs, records, DATABASE_LIMIT, cut))
         info = fs.info
         facts_read = _reader(fs, records, rules.READ_LIMIT, cut)
         fsck_result = checking.result() if checking else FsckResult(None, None, (), note="e2fsck not requested")
@@ -170,6 +194,7 @@ def audit(
             inode_size=info.inode_size,
             fsck=fsck_result if fsck_check else None,
             needs_recovery=info.needs_recovery,
+            architecture=arch,
         )
         findings = rules.evaluate(facts)
         warnings = [*fs.warnings, *notes, *sorted(set(cut))]
@@ -196,4 +221,5 @@ def audit(
         fsck=fsck_result,
         hashed=hash,
         seconds=time.monotonic() - start,
+        architecture=arch,
     )

@@ -23,6 +23,7 @@ from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
 from nexlab.display import Summarized
+from nexlab.image.elf import BOOT_PATH, Architecture
 from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
 
 if TYPE_CHECKING:
@@ -103,6 +104,8 @@ class Facts:
     inode_size: int = 256
     fsck: FsckResult | None = None
     needs_recovery: bool = False
+    #: What the image's binaries and package database say it runs on (``nexlab.image.elf``).
+    architecture: Architecture | None = None
     cache: dict[str, bytes | None] = field(default_factory=dict, compare=False)
 
     def find(self, path: str) -> FileRecord | None:
@@ -566,6 +569,42 @@ def package_files(facts: Facts) -> Iterable[Finding]:
         )
 
 
+def foreign_binaries(facts: Facts) -> Iterable[Finding]:
+    """Binaries built for another machine than the image's: the agent, the boot path, the rest."""
+    arch = facts.architecture
+    if arch is None or arch.main is None:
+        return
+    main = arch.main
+    foreign = arch.foreign()
+    if AGENT in foreign:
+        yield _finding(
+            AGENT_FOREIGN_ARCH,
+            f"{AGENT} is an {foreign[AGENT]} ELF in an {main} image: it cannot run there",
+            f"build the agent for {main} (GOARCH={main}), or build the image with --arch {foreign[AGENT]}",
+            [AGENT],
+        )
+    boot = sorted(p for p in foreign if p in BOOT_PATH)
+    if boot:
+        kinds = ", ".join(sorted({foreign[p] for p in boot}))
+        yield _finding(
+            BOOT_FOREIGN_ARCH,
+            f"{len(boot)} boot-path binaries are {kinds} in an {main} image"
+            + (" (the image mixes architectures)" if arch.mixed else "")
+            + ": the kernel cannot run them",
+            "rebuild from a base of one architecture (nexlab base ... --arch)",
+            boot,
+        )
+    rest = sorted(p for p in foreign if p not in BOOT_PATH and p != AGENT)
+    if rest:
+        kinds = ", ".join(sorted({foreign[p] for p in rest}))
+        yield _finding(
+            FOREIGN_BINARY,
+            f"{len(rest)} executable(s) are {kinds} ELF in an {main} image: they fail with 'Exec format error'",
+            "remove them or replace them with the image's architecture",
+            rest,
+        )
+
+
 def _rule(code: str, severity: Severity, check: Check, summary: str, fix: str) -> Rule:
     return Rule(code, severity, summary, fix, check)
 
@@ -719,10 +758,38 @@ NEEDS_RECOVERY = _rule(
     "unmount cleanly before shipping (or e2fsck -fy on a copy)",
 )
 
+AGENT_FOREIGN_ARCH = _rule(
+    "agent-foreign-arch",
+    Severity.HIGH,
+    foreign_binaries,
+    "the agent is an ELF for another machine than the image's (from its boot path's ELF headers, "
+    "else its package database)",
+    "build the agent for the image's architecture, or the image with --arch",
+)
+BOOT_FOREIGN_ARCH = _rule(
+    "boot-foreign-arch",
+    Severity.HIGH,
+    foreign_binaries,
+    "a binary on the boot path (init, OpenRC/systemd, sh, busybox, getty, the libc loader) is for another "
+    "machine than the image's: the kernel cannot exec it",
+    "rebuild from a base of one architecture",
+)
+FOREIGN_BINARY = _rule(
+    "foreign-binary",
+    Severity.LOW,
+    foreign_binaries,
+    "another executable is an ELF for another machine: it fails when run, but the boot and the agent do not "
+    "need it (it may be a cross tool or data on purpose)",
+    "remove it or rebuild it for the image's architecture",
+)
+
 #: Every rule, in the order the README's table lists them.
 RULES: tuple[Rule, ...] = (
     AGENT_MISSING,
     AGENT_NOT_EXECUTABLE,
+    AGENT_FOREIGN_ARCH,
+    BOOT_FOREIGN_ARCH,
+    FOREIGN_BINARY,
     NO_INIT,
     SERVICE_MISSING,
     SERVICE_NOT_ENABLED,

@@ -53,6 +53,7 @@ def filesystem_facts(audit: Audit) -> list[tuple[str, str]]:
     return [
         ("image", str(audit.image)),
         ("type", fs.kind),
+        ("architecture", audit.architecture.summary()),
         ("size", size(fs.size_bytes)),
         ("block size", f"{fs.block_size} B"),
         ("blocks", f"{fs.blocks_count} total, {fs.free_blocks} free, {fs.reserved_blocks} reserved for root"),

@@ -37,6 +37,7 @@ def audit_json_dict(audit: Audit) -> dict[str, Any]:
         "fsck": audit.fsck.to_json(),
         "warnings": list(audit.warnings),
         "hashed": audit.hashed,
+        "architecture": audit.architecture.to_json(),
     }
 
 

@@ -163,7 +163,7 @@ def test_packages_and_budget(good) -> None:  # type: ignore[no-untyped-def]
 
 def test_json_contract_of_a_small_rootfs(good) -> None:  # type: ignore[no-untyped-def]
     doc = json.loads(json.dumps(good.to_json_dict()))
-    assert doc["version"] == 1
+    assert doc["version"] == 2
     assert set(doc) >= {"image", "filesystem", "files", "packages", "budget", "findings", "fsck", "warnings"}
     paths = [f["path"] for f in doc["files"]]
     assert paths == sorted(paths) and "/" in paths
