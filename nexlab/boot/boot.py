@@ -28,6 +28,7 @@ from nexlab.boot.console import ConsoleWatcher, Outcome, Verdict, clean
 from nexlab.boot.qemu import Accel, Machine, VmSpec, create_overlay, running
 from nexlab.boot.result import BootResult
 from nexlab.errors import BootError, InputError
+from nexlab.image import elf
 from nexlab.image.compressed import compression_of, plain_image
 from nexlab.image.reader import open_image
 from nexlab.image.superblock import check_magic
@@ -41,7 +42,6 @@ DEFAULT_MEMORY_MIB = 512
 KVM_START_DEADLINE = 5.0
 #: The files whose ELF machine says an image's CPU, first found wins.
 ARCH_WITNESSES = ("/sbin/init", "/usr/local/bin/agent", "/bin/sh", "/bin/busybox")
-_ELF_MACHINES = {62: "x86_64", 183: "aarch64"}
 #: Seconds of console kept after a failure line: the panic's details follow it.
 FAILURE_GRACE = 1.0
 TAIL_LINES = 25
@@ -190,12 +190,9 @@ def image_architecture(image: Path) -> str:
     """
     with open_image(image) as fs:
         for path in ARCH_WITNESSES:
-            head = fs.read_path(path, limit=20)
-            if head is None or len(head) < 20 or head[:4] != b"\x7fELF":
-                continue
-            machine = _ELF_MACHINES.get(int.from_bytes(head[18:20], "little" if head[5] == 1 else "big"))
-            if machine is not None:
-                return machine
+            machine = elf.elf_machine(fs.read_path(path, limit=elf.HEAD))
+            if machine in kernels.ARCHES:
+                return kernels.ARCHES[machine]
     return kernels.architecture(platform.machine()) if platform.machine() in kernels.ARCHES else "x86_64"
 
 

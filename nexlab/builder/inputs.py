@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 
 from nexlab.errors import ArchitectureError, InputError
-
-# ELF e_machine values (elf.h) for the architectures Firecracker runs.
-_ELF_MACHINES = {3: "i386", 62: "x86_64", 183: "aarch64", 40: "arm", 243: "riscv64"}
+from nexlab.image import elf
 
 
 def regular_file(path: str | os.PathLike[str], what: str) -> Path:
@@ -24,19 +22,13 @@ def regular_file(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def elf_machine(path: Path) -> str | None:
-    """The CPU an ELF file is for, or None when the file is not ELF (a script, say)."""
+    """The CPU an ELF file is for (Docker's name: amd64, arm64, …), or None when it is not ELF (a script)."""
     with path.open("rb") as handle:
-        header = handle.read(20)
-    if len(header) < 20 or header[:4] != b"\x7fELF":
-        return None
-    machine = int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
-    return _ELF_MACHINES.get(machine, f"e_machine {machine}")
+        return elf.elf_machine(handle.read(elf.HEAD))
 
 
-#: ELF machine -> Docker's architecture name, for the targets nexlab builds.
-ELF_TO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 #: The architectures ``--arch`` takes.
-ARCHES = tuple(ELF_TO_ARCH.values())
+ARCHES = elf.SUPPORTED
 
 
 def target_arch(agent: str | os.PathLike[str], arch: str | None = None) -> str:
@@ -50,14 +42,14 @@ def target_arch(agent: str | os.PathLike[str], arch: str | None = None) -> str:
         raise InputError(f"unknown architecture {arch!r}", hint=f"use one of {', '.join(ARCHES)}")
     file = regular_file(agent, "agent")
     machine = elf_machine(file)
-    if machine is not None and machine not in ELF_TO_ARCH:
+    if machine is not None and machine not in ARCHES:
         raise ArchitectureError(
             f"agent {file} is built for {machine}, which nexlab does not build for",
-            hint=f"build it for one of {', '.join(ELF_TO_ARCH)}",
+            hint=f"build it for one of {', '.join(ARCHES)}",
         )
     if arch is not None:
         return arch
-    return ELF_TO_ARCH[machine] if machine is not None else host_architecture()
+    return machine if machine is not None else host_architecture()
 
 
 def check_agent(path: str | os.PathLike[str], arch: str | None = None) -> Path:
@@ -65,7 +57,7 @@ def check_agent(path: str | os.PathLike[str], arch: str | None = None) -> Path:
     agent = regular_file(path, "agent")
     machine = elf_machine(agent)
     target = target_arch(agent, arch)
-    if machine is not None and ELF_TO_ARCH.get(machine) != target:
+    if machine is not None and machine != target:
         raise ArchitectureError(f"agent {agent} is built for {machine}, but the image is for {target}")
     if machine is None:
         with agent.open("rb") as handle:

@@ -24,13 +24,17 @@ RECORDS_PER_CHUNK = 2000
 
 
 def audit_json_dict(audit: Audit) -> dict[str, Any]:
+    return {**_sections(audit), "files": [record.to_json() for record in audit.files]}
+
+
+def _sections(audit: Audit) -> dict[str, Any]:
+    """Every top-level key but ``files`` (the one that grows with the image): one list for both writers."""
     from nexlab.audit.audit import JSON_VERSION
 
     return {
         "version": JSON_VERSION,
         "image": str(audit.image),
         "filesystem": audit.filesystem_json(),
-        "files": [record.to_json() for record in audit.files],
         "packages": [package.to_json() for package in audit.packages],
         "budget": audit.budget.to_json(),
         "findings": [finding.to_json() for finding in audit.findings],
@@ -43,20 +47,7 @@ def audit_json_dict(audit: Audit) -> dict[str, Any]:
 
 def iter_audit_json(audit: Audit, *, indent: int | None = None) -> Iterator[str]:
     """``audit_json(audit, indent=indent)`` in chunks (no trailing newline)."""
-    from nexlab.audit.audit import JSON_VERSION
-
-    sections: dict[str, Any] = {
-        "version": JSON_VERSION,
-        "image": str(audit.image),
-        "filesystem": audit.filesystem_json(),
-        "files": None,  # streamed below
-        "packages": [package.to_json() for package in audit.packages],
-        "budget": audit.budget.to_json(),
-        "findings": [finding.to_json() for finding in audit.findings],
-        "fsck": audit.fsck.to_json(),
-        "warnings": list(audit.warnings),
-        "hashed": audit.hashed,
-    }
+    sections: dict[str, Any] = {**_sections(audit), "files": None}  # files are streamed below
 
     def dumps(value: Any, level: int) -> str:
         text = json.dumps(value, sort_keys=True, indent=indent, ensure_ascii=True)
