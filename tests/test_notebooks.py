@@ -192,6 +192,23 @@ def test_01_build_step_by_step(executed: Executed) -> None:
     assert counts["panel.build()"] == last
 
 
+@pytest.mark.docker
+@pytest.mark.root
+def test_01_builds_for_arm64_with_one_parameter(kernel_path: Path, tmp_path: Path, debian_base: str) -> None:
+    """ARCH = "arm64" in the parameter cell: the steps, build_rootfs and the panel build arm64 images."""
+    from nexlab.boot.boot import image_architecture
+
+    try:
+        nb, _seconds = execute(NOTEBOOKS / "01-build-step-by-step.ipynb", tmp_path, ARCH="arm64")
+    finally:
+        no_mounts_left(tmp_path)
+    html = outputs(nb, "text/html")
+    for step in ("allocate", "mkfs", "mount", "populate", "unmount", "build"):
+        assert f"✔ {step}</b>" in html, f"no result for {step}"
+    for name in ("rootfs.ext4", "one-call.ext4", "panel.ext4"):
+        assert image_architecture(tmp_path / name) == "aarch64", name
+
+
 def outputs_types(nb: Any) -> set[str]:
     return {mime for cell in nb.cells for out in cell.get("outputs", []) for mime in out.get("data", {})}
 

@@ -195,7 +195,9 @@ class BuildSpec:
             help="the image's CPU: amd64 or arm64 (default: the agent's ELF machine, else the host's); "
             "arm64 on an amd64 host runs the setup under qemu-user-static",
             choices=("amd64", "arm64"),
-            widget="none",
+            widget="choice",
+            label="arch",
+            options=("auto", "amd64", "arm64"),
         ),
     )
 
@@ -245,7 +247,7 @@ class BuildSpec:
             workload=workload,
             slim=checked_names(slim) if slim else (),
             engine=engine or None,
-            arch=arch or None,
+            arch=None if arch in (None, "", "auto") else arch,
         )
 
     @classmethod

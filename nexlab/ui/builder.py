@@ -75,10 +75,12 @@ class BuilderPanel(StaticFallback, widgets.VBox):
         output: str | os.PathLike[str] = "rootfs.ext4",
         network: str = "none",
         init: str = "auto",
+        arch: str = "auto",
         overwrite: bool = False,
     ) -> None:
         text = {"style": {"description_width": "7em"}, "layout": {"width": "40em"}}
         given = {"base": base, "agent": agent, "script": script, "size": size, "network": network, "init": init}
+        given["arch"] = arch
         #: One widget per BuildSpec input the panel shows (spec.py declares which, and how).
         self.inputs: dict[str, widgets.ValueWidget] = {}
         for name, declared in spec_inputs():
@@ -261,6 +263,7 @@ class BuilderPanel(StaticFallback, widgets.VBox):
             service=spec.service,
             network=spec.network,
             init=spec.init,
+            arch=spec.arch,
             progress=self.progress,
         )
 

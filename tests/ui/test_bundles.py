@@ -112,3 +112,16 @@ def test_the_diff_viewer_reads_as_the_diff_report(two_plain_images: tuple[Path, 
     bundle = _bundle(viewer)
     assert "fs-uuid" in bundle["text/html"]  # a cause of the plain builds' difference
     assert bundle["text/plain"].startswith(f"DiffViewer: {two_plain_images[0]} vs {two_plain_images[1]} (")
+
+
+def test_the_panel_offers_the_architecture(tmp_path: Path) -> None:
+    agent = tmp_path / "agent"
+    agent.write_text("#!/bin/sh\n")
+    with BuilderPanel(agent=agent, output=tmp_path / "rootfs.ext4") as panel:
+        choice = panel.inputs["arch"]
+        assert list(choice.options) == ["auto", "amd64", "arm64"] and choice.value == "auto"
+        assert panel.spec().arch is None  # auto: the agent's ELF machine, else the host's
+        choice.value = "arm64"
+        assert panel.spec().arch == "arm64"
+    with BuilderPanel(agent=agent, output=tmp_path / "rootfs.ext4", arch="arm64") as panel:
+        assert panel.spec().arch == "arm64"
