@@ -7,6 +7,7 @@ the boot runs under TCG in qemu-system-aarch64 with the kernel ``make kernels`` 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,9 @@ def test_an_arm64_build_holds_arm64_binaries(arm64_builds: dict[str, Path], path
     assert image_architecture(arm64_builds[path]) == "aarch64"
     audit = nexlab_cli("audit", str(arm64_builds[path]), "--json")
     assert audit.returncode == 0, audit.stderr
+    report = json.loads(audit.stdout)
+    assert report["architecture"]["name"] == "arm64"
+    assert not [f for f in report["findings"] if f["code"] in ("agent-foreign-arch", "boot-foreign-arch")]
 
 
 def test_reproducible_arm64_builds_are_bit_identical(arm64_builds: dict[str, Path]) -> None:
