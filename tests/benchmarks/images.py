@@ -137,37 +137,19 @@ def bench_image(variant: str = "a") -> Path:
             staging.mkdir()
             _tree(staging, variant)
             partial = directory / f".{variant}.ext4.partial"
-            partial.unlink(missing_ok=True)
-            run(
-                [
-                    "mke2fs",
-                    "-q",
-                    "-F",
-                    "-t",
-                    "ext4",
-                    "-b",
-                    "4096",
-                    "-I",
-                    "256",
-                    "-i",
-                    "65536",
-                    "-m",
-                    "0",
-                    "-O",
-                    "^metadata_csum_seed,^orphan_file",
-                    "-U",
-                    UUID,
-                    "-E",
-                    f"hash_seed={HASH_SEED},root_owner=0:0,lazy_itable_init=0,nodiscard",
-                    "-d",
-                    str(staging),
-                    str(partial),
-                    SIZE,
-                ],
-                env={"E2FSPROGS_FAKE_TIME": str(EPOCH)},
-            )
+            _mkfs_from_tree(staging, partial, SIZE, "-i", "65536")
         partial.rename(image)
     return image
+
+
+def _mkfs_from_tree(staging: Path, partial: Path, size: str, *inode_options: str) -> None:
+    """``mke2fs -d`` with fixed times, UUID and hash seed: the same tree gives the same image."""
+    partial.unlink(missing_ok=True)
+    options = "hash_seed=" + HASH_SEED + ",root_owner=0:0,lazy_itable_init=0,nodiscard"
+    argv = ["mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256", *inode_options, "-m", "0"]
+    argv += ["-O", "^metadata_csum_seed,^orphan_file", "-U", UUID, "-E", options]
+    argv += ["-d", str(staging), str(partial), size]
+    run(argv, env={"E2FSPROGS_FAKE_TIME": str(EPOCH)})
 
 
 def remove_cache() -> None:
@@ -258,35 +240,7 @@ def scale_image(name: str = "100k") -> Path:
             inodes = files + dirs + files // 100 + 1024
             size_kib = (blocks * 4096 + inodes * 256) * 11 // 10 // 1024 + (192 << 10)
             partial = directory / f".{name}.ext4.partial"
-            partial.unlink(missing_ok=True)
-            run(
-                [
-                    "mke2fs",
-                    "-q",
-                    "-F",
-                    "-t",
-                    "ext4",
-                    "-b",
-                    "4096",
-                    "-I",
-                    "256",
-                    "-N",
-                    str(inodes),
-                    "-m",
-                    "0",
-                    "-O",
-                    "^metadata_csum_seed,^orphan_file",
-                    "-U",
-                    UUID,
-                    "-E",
-                    f"hash_seed={HASH_SEED},root_owner=0:0,lazy_itable_init=0,nodiscard",
-                    "-d",
-                    str(staging),
-                    str(partial),
-                    f"{size_kib}K",
-                ],
-                env={"E2FSPROGS_FAKE_TIME": str(EPOCH)},
-            )
+            _mkfs_from_tree(staging, partial, f"{size_kib}K", "-N", str(inodes))
         partial.rename(image)
     return image
 
