@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nexlab.builder.inputs import regular_file
 from nexlab.diff.causes import CAUSES
@@ -18,7 +19,7 @@ from nexlab.diff.compare import (
     size_rows,
     usage_by_directory,
 )
-from nexlab.diff.model import Change, Diff, PackageChange, SizeRow
+from nexlab.diff.model import Change, Diff, FilesystemChange, PackageChange, SizeRow
 from nexlab.progress import Progress, or_logging
 
 if TYPE_CHECKING:
@@ -51,6 +52,30 @@ def diff(
     path_a, path_b = Path(a), Path(b)
     with plain_image(path_a, progress=progress) as plain_a, plain_image(path_b, progress=progress) as plain_b:
         return _diff(path_a, path_b, plain_a, plain_b, deep, depth, packages, workers, progress, start)
+
+
+def _architectures(
+    fs_a: Any, fs_b: Any, filesystem: tuple[FilesystemChange, ...], changes: tuple[Change, ...]
+) -> tuple[tuple[FilesystemChange, ...], tuple[Change, ...]]:
+    """Images for two CPUs: say so once, and explain each changed binary by it (its ELF machine differs)."""
+    from nexlab.image import elf
+
+    arch_a, arch_b = elf.image_architecture(fs_a).main, elf.image_architecture(fs_b).main
+    if arch_a is None or arch_b is None or arch_a == arch_b:
+        return filesystem, changes
+
+    def machine(fs: Any, path: str) -> str | None:
+        try:
+            return elf.elf_machine(fs.read_path(path, limit=elf.HEAD))
+        except (OSError, ValueError):
+            return None
+
+    def rebuilt(change: Change) -> bool:
+        content = change.change == "modified" and {"size", "sha256"} & set(change.fields)
+        return bool(content) and machine(fs_a, change.path) != machine(fs_b, change.path)
+
+    explained = tuple(replace(c, cause="architecture") if rebuilt(c) else c for c in changes)
+    return (*filesystem, FilesystemChange("architecture", arch_a, arch_b, cause="architecture")), explained
 
 
 def _diff(
@@ -92,6 +117,7 @@ def _diff(
             hashes_a = fs_a.sha256_files([entries_a[p] for p in differ], workers=workers)
             hashes_b = fs_b.sha256_files([entries_b[p] for p in differ], workers=workers)
             changes = compare_content(entries_a, entries_b, differ, hashes_a, hashes_b)
+        filesystem, changes = _architectures(fs_a, fs_b, filesystem, changes)
         directories = size_rows(
             usage_by_directory(entries_a.values(), depth), usage_by_directory(entries_b.values(), depth)
         )

@@ -23,6 +23,11 @@ CAUSES: dict[str, Cause] = {
     c.id: c
     for c in (
         Cause(
+            "architecture",
+            "the images are for different CPUs: every binary and library is another build of the same program",
+            "compare builds made for the same --arch",
+        ),
+        Cause(
             "timestamps",
             "only the modification time differs: files written during the build carry the build's clock",
             f"clamp mtimes to SOURCE_DATE_EPOCH ({_REPRO} does)",
