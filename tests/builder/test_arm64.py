@@ -103,3 +103,27 @@ def test_an_arm64_build_boots_to_the_agent(arm64_builds: dict[str, Path], tmp_pa
     result = boot(arm64_builds["mount"], log=tmp_path / "console.log")
     assert result.outcome is Outcome.AGENT_STARTED, (result.reason, result.last_lines)
     assert result.machine == "virt"
+
+
+ARM64_SYSTEMD_TAG = "nexlab/debian:bookworm-systemd-arm64"
+
+
+@pytest.mark.qemu
+def test_an_arm64_systemd_base_builds_and_boots_to_the_agent(docker_client, is_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The base matrix's systemd shape on arm64: the agent's unit is installed, enabled and started."""
+    import shutil
+
+    from nexlab.boot import Outcome, boot
+    from nexlab.boot.kernel import kernels_dir, newest_kernel
+
+    require(binfmt.probe("arm64") is None, f"binfmt for arm64 ({binfmt.probe('arm64')}; run make binfmt)")
+    require(shutil.which("qemu-system-aarch64") is not None, "qemu-system-aarch64 (apt-get install qemu-system-arm)")
+    require(newest_kernel(kernels_dir() / "arm64", "arm64") is not None, "an arm64 kernel (make kernels)")
+    base.debian(ARM64_SYSTEMD_TAG, base.DebianSpec.variant("bookworm", "systemd", arch="arm64"))
+    image = tmp_path / "systemd.ext4"
+    result = nexlab_cli("build", "--agent", str(SAMPLE_AGENT), "--image", ARM64_SYSTEMD_TAG, "--arch", "arm64",
+                        "--size", "300MiB", "-o", str(image), timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert image_architecture(image) == "aarch64"
+    booted = boot(image, log=tmp_path / "console.log")
+    assert booted.outcome is Outcome.AGENT_STARTED, (booted.reason, booted.last_lines)
