@@ -185,6 +185,12 @@ def test_cli_rejects_bad_epoch(tmp_path: Path, sample_agent: Path) -> None:
     assert env_result.returncode == 2
     assert len(env_result.stderr.strip().splitlines()) == 1
     assert "SOURCE_DATE_EPOCH" in env_result.stderr
+    zero = nexlab_cli(
+        "build", "--reproducible", "--source-date-epoch", "0", "--agent", str(sample_agent),
+        "-o", str(tmp_path / "x.ext4"),
+    )  # fmt: skip
+    assert zero.returncode == 2 and "Traceback" not in zero.stderr
+    assert "epoch 0 cannot be reproduced" in zero.stderr and "--source-date-epoch 1" in zero.stderr
     assert not list(tmp_path.iterdir())
 
 

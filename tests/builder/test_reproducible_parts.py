@@ -62,3 +62,9 @@ def test_the_epoch_is_the_given_one_else_the_base_creation_clamped() -> None:
         epoch.default_epoch(SimpleNamespace(id=base.id, attrs={}))  # type: ignore[arg-type]
     with pytest.raises(InputError, match="negative"):
         epoch.check_given(-1)
+    # e2fsprogs takes E2FSPROGS_FAKE_TIME=0 as unset: epoch 0 would put the clock in the superblock.
+    with pytest.raises(InputError, match="epoch 0 cannot be reproduced"):
+        epoch.check_given(0)
+    loaded = SimpleNamespace(id=base.id, attrs={"Created": "0001-01-01T00:00:00Z"})  # docker load, no "created"
+    with pytest.raises(InputError, match="no creation time after 1970"):
+        epoch.default_epoch(loaded)  # type: ignore[arg-type]

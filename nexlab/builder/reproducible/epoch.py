@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 GIVEN = "given"
 BASE_CREATED = "base image creation time"
 
+_ZERO = "source date epoch 0 cannot be reproduced: e2fsprogs takes a fake time of 0 as none and writes the clock"
 _CREATED = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)")
 
 
@@ -26,6 +27,10 @@ def check_given(source_date_epoch: int | None) -> None:
     """Reject a bad ``--source-date-epoch`` before the engine is asked anything."""
     if source_date_epoch is not None and source_date_epoch < 0:
         raise InputError(f"source date epoch {source_date_epoch} is negative")
+    if source_date_epoch == 0:
+        # e2fsprogs reads E2FSPROGS_FAKE_TIME=0 as "not set" and writes the wall clock into the
+        # superblock, so two builds at epoch 0 would differ (measured).
+        raise InputError(_ZERO, hint="use --source-date-epoch 1 or later")
 
 
 def choose(base: Image, source_date_epoch: int | None) -> tuple[int, str]:
@@ -42,4 +47,8 @@ def default_epoch(base: Image) -> int:
     if not match:
         raise InputError(f"base image {base.id[:19]} has no creation time", hint="pass --source-date-epoch")
     when = dt.datetime.fromisoformat(match.group(1)).replace(tzinfo=dt.UTC)
-    return max(0, min(int(when.timestamp()), int(time.time())))
+    seconds = min(int(when.timestamp()), int(time.time()))
+    if seconds <= 0:
+        # docker load of a config without "created" gives 0001-01-01: no usable time (see check_given).
+        raise InputError(f"base image {base.id[:19]} has no creation time after 1970", hint="pass --source-date-epoch")
+    return seconds
