@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,21 @@ pytestmark = [pytest.mark.docker, pytest.mark.root]
 ARM64_TAG = "nexlab/debian:bookworm-arm64"
 
 
+def _require_binfmt() -> None:
+    require(binfmt.probe("arm64") is None, f"binfmt for arm64 ({binfmt.probe('arm64')}; run make binfmt)")
+
+
+def _require_arm64_boot() -> None:
+    from nexlab.boot.kernel import kernels_dir, newest_kernel
+
+    require(shutil.which("qemu-system-aarch64") is not None, "qemu-system-aarch64 (apt-get install qemu-system-arm)")
+    require(newest_kernel(kernels_dir() / "arm64", "arm64") is not None, "an arm64 kernel (make kernels)")
+
+
 @pytest.fixture(scope="session")
 def arm64_base(docker_client, is_root) -> str:  # type: ignore[no-untyped-def]
     """The arm64 Debian base (debootstrap's second stage emulated; cached like the amd64 one)."""
-    require(binfmt.probe("arm64") is None, f"binfmt for arm64 ({binfmt.probe('arm64')}; run make binfmt)")
+    _require_binfmt()
     base.debian(ARM64_TAG, base.DebianSpec(arch="arm64"))
     return ARM64_TAG
 
@@ -92,13 +104,9 @@ def test_missing_binfmt_is_explained(tmp_path: Path) -> None:
 
 @pytest.mark.qemu
 def test_an_arm64_build_boots_to_the_agent(arm64_builds: dict[str, Path], tmp_path: Path) -> None:
-    import shutil
-
     from nexlab.boot import Outcome, boot
-    from nexlab.boot.kernel import kernels_dir, newest_kernel
 
-    require(shutil.which("qemu-system-aarch64") is not None, "qemu-system-aarch64 (apt-get install qemu-system-arm)")
-    require(newest_kernel(kernels_dir() / "arm64", "arm64") is not None, "an arm64 kernel (make kernels)")
+    _require_arm64_boot()
 
     result = boot(arm64_builds["mount"], log=tmp_path / "console.log")
     assert result.outcome is Outcome.AGENT_STARTED, (result.reason, result.last_lines)
@@ -111,14 +119,10 @@ ARM64_SYSTEMD_TAG = "nexlab/debian:bookworm-systemd-arm64"
 @pytest.mark.qemu
 def test_an_arm64_systemd_base_builds_and_boots_to_the_agent(docker_client, is_root, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The base matrix's systemd shape on arm64: the agent's unit is installed, enabled and started."""
-    import shutil
-
     from nexlab.boot import Outcome, boot
-    from nexlab.boot.kernel import kernels_dir, newest_kernel
 
-    require(binfmt.probe("arm64") is None, f"binfmt for arm64 ({binfmt.probe('arm64')}; run make binfmt)")
-    require(shutil.which("qemu-system-aarch64") is not None, "qemu-system-aarch64 (apt-get install qemu-system-arm)")
-    require(newest_kernel(kernels_dir() / "arm64", "arm64") is not None, "an arm64 kernel (make kernels)")
+    _require_binfmt()
+    _require_arm64_boot()
     base.debian(ARM64_SYSTEMD_TAG, base.DebianSpec.variant("bookworm", "systemd", arch="arm64"))
     image = tmp_path / "systemd.ext4"
     result = nexlab_cli("build", "--agent", str(SAMPLE_AGENT), "--image", ARM64_SYSTEMD_TAG, "--arch", "arm64",
