@@ -742,18 +742,23 @@ class Ext4Image:
                     results.update(part)
         return dict(sorted(results.items()))
 
-    def _size_hint(self, ino: int) -> int:
-        """i_size of ``ino`` read straight from the table (0 if out of range): only for batching."""
+    def _record_offset(self, ino: int) -> int | None:
+        """Where inode ``ino``'s record starts in the image; None when it is out of range or its
+        group's inode table is unusable (the hashing fast path then leaves it to the general one)."""
         g = self.geometry
         if not 0 < ino <= g.inodes_count:
-            return 0
+            return None
         group, index = divmod(ino - 1, g.inodes_per_group)
         try:
             table = self._descriptor(group)
         except ImageFormatError:
-            return 0
-        offset = table * g.block_size + index * g.inode_size
-        if offset + 112 > self.image_bytes:
+            return None
+        return table * g.block_size + index * g.inode_size
+
+    def _size_hint(self, ino: int) -> int:
+        """i_size of ``ino`` read straight from the table (0 if out of range): only for batching."""
+        offset = self._record_offset(ino)
+        if offset is None or offset + 112 > self.image_bytes:
             return 0
         lo, hi = _SIZES.unpack_from(self._view, offset + 4)
         return lo | (hi << 32) if (self._view[offset + 1] & 0xF0) == 0x80 else lo
@@ -778,14 +783,8 @@ class Ext4Image:
         blocks (an extent-mapped inode whose in-inode leaf maps it contiguously from block 0,
         initialised, inside the filesystem); None sends the file down the general path."""
         g = self.geometry
-        if not 0 < ino <= g.inodes_count:
-            return None
-        group, index = divmod(ino - 1, g.inodes_per_group)
-        table = self._itable.get(group)
-        if table is None:
-            return None
-        offset = table * g.block_size + index * g.inode_size
-        if offset + 128 > self.image_bytes:
+        offset = self._record_offset(ino)
+        if offset is None or offset + 128 > self.image_bytes:
             return None
         mode, size_lo, flags, magic, entries, max_entries, depth, size_hi = _FAST.unpack_from(self._view, offset)
         if mode & S_IFMT != S_IFREG or flags & (INLINE_DATA_FL | EXTENTS_FL) != EXTENTS_FL:
