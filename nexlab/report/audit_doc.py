@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 
 from nexlab.audit.audit import Audit
 from nexlab.audit.budget import directory_sizes, unique_inodes
-from nexlab.report.audit_json import audit_json_dict, audit_json_file
-from nexlab.report.dispatch import document, json_dict, json_text
+from nexlab.report.audit_json import audit_json_dict, audit_json_file, iter_audit_json_file
+from nexlab.report.dispatch import document, json_chunks, json_dict, json_text
 from nexlab.report.document import (
     Code,
     Document,
@@ -28,6 +28,7 @@ from nexlab.sizes import format_size
 
 json_dict.register(Audit)(audit_json_dict)
 json_text.register(Audit)(audit_json_file)
+json_chunks.register(Audit)(iter_audit_json_file)
 
 
 def when(seconds: int | None) -> str:

@@ -86,6 +86,12 @@ def audit_json(audit: Audit, *, indent: int | None = None) -> str:
     return "".join(iter_audit_json(audit, indent=indent))
 
 
+def iter_audit_json_file(audit: Audit) -> Iterator[str]:
+    """``audit_json_file(audit)`` in chunks: what ``--json-file`` streams into the file."""
+    yield from iter_audit_json(audit, indent=1)
+    yield "\n"
+
+
 def audit_json_file(audit: Audit) -> str:
     """What ``--json-file`` writes: one key a line, so a diff of two reports reads well."""
-    return audit_json(audit, indent=1) + "\n"
+    return "".join(iter_audit_json_file(audit))
