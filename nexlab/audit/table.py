@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 from array import array
+from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from typing import Any, overload
 
@@ -280,6 +281,13 @@ class FileTable(Sequence[FileRecord]):
     def type_column(self) -> Sequence[int]:
         return self._type
 
+    def type_column_rows(self) -> Iterable[int]:
+        """The type codes of this table's rows (the whole column, or the selected rows)."""
+        if self._rows is None:
+            return self._type
+        kind = self._type
+        return (kind[row] for row in self._rows)
+
     def select(self, kinds: tuple[str, ...], mode_bits: int) -> list[int]:
         """Rows of one of ``kinds`` with any of ``mode_bits`` set, in path order."""
         codes = self.kind_codes(*kinds)
@@ -325,6 +333,14 @@ class FileTable(Sequence[FileRecord]):
     def by_path(self) -> PathMap:
         """The records as a mapping path -> ``FileRecord`` (the whole table's rows)."""
         return PathMap(self)
+
+
+def type_counts(records: Iterable[FileRecord]) -> Counter[str]:
+    """How many records of each type (from the type column of a ``FileTable``, no records made)."""
+    if isinstance(records, FileTable):
+        kinds = records._kinds
+        return Counter({kinds[code]: n for code, n in Counter(records.type_column_rows()).items()})
+    return Counter(r.type for r in records)
 
 
 class PathMap(Mapping[str, FileRecord]):
