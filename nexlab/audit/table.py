@@ -15,6 +15,7 @@ the budget, the DataFrame and the findings make read the columns instead.
 from __future__ import annotations
 
 import bisect
+import itertools
 from array import array
 from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
@@ -488,12 +489,19 @@ class TableBuilder:
             self.hashed.extend(bytes(grow))
             self.digests.extend(bytes(grow * DIGEST))
 
-    def file_rows_by_inode(self) -> list[int]:
-        """Rows of regular files, sorted by inode (hardlinks next to each other)."""
+    def file_rows_by_inode(self) -> Sequence[int]:
+        """Rows of regular files, sorted by inode (hardlinks next to each other).
+
+        Often the walk meets them in inode order already (mke2fs -d numbers inodes as
+        it walks): then the rows stay a compact array instead of a sorted list of ints.
+        """
         code = self.kinds.get("file")
         kinds = self.columns["type"]
         inode = self.columns["inode"]
-        return sorted((row for row in range(len(self.paths)) if kinds[row] == code), key=inode.__getitem__)
+        rows = array("I", (row for row in range(len(self.paths)) if kinds[row] == code))
+        if all(inode[a] <= inode[b] for a, b in itertools.pairwise(rows)):
+            return rows
+        return sorted(rows, key=inode.__getitem__)
 
     def build(self) -> FileTable:
         n = len(self.paths)
@@ -503,9 +511,10 @@ class TableBuilder:
         else:
             self.hashed = bytearray(n)
         paths = self.paths
-        order: list[int] | None = sorted(range(n), key=paths.__getitem__)
-        if order is not None and all(row == position for position, row in enumerate(order)):
-            order = None  # already in order (the walk's order often is)
+        order: list[int] | None = None
+        # The walk's order often is the sorted one already; only otherwise is there a permutation.
+        if not all(a < b for a, b in itertools.pairwise(paths)):
+            order = sorted(range(n), key=paths.__getitem__)
         names = sorted(set(self.packages.values()))
         codes = {name: number for number, name in enumerate(names, start=1)}
         package = array("I", bytes(4 * n))
