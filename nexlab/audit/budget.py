@@ -188,12 +188,12 @@ def duplicates(records: Iterable[FileRecord]) -> list[DuplicateGroup]:
     files = unique.kind_codes("file")
     kinds, size, allocated = unique.type_column(), unique.column("size"), unique.column("allocated")
     rows, keys = array("I"), array("Q")
-    for row in unique.rows():
-        if kinds[row] in files and size[row]:
-            key = unique.digest_key(row)
-            if key is not None:
+    hashed = unique.hashed_column()
+    with unique.digest_words() as words:
+        for row in unique.rows():
+            if kinds[row] in files and size[row] and hashed[row]:
                 rows.append(row)
-                keys.append(key)
+                keys.append(words[row * 4])
     # A byte of counts per bucket of the digests' first 8 bytes: only rows sharing a bucket
     # (every duplicate, and ~1 in 8 others) get their digest into a dict, so a million
     # distinct files never become a million dict entries (~130 bytes each).

@@ -55,7 +55,6 @@ class FileTable(Sequence[FileRecord]):
         "_type",
         "_uid",
         "_unique",
-        "_words",
         "_xattrs",
     )
 
@@ -90,7 +89,6 @@ class FileTable(Sequence[FileRecord]):
         self._package_names = package_names
         self._rows = rows
         self._unique = False
-        self._words: memoryview | None = None
 
     # -- building --------------------------------------------------------------------------
 
@@ -242,18 +240,16 @@ class FileTable(Sequence[FileRecord]):
         """The 32 bytes of ``row``'s digest column (zeros when it was not hashed)."""
         return bytes(self._digests[row * DIGEST : (row + 1) * DIGEST])
 
-    def digest_key(self, row: int) -> int | None:
-        """The first 8 bytes of ``row``'s digest as an integer (no bytes object made), None unhashed."""
-        if not self._hashed[row]:
-            return None
-        return self._digest_words()[row * (DIGEST // 8)]
+    def digest_words(self) -> memoryview:
+        """The digest column as 8-byte words (row ``r``'s digest starts at word ``4 * r``).
 
-    def _digest_words(self) -> memoryview:
-        # A cast view of the digest column, 8-byte words; made once per table.
-        words = self._words
-        if words is None:
-            words = self._words = memoryview(self._digests).cast("Q")
-        return words
+        Only ``hashed_column()`` says which rows hold one; release the view when done.
+        """
+        return memoryview(self._digests).cast("Q")
+
+    def hashed_column(self) -> Sequence[int]:
+        """1 for the rows with a digest, 0 for the others."""
+        return self._hashed
 
     def rows(self) -> Iterable[int]:
         """The rows of the columns this table holds, in path order."""
