@@ -25,6 +25,8 @@ from nexlab.audit.inventory import EntryLike, FileRecord, xattr_digests
 
 #: Bytes of a sha256 digest in the digest column.
 DIGEST = 32
+#: The ``xattrs`` of a path without any, in ``json_dicts`` (encoded, never changed).
+_EMPTY: dict[str, str] = {}
 #: The integer columns of ``FileRecord``, in its order.
 INTEGER_COLUMNS = ("mode", "uid", "gid", "size", "allocated", "nlink", "inode", "mtime")
 
@@ -224,6 +226,36 @@ class FileTable(Sequence[FileRecord]):
             dict(self._xattrs.get(row, ())),
             self._package_names[self._package[row]],
         )
+
+    def json_dicts(self) -> Iterator[dict[str, Any]]:
+        """``record.to_json()`` of every row, made from the columns (no record in between).
+
+        The keys come in sorted order, and so do the names in ``xattrs`` (the table's own
+        dicts: a caller encodes them, never changes them).
+        """
+        paths, kinds, names = self._paths, self._kinds, self._package_names
+        targets, xattrs = self._targets, self._xattrs
+        kind, mode, uid, gid, size = self._type, self._mode, self._uid, self._gid, self._size
+        allocated, nlink, inode, mtime, package = self._allocated, self._nlink, self._inode, self._mtime, self._package
+        sha256, empty = self.sha256, _EMPTY
+        for row in self._row_range():
+            # Keys in sorted order (the xattrs are sorted too), so json.dumps need not sort them.
+            yield {
+                "allocated": allocated[row],
+                "gid": gid[row],
+                "inode": inode[row],
+                "mode": mode[row],
+                "mtime": mtime[row],
+                "nlink": nlink[row],
+                "package": names[package[row]],
+                "path": paths[row],
+                "sha256": sha256(row),
+                "size": size[row],
+                "target": targets.get(row),
+                "type": kinds[kind[row]],
+                "uid": uid[row],
+                "xattrs": xattrs.get(row, empty),
+            }
 
     # -- columns, for the passes over every path ------------------------------------------------
 
@@ -468,7 +500,7 @@ class TableBuilder:
         if record.target is not None:
             self.targets[row] = record.target
         if record.xattrs:
-            self.xattrs[row] = dict(record.xattrs)
+            self.xattrs[row] = dict(sorted(record.xattrs.items()))
         if record.sha256 is not None:
             self.set_digest(row, bytes.fromhex(record.sha256))
         if record.package is not None:

@@ -12,12 +12,14 @@ of ``audit_json_dict`` gives.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nexlab.audit.audit import Audit
+    from nexlab.audit.inventory import FileRecord
 
 #: Records per chunk: big enough that the write calls do not matter, small enough to stay small.
 RECORDS_PER_CHUNK = 2000
@@ -71,15 +73,37 @@ def iter_audit_json(audit: Audit, *, indent: int | None = None) -> Iterator[str]
             start, sep, end = "[", ", ", "]"
         else:
             start, sep, end = "[\n" + " " * (2 * indent), ",\n" + " " * (2 * indent), "\n" + " " * indent + "]"
-        chunk = [head + start]
-        for index, record in enumerate(audit.files):
-            chunk.append((sep if index else "") + dumps(record.to_json(), 2))
-            if len(chunk) >= RECORDS_PER_CHUNK:
-                yield "".join(chunk)
-                chunk = []
-        chunk.append(end)
-        yield "".join(chunk)
+        # A list of records per json.dumps call: its items come out joined by the separator
+        # we need, one call per chunk instead of one per record (~40% of the time at 1M files).
+        # The columns' dicts come with their keys sorted already; others are sorted here.
+        presorted = _presorted(audit.files)
+        first = True
+        for part in _record_chunks(audit.files):
+            text = json.dumps(part, sort_keys=not presorted, indent=indent, ensure_ascii=True, check_circular=False)
+            if indent is None:
+                body = text[1:-1]
+            else:
+                # "[\n" + items at one level + "\n]", shifted one level more: items at two.
+                body = text.replace("\n", "\n" + " " * indent)[2 + 2 * indent : -(2 + indent)]
+            yield (head + start if first else sep) + body
+            first = False
+        yield end
     yield close_
+
+
+def _presorted(files: Sequence[FileRecord]) -> bool:
+    from nexlab.audit.table import FileTable
+
+    return isinstance(files, FileTable)
+
+
+def _record_chunks(files: Sequence[FileRecord]) -> Iterator[list[dict[str, Any]]]:
+    """The files' JSON objects, ``RECORDS_PER_CHUNK`` at a time (from the columns when they are)."""
+    from nexlab.audit.table import FileTable
+
+    dicts = files.json_dicts() if isinstance(files, FileTable) else (record.to_json() for record in files)
+    while part := list(itertools.islice(dicts, RECORDS_PER_CHUNK)):
+        yield part
 
 
 def audit_json(audit: Audit, *, indent: int | None = None) -> str:

@@ -9,6 +9,7 @@ give the same records, frame, budget and findings, on the reader's awkward real 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +31,7 @@ from nexlab.audit.findings import Facts
 from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry, to_dataframe
 from nexlab.audit.table import FileTable, PathMap
 from nexlab.image import open_image
+from nexlab.report.audit_json import audit_json, audit_json_dict
 from tests.image.images import CASES, make_image
 
 #: Reader cases with the awkward things (hardlinks, xattrs, devices, non-UTF-8 names, inline data).
@@ -82,6 +84,10 @@ def test_audit_files_are_the_records_of_the_walk(reader_images: dict[str, Path],
     assert isinstance(result.files, FileTable)
     assert list(result.files) == expected
     assert [r.to_json() for r in result.files] == [r.to_json() for r in expected]
+    assert list(result.files.json_dicts()) == [r.to_json() for r in expected]
+    for indent in (None, 1, 3):  # the streamed JSON (a json.dumps per chunk of files) is json.dumps of it all
+        whole = json.dumps(audit_json_dict(result), sort_keys=True, indent=indent, ensure_ascii=True)
+        assert audit_json(result, indent=indent) == whole
     assert result.files == tuple(expected) and len(result.files) == len(expected)
     assert result.files[-1] == expected[-1] and list(result.files[2:5]) == expected[2:5]
     # Something of each awkward kind is really there, so the comparison covers it.
