@@ -215,8 +215,7 @@ def audit(
         # The walk goes straight into columns: no list of entries, no dict of records.
         builder = TableBuilder()
         with progress.step("read", f"walk {image.name}"):
-            for entry in fs.walk():
-                builder.add(entry)
+            builder.add(fs.walk())
         if hash:
             with progress.step("hash", "sha256 of every file"):
                 _hash_files(fs, builder)

@@ -468,27 +468,36 @@ class TableBuilder:
             code = self.kinds[kind] = len(self.kinds)
         return code
 
-    def add(self, entry: EntryLike) -> None:
-        """One entry of the reader's walk (``record_from_entry`` without the record)."""
-        row = len(self.paths)
-        c = self.columns
-        self.paths.append(entry.path)
-        c["type"].append(self._kind(entry.type))
-        c["mode"].append(entry.mode & 0o7777)
-        c["uid"].append(entry.uid)
-        c["gid"].append(entry.gid)
-        c["size"].append(entry.size)
-        c["allocated"].append(entry.allocated)
-        c["nlink"].append(entry.nlink)
-        c["inode"].append(entry.inode)
-        # ext4 keeps nanoseconds; the contract is whole seconds, floored (as record_from_entry).
-        c["mtime"].append(int(entry.mtime // 1))
-        if entry.type == "symlink" and entry.target is not None:
-            self.targets[row] = entry.target
-        if entry.xattrs:
-            digests = xattr_digests(entry.xattrs)
-            if digests:
-                self.xattrs[row] = digests
+    def add(self, entries: Iterable[EntryLike]) -> None:
+        """Entries of the reader's walk, as they come (``record_from_entry`` without the records)."""
+        paths, c, kinds = self.paths, self.columns, self.kinds
+        # Bound appends hoisted out of the loop: this runs once per path of the image.
+        put_path, put_type, put_mode = paths.append, c["type"].append, c["mode"].append
+        put_uid, put_gid, put_size = c["uid"].append, c["gid"].append, c["size"].append
+        put_allocated, put_nlink = c["allocated"].append, c["nlink"].append
+        put_inode, put_mtime = c["inode"].append, c["mtime"].append
+        for entry in entries:
+            row = len(paths)
+            put_path(entry.path)
+            kind = entry.type
+            code = kinds.get(kind)
+            put_type(self._kind(kind) if code is None else code)
+            put_mode(entry.mode & 0o7777)
+            put_uid(entry.uid)
+            put_gid(entry.gid)
+            put_size(entry.size)
+            put_allocated(entry.allocated)
+            put_nlink(entry.nlink)
+            put_inode(entry.inode)
+            # ext4 keeps nanoseconds; the contract is whole seconds, floored (as record_from_entry).
+            mtime = entry.mtime
+            put_mtime(mtime if type(mtime) is int else int(mtime // 1))
+            if kind == "symlink" and entry.target is not None:
+                self.targets[row] = entry.target
+            if entry.xattrs:
+                digests = xattr_digests(entry.xattrs)
+                if digests:
+                    self.xattrs[row] = digests
 
     def add_record(self, record: FileRecord) -> None:
         row = len(self.paths)
