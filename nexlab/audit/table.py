@@ -27,6 +27,23 @@ from nexlab.audit.inventory import EntryLike, FileRecord, xattr_digests
 DIGEST = 32
 #: The ``xattrs`` of a path without any, in ``json_dicts`` (encoded, never changed).
 _EMPTY: dict[str, str] = {}
+#: The keys of ``json_dicts``, in the (sorted) order it gives them.
+JSON_KEYS = (
+    "allocated",
+    "gid",
+    "inode",
+    "mode",
+    "mtime",
+    "nlink",
+    "package",
+    "path",
+    "sha256",
+    "size",
+    "target",
+    "type",
+    "uid",
+    "xattrs",
+)
 #: The integer columns of ``FileRecord``, in its order.
 INTEGER_COLUMNS = ("mode", "uid", "gid", "size", "allocated", "nlink", "inode", "mtime")
 

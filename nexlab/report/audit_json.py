@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring_ascii as _quote  # what json.dumps(ensure_ascii=True) uses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -78,17 +79,54 @@ def iter_audit_json(audit: Audit, *, indent: int | None = None) -> Iterator[str]
         # The columns' dicts come with their keys sorted already; others are sorted here.
         presorted = _presorted(audit.files)
         first = True
+        indented = _IndentedRecords(indent) if presorted and indent is not None else None
         for part in _record_chunks(audit.files):
-            text = json.dumps(part, sort_keys=not presorted, indent=indent, ensure_ascii=True, check_circular=False)
-            if indent is None:
-                body = text[1:-1]
+            if indented is not None:
+                body = sep.join(map(indented.text, part))
+            elif indent is None:
+                body = json.dumps(part, sort_keys=not presorted, ensure_ascii=True, check_circular=False)[1:-1]
             else:
+                text = json.dumps(part, sort_keys=True, indent=indent, ensure_ascii=True, check_circular=False)
                 # "[\n" + items at one level + "\n]", shifted one level more: items at two.
                 body = text.replace("\n", "\n" + " " * indent)[2 + 2 * indent : -(2 + indent)]
             yield (head + start if first else sep) + body
             first = False
         yield end
     yield close_
+
+
+class _IndentedRecords:
+    """A file's JSON object as ``json.dumps(d, indent=i, sort_keys=True, ensure_ascii=True)`` writes it
+    two levels deep, from a template: with an indent, json.dumps leaves its C encoder for the Python
+    one (~20 µs a record, 20 s at a million files). Only for ``FileTable.json_dicts``: keys in
+    sorted order, values None, int or str, and ``xattrs`` a dict of str sorted by name."""
+
+    def __init__(self, indent: int) -> None:
+        from nexlab.audit.table import JSON_KEYS
+
+        self.keys = JSON_KEYS
+        self.inner = ",\n" + " " * (4 * indent)
+        self.close = "\n" + " " * (3 * indent) + "}"
+        self.open = "{\n" + " " * (4 * indent)
+        fields = ",\n".join(" " * (3 * indent) + '"' + key + '": {}' for key in JSON_KEYS)
+        self.template = "{{\n" + fields + "\n" + " " * (2 * indent) + "}}"
+
+    def text(self, record: dict[str, Any]) -> str:
+        values = []
+        for key in self.keys:
+            value = record[key]
+            if value is None:
+                values.append("null")
+            elif type(value) is int:
+                values.append(str(value))
+            elif type(value) is str:
+                values.append(_quote(value))
+            elif value:  # the xattrs
+                items = self.inner.join(_quote(name) + ": " + _quote(digest) for name, digest in value.items())
+                values.append(self.open + items + self.close)
+            else:
+                values.append("{}")
+        return self.template.format(*values)
 
 
 def _presorted(files: Sequence[FileRecord]) -> bool:
