@@ -134,9 +134,15 @@ def _hash_files(fs: Any, builder: TableBuilder) -> None:
     inode = builder.columns["inode"]
     paths = builder.paths
 
-    def name(ino: int) -> str:
-        # Only for warnings: the first path of the inode in the walk's order, as before.
-        return paths[inode.index(ino)]
+    names: dict[int, str] = {}
+
+    def name(ino: int) -> str | None:
+        # Only for warnings: the first path of the inode in the walk's order, as before. The
+        # map is made at the first warning (a hostile image can have thousands of them).
+        if not names:
+            for row in range(len(paths)):
+                names.setdefault(inode[row], paths[row])
+        return names.get(ino)
 
     chunk_rows: list[int] = []
     chunk_inodes: list[int] = []

@@ -224,3 +224,22 @@ def test_duplicates_and_sizes_match_the_record_per_path_versions() -> None:
             totals[category][1] += 1
     assert reclaimable(records) == [(c, b, n) for c, (b, n) in totals.items()]
     assert any(n == 9 for _, _, n in reclaimable(records))
+
+
+@pytest.mark.root
+def test_unreadable_files_are_named_as_before(reader_images: dict[str, Path], tmp_path: Path) -> None:
+    """Hashing in chunks names an unreadable file by its first path in the walk, as the walk's
+    entries did: the same warnings for a truncated image."""
+    import os
+    import shutil
+
+    image = tmp_path / "truncated.ext4"
+    shutil.copyfile(reader_images["ext4-4k"], image)
+    os.truncate(image, image.stat().st_size // 4)
+    with open_image(image) as fs:
+        entries = list(fs.walk())
+        fs.sha256_files([e for e in entries if e.type == "file"], workers=2)
+        expected = sorted(w for w in fs.warnings if "content unreadable" in w)
+    result = audit(image, fsck_check=False)
+    assert expected and sorted(w for w in result.warnings if "content unreadable" in w) == expected
+    assert not any(w.startswith("inode ") and "content unreadable" in w for w in expected)
