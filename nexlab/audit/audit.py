@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,9 @@ from nexlab.audit import findings as rules
 from nexlab.audit.budget import Budget, SpaceFacts, budget
 from nexlab.audit.fsck import DEFAULT_TIMEOUT as DEFAULT_FSCK_TIMEOUT
 from nexlab.audit.fsck import FsckResult, fsck
-from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry, to_dataframe
+from nexlab.audit.inventory import FileRecord, canonical_path, to_dataframe
 from nexlab.audit.packages import Package, attribute, packages_frame, read_databases
+from nexlab.audit.table import FileTable, TableBuilder
 from nexlab.display import Displayable
 from nexlab.errors import InputError
 from nexlab.image.elf import HEAD as ELF_HEAD
@@ -40,6 +41,8 @@ JSON_VERSION = 2
 #: Package databases can be large (Debian's status is ~1 MB on a desktop); a
 #: hostile image still must not make us read gigabytes into memory.
 DATABASE_LIMIT = 64 << 20
+#: Inodes hashed per call of the reader: its results for that many stay small (~3 MB).
+HASH_CHUNK = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ class Audit(Displayable):
 
     image: Path
     filesystem: FilesystemInfo
-    files: tuple[FileRecord, ...]
+    #: Sorted by path; a ``FileTable`` (columns, a record made per access) from ``audit()``.
+    files: Sequence[FileRecord]
     packages: tuple[Package, ...]
     budget: Budget
     findings: tuple[rules.Finding, ...]
@@ -121,8 +125,51 @@ def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int, notes: list[
     return read
 
 
-def _architecture(fs: Any, records: Mapping[str, FileRecord], read: Callable[[str], bytes | None]) -> Architecture:
+def _hash_files(fs: Any, builder: TableBuilder) -> None:
+    """The sha256 of every regular file into the builder's digest column, each inode once.
+
+    The reader hashes ``HASH_CHUNK`` inodes per call, so its answer (a dict of hex
+    strings) never holds a million-file image at once.
+    """
+    inode = builder.columns["inode"]
+    paths = builder.paths
+
+    names: dict[int, str] = {}
+
+    def name(ino: int) -> str | None:
+        # Only for warnings: the first path of the inode in the walk's order, as before. The
+        # map is made at the first warning (a hostile image can have thousands of them).
+        if not names:
+            for row in range(len(paths)):
+                names.setdefault(inode[row], paths[row])
+        return names.get(ino)
+
+    chunk_rows: list[int] = []
+    chunk_inodes: list[int] = []
+
+    def flush() -> None:
+        digests: dict[int, str] = fs.sha256_inodes(chunk_inodes, workers=2, name=name)
+        for row in chunk_rows:
+            digest = digests.get(inode[row])
+            if digest is not None:
+                builder.set_digest(row, bytes.fromhex(digest))
+        chunk_rows.clear()
+        chunk_inodes.clear()
+
+    for row in builder.file_rows_by_inode():
+        number = inode[row]
+        if not chunk_inodes or chunk_inodes[-1] != number:
+            if len(chunk_inodes) >= HASH_CHUNK:
+                flush()
+            chunk_inodes.append(number)
+        chunk_rows.append(row)
+    if chunk_inodes:
+        flush()
+
+
+def _architecture(fs: Any, table: FileTable, read: Callable[[str], bytes | None]) -> Architecture:
     """The image's architecture from the first bytes of its boot path, agent and executable files."""
+    records = table.by_path()
 
     def head(path: str) -> bytes | None:
         real = canonical_path(records, path)
@@ -135,7 +182,7 @@ def _architecture(fs: Any, records: Mapping[str, FileRecord], read: Callable[[st
         data = read(path)
         return data.decode("utf-8", "surrogateescape") if data is not None else None
 
-    executables = tuple(p for p, r in records.items() if r.type == "file" and r.mode & 0o111)
+    executables = tuple(table.path(row) for row in table.select(("file",), 0o111))
     return architecture(head, executables, text)
 
 
@@ -171,20 +218,24 @@ def audit(
         open_image(readable) as fs,
     ):
         checking = pool.submit(fsck, readable, timeout=fsck_timeout) if fsck_check else None
+        # The walk goes straight into columns: no list of entries, no dict of records.
+        builder = TableBuilder()
         with progress.step("read", f"walk {image.name}"):
-            entries = list(fs.walk())
-        hashes: dict[int, str] = {}
+            builder.add(fs.walk())
         if hash:
             with progress.step("hash", "sha256 of every file"):
-                hashes = fs.sha256_files([e for e in entries if e.type == "file"], workers=2)
-        bare = {e.path: record_from_entry(e, hashes.get(e.inode), None) for e in entries}
+                _hash_files(fs, builder)
+        table = builder.build()
+        records = table.by_path()
         with progress.step("packages", "apk and dpkg databases"):
             cut: list[str] = []
-            parsed, notes = read_databases(_reader(fs, bare, DATABASE_LIMIT, cut))
-            packages, owner = attribute(parsed, bare)
-            records = {p: dataclasses.replace(r, package=owner[p]) if p in owner else r for p, r in bare.items()}
+            parsed, notes = read_databases(_reader(fs, records, DATABASE_LIMIT, cut))
+            packages, owner = attribute(parsed, records)
+            if owner:
+                table = table.with_packages(owner)
+                records = table.by_path()
         with progress.step("architecture", "ELF headers and package architectures"):
-            arch = _architecture(fs, records, _reader(fs, records, DATABASE_LIMIT, cut))
+            arch = _architecture(fs, table, _reader(fs, records, DATABASE_LIMIT, cut))
         info = fs.info
         facts_read = _reader(fs, records, rules.READ_LIMIT, cut)
         fsck_result = checking.result() if checking else FsckResult(None, None, (), note="e2fsck not requested")
@@ -198,7 +249,7 @@ def audit(
         )
         findings = rules.evaluate(facts)
         warnings = [*fs.warnings, *notes, *sorted(set(cut))]
-    files = tuple(records[p] for p in sorted(records))
+    files = table
     space = SpaceFacts(
         image_bytes=info.image_bytes,
         size_bytes=info.size_bytes,

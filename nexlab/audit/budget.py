@@ -7,12 +7,14 @@ inode is attributed to its first path in sorted order.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from nexlab.audit.inventory import FileRecord
 from nexlab.audit.packages import Package
+from nexlab.audit.table import FileTable
 from nexlab.display import Summarized
 from nexlab.sizes import format_size
 from nexlab.slim.categories import CATEGORIES
@@ -138,33 +140,35 @@ class Budget(Summarized):
         return data
 
 
-def unique_inodes(records: Iterable[FileRecord]) -> list[FileRecord]:
-    """Each inode once, at its first path in sorted order."""
-    seen: set[int] = set()
-    unique = []
-    for record in sorted(records, key=lambda r: r.path):
-        if record.inode not in seen:
-            seen.add(record.inode)
-            unique.append(record)
-    return unique
+def _table(records: Iterable[FileRecord]) -> FileTable:
+    """Any records as columns (an audit's ``files`` already are): every pass below reads columns."""
+    return records if isinstance(records, FileTable) else FileTable.from_records(records)
+
+
+def unique_inodes(records: Iterable[FileRecord]) -> FileTable:
+    """Each inode once, at its first path in sorted order (a view sharing the records' columns)."""
+    return _table(records).unique()
 
 
 def directory_sizes(records: Iterable[FileRecord]) -> dict[str, int]:
     """Allocated bytes under each directory, the directory's own blocks included."""
     sizes: dict[str, int] = defaultdict(int)
-    for record in unique_inodes(records):
-        sizes[record.path if record.type == "dir" else _parent(record.path)] += record.allocated
+    unique = unique_inodes(records)
+    dirs = unique.kind_codes("dir")
+    kinds, allocated, path = unique.type_column(), unique.column("allocated"), unique.path
+    for row in unique.rows():
+        sizes[path(row) if kinds[row] in dirs else _parent(path(row))] += allocated[row]
     # Each directory's total goes once into its parent, deepest first: a pass per directory,
     # not a climb to "/" per file (that was most of this function at 100k files).
     by_depth: dict[int, list[str]] = defaultdict(list)
-    for path in sizes:
-        by_depth[0 if path == "/" else path.count("/")].append(path)
+    for path_ in sizes:
+        by_depth[0 if path_ == "/" else path_.count("/")].append(path_)
     for depth in range(max(by_depth, default=0), 0, -1):
-        for path in by_depth.get(depth, ()):
-            parent = _parent(path)
+        for path_ in by_depth.get(depth, ()):
+            parent = _parent(path_)
             if parent not in sizes:
                 by_depth[depth - 1].append(parent)
-            sizes[parent] += sizes[path]
+            sizes[parent] += sizes[path_]
     return dict(sizes)
 
 
@@ -180,31 +184,53 @@ def top_directories(sizes: Mapping[str, int], *, depth: int = 3, count: int = TO
 
 def duplicates(records: Iterable[FileRecord]) -> list[DuplicateGroup]:
     """Regular files with the same content in different inodes; hardlinks are already shared."""
-    by_hash: dict[str, list[FileRecord]] = defaultdict(list)
-    for record in unique_inodes(records):
-        if record.type == "file" and record.size > 0 and record.sha256:
-            by_hash[record.sha256].append(record)
+    unique = unique_inodes(records)
+    files = unique.kind_codes("file")
+    kinds, size, allocated = unique.type_column(), unique.column("size"), unique.column("allocated")
+    rows, keys = array("I"), array("Q")
+    hashed = unique.hashed_column()
+    with unique.digest_words() as words:
+        for row in unique.rows():
+            if kinds[row] in files and size[row] and hashed[row]:
+                rows.append(row)
+                keys.append(words[row * 4])
+    # A byte of counts per bucket of the digests' first 8 bytes: only rows sharing a bucket
+    # (every duplicate, and ~1 in 8 others) get their digest into a dict, so a million
+    # distinct files never become a million dict entries (~130 bytes each).
+    width = 8 * len(rows) + 1
+    buckets = bytearray(width)
+    for key in keys:
+        if buckets[key % width] < 2:
+            buckets[key % width] += 1
+    copies: dict[bytes, list[int]] = {}
+    for row, key in zip(rows, keys, strict=True):
+        if buckets[key % width] > 1:
+            copies.setdefault(unique.raw_digest(row), []).append(row)
     groups = [
         DuplicateGroup(
-            sha256=digest,
-            size=copies[0].size,
-            paths=tuple(r.path for r in copies),
-            reclaimable=sum(r.allocated for r in copies[1:]),
+            sha256=digest.hex(),
+            size=size[same[0]],
+            paths=tuple(unique.path(row) for row in same),
+            reclaimable=sum(allocated[row] for row in same[1:]),
         )
-        for digest, copies in by_hash.items()
-        if len(copies) > 1
+        for digest, same in copies.items()
+        if len(same) > 1
     ]
     return sorted(groups, key=lambda g: (-g.reclaimable, g.paths))
 
 
 def reclaimable(records: Iterable[FileRecord]) -> list[tuple[str, int, int]]:
     totals = {category: [0, 0] for category in RECLAIMABLE}
-    for record in unique_inodes(records):
-        if record.type == "dir":
+    unique = unique_inodes(records)
+    dirs = unique.kind_codes("dir")
+    kinds, allocated = unique.type_column(), unique.column("allocated")
+    for row in unique.rows():
+        if kinds[row] in dirs:
             continue
+        path = unique.path(row)
         for category, rule in RECLAIMABLE.items():
-            if rule.covers(record.path):
-                totals[category][0] += record.allocated
+            if rule.covers(path):
+                totals[category][0] += allocated[row]
                 totals[category][1] += 1
                 break
     return [(category, b, n) for category, (b, n) in totals.items()]
@@ -252,7 +278,11 @@ def budget(
     nex_free = max(0, (space.free_blocks - space.reserved_blocks - space.kernel_reserved_blocks) * bs)
     keep = margin(nex_free, bs)
     groups = duplicates(unique)
-    unowned = [r for r in unique if r.type != "dir" and r.package is None] if packages else []
+    dirs = unique.kind_codes("dir")
+    kinds, size, allocated = unique.type_column(), unique.column("size"), unique.column("allocated")
+    unowned = (
+        [row for row in unique.rows() if kinds[row] not in dirs and unique.package(row) is None] if packages else []
+    )
     return Budget(
         image_bytes=space.image_bytes,
         filesystem_bytes=space.size_bytes,
@@ -262,15 +292,15 @@ def budget(
         reserved_bytes=reserved,
         kernel_reserved_bytes=space.kernel_reserved_blocks * bs,
         overhead_bytes=space.overhead_bytes,
-        apparent_bytes=sum(r.size for r in unique),
-        allocated_bytes=sum(r.allocated for r in unique),
+        apparent_bytes=sum(size[row] for row in unique.rows()),
+        allocated_bytes=sum(allocated[row] for row in unique.rows()),
         nex_free_bytes=nex_free,
         margin_bytes=keep,
         largest_workload_bytes=max(0, nex_free - keep),
         top_directories=tuple(top_directories(directory_sizes(unique))),
         top_packages=tuple((p.name, p.size) for p in sorted(packages, key=lambda p: (-p.size, p.name))[:TOP] if p.size),
         unowned_files=len(unowned),
-        unowned_bytes=sum(r.allocated for r in unowned),
+        unowned_bytes=sum(allocated[row] for row in unowned),
         duplicate_files=sum(len(g.paths) - 1 for g in groups),
         duplicate_bytes=sum(g.reclaimable for g in groups),
         duplicates=tuple(groups[:TOP]),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from nexlab.audit.fsck import FsckResult
 from nexlab.audit.inventory import FileRecord, canonical_path
 from nexlab.audit.passwords import well_known_password
+from nexlab.audit.table import PathMap
 from nexlab.display import Summarized
 from nexlab.image.elf import BOOT_PATH, Architecture
 from nexlab.inits import INIT_PATHS, OPENRC_RUN_PATHS, SERVICE_PATHS, InitKind, classify
@@ -124,11 +125,25 @@ class Facts:
         return _colon_entry(self.text("/etc/passwd"), name)
 
     def runlevel_links(self) -> list[FileRecord]:
-        return [
-            r
-            for path, r in self.records.items()
-            if path.startswith("/etc/runlevels/") and path.count("/") == 4 and r.type != "dir"
-        ]
+        return [r for path, r in self.under("/etc/runlevels/") if path.count("/") == 4 and r.type != "dir"]
+
+    def under(self, prefix: str) -> Iterable[tuple[str, FileRecord]]:
+        """``(path, record)`` of the paths that start with ``prefix``.
+
+        An audit's records are a ``PathMap`` (sorted columns): there this is one slice,
+        not a record made for each of a million paths.
+        """
+        if isinstance(self.records, PathMap):
+            return self.records.under(prefix)
+        return ((path, r) for path, r in self.records.items() if path.startswith(prefix))
+
+    def with_mode(self, kinds: tuple[str, ...], bits: int) -> list[FileRecord]:
+        """The records of a type in ``kinds`` with any of the permission ``bits`` set (read from the
+        columns of a ``PathMap``, so only the matches become records)."""
+        if isinstance(self.records, PathMap):
+            table = self.records.table
+            return [table.record(row) for row in table.select(kinds, bits)]
+        return [r for r in self.records.values() if r.type in kinds and r.mode & bits]
 
 
 #: A check: yields the findings of one or more rules for an image.
@@ -236,9 +251,8 @@ def _systemd_service(facts: Facts) -> Iterable[Finding]:
         return
     enabled = [
         path
-        for path, record in facts.records.items()
-        if path.startswith("/etc/systemd/system/")
-        and posixpath.dirname(path).endswith(".wants")
+        for path, record in facts.under("/etc/systemd/system/")
+        if posixpath.dirname(path).endswith(".wants")
         and posixpath.basename(path) == "agent.service"
         and record.type == "symlink"
         and canonical_path(facts.records, path) == unit.path
@@ -444,7 +458,7 @@ def root_password(facts: Facts) -> Iterable[Finding]:
 def setuid(facts: Facts) -> Iterable[Finding]:
     for bit, rule in ((0o4000, SETUID), (0o2000, SETGID)):
         name = rule.code
-        paths = [r.path for r in facts.records.values() if r.type == "file" and r.mode & bit]
+        paths = [r.path for r in facts.with_mode(("file",), bit)]
         if paths:
             yield _finding(
                 rule,
@@ -456,9 +470,7 @@ def setuid(facts: Facts) -> Iterable[Finding]:
 
 def world_writable(facts: Facts) -> Iterable[Finding]:
     paths = [
-        r.path
-        for r in facts.records.values()
-        if r.type in ("file", "dir", "fifo") and r.mode & 0o002 and not (r.type == "dir" and r.mode & 0o1000)
+        r.path for r in facts.with_mode(("file", "dir", "fifo"), 0o002) if not (r.type == "dir" and r.mode & 0o1000)
     ]
     if paths:
         yield _finding(
@@ -473,7 +485,7 @@ def _boot_files(facts: Facts) -> set[str]:
     """Canonical paths root runs (or reads as code) at boot."""
     wanted = [AGENT, AGENT_SERVICE, "/etc/inittab", "/etc/rc.local", "/sbin/init"]
     wanted += [link.path for link in facts.runlevel_links()]
-    wanted += [p for p in facts.records if p.startswith("/etc/local.d/") and p.count("/") == 3]
+    wanted += [p for p, _ in facts.under("/etc/local.d/") if p.count("/") == 3]
     found = set()
     for path in wanted:
         real = canonical_path(facts.records, path)

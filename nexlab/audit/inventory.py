@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import astuple, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,18 +89,22 @@ class FileRecord(Summarized):
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in COLUMNS}
 
 
 COLUMNS = tuple(f.name for f in fields(FileRecord))
+INTEGER = frozenset(("mode", "uid", "gid", "size", "allocated", "nlink", "inode", "mtime"))
+
+
+def xattr_digests(xattrs: Mapping[str, bytes]) -> dict[str, str]:
+    """Extended attributes as the contract has them: name -> sha256 of the value, sorted by name."""
+    return {
+        name: hashlib.sha256(value).hexdigest() for name, value in sorted(xattrs.items()) if name not in _SKIPPED_XATTRS
+    }
 
 
 def record_from_entry(entry: EntryLike, sha256: str | None, package: str | None) -> FileRecord:
-    xattrs = {
-        name: hashlib.sha256(value).hexdigest()
-        for name, value in sorted(entry.xattrs.items())
-        if name not in _SKIPPED_XATTRS
-    }
+    xattrs = xattr_digests(entry.xattrs)
     return FileRecord(
         path=entry.path,
         type=entry.type,
@@ -130,7 +134,17 @@ def to_dataframe(records: Iterable[FileRecord]) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    frame = pd.DataFrame.from_records([astuple(r) for r in records], columns=list(COLUMNS))
+    from nexlab.audit.table import FileTable
+
+    if isinstance(records, FileTable):
+        # An audit's columns straight into the frame: no record per path on the way.
+        columns = records.frame_columns()
+        data = {
+            name: np.asarray(columns[name], dtype="int64") if name in INTEGER else columns[name] for name in COLUMNS
+        }
+        frame = pd.DataFrame(data, columns=list(COLUMNS))
+    else:
+        frame = pd.DataFrame.from_records([astuple(r) for r in records], columns=list(COLUMNS))
     frame = frame.set_index("path")
     frame["type"] = frame["type"].astype("category")
     frame["package"] = frame["package"].astype("category")
@@ -150,23 +164,33 @@ def canonical_path(records: Mapping[str, FileRecord], path: str, *, follow_last:
     parts = [p for p in path.split("/") if p and p != "."]
     current = "/"
     hops = 0
+    # A PathMap (the audit's columns) answers (type, target) without making a record.
+    node: Callable[[str], tuple[str, str | None] | None] = getattr(records, "node", None) or _node_of(records)
     while parts:
         name = parts.pop(0)
         if name == "..":
             current = posixpath.dirname(current) or "/"
             continue
         candidate = posixpath.join(current, name)
-        record = records.get(candidate)
-        if record is None:
+        found = node(candidate)
+        if found is None:
             return None
-        if record.type == "symlink" and (parts or follow_last):
+        kind, target = found
+        if kind == "symlink" and (parts or follow_last):
             hops += 1
-            if hops > MAX_HOPS or record.target is None:
+            if hops > MAX_HOPS or target is None:
                 return None
-            target = record.target
             if target.startswith("/"):
                 current = "/"
             parts = [p for p in target.split("/") if p and p != "."] + parts
             continue
         current = candidate
     return current
+
+
+def _node_of(records: Mapping[str, FileRecord]) -> Callable[[str], tuple[str, str | None] | None]:
+    def node(path: str) -> tuple[str, str | None] | None:
+        record = records.get(path)
+        return (record.type, record.target) if record is not None else None
+
+    return node

@@ -23,7 +23,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -268,17 +268,21 @@ def _compressor(sink: _Hashing, suffix: str, size: int) -> Iterator[Callable[[by
         yield zst.write
 
 
-def _write(path: Path, content: bytes) -> None:
+def _write(path: Path, content: bytes | Iterable[bytes]) -> None:
     try:
         with open(path, "r+b") as handle:
-            handle.write(content)
+            for chunk in (content,) if isinstance(content, bytes) else content:
+                handle.write(chunk)
             handle.truncate()
     except OSError as exc:
         raise host_error(exc, f"writing {path.name}", path.parent) from None
 
 
-def write_new(path: Path, content: bytes) -> Path:
-    """Write ``path`` through a temporary in its directory and a rename: never through a link."""
+def write_new(path: Path, content: bytes | Iterable[bytes]) -> Path:
+    """Write ``path`` through a temporary in its directory and a rename: never through a link.
+
+    ``content`` may come in chunks (a million-file audit's JSON), written as they come.
+    """
     temporary = temporary_file(path.parent, path.name)
     try:
         _write(temporary, content)

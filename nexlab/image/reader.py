@@ -443,7 +443,8 @@ class Ext4Image:
             for n in range(count):
                 yield self._block(physical + n)
 
-    def _children(self, inode: _Inode) -> dict[bytes, int]:
+    def _children(self, inode: _Inode, *, keep: bool = True) -> dict[bytes, int]:
+        """Name -> inode of a directory; kept for later lookups unless ``keep`` is false."""
         cached = self._dir_cache.get(inode.ino)
         if cached is not None:
             return cached
@@ -476,7 +477,7 @@ class Ext4Image:
                 self._warn(f"{where}: duplicate name {name!r}, first one kept")
                 continue
             children[name] = ino
-        if len(self._dir_cache) < 65536:
+        if keep and len(self._dir_cache) < 65536:
             self._dir_cache[inode.ino] = children
         return children
 
@@ -605,7 +606,9 @@ class Ext4Image:
 
     def _sorted_children(self, inode: _Inode, path: str) -> list[tuple[bytes, int]]:
         try:
-            return sorted(self._children(inode).items())
+            # The walk reads each directory once: keeping them all for lookups would hold
+            # every name of the image (~100 bytes a file at 100k files, issue 16).
+            return sorted(self._children(inode, keep=False).items())
         except ImageFormatError as exc:
             self._warn(f"{path}: directory unreadable: {exc}")
             return []

@@ -8,8 +8,9 @@ from collections import Counter, defaultdict
 
 from nexlab.audit.audit import Audit
 from nexlab.audit.budget import directory_sizes, unique_inodes
-from nexlab.report.audit_json import audit_json_dict, audit_json_file
-from nexlab.report.dispatch import document, json_dict, json_text
+from nexlab.audit.table import type_counts
+from nexlab.report.audit_json import audit_json_dict, audit_json_file, iter_audit_json_file
+from nexlab.report.dispatch import document, json_chunks, json_dict, json_text
 from nexlab.report.document import (
     Code,
     Document,
@@ -28,6 +29,7 @@ from nexlab.sizes import format_size
 
 json_dict.register(Audit)(audit_json_dict)
 json_text.register(Audit)(audit_json_file)
+json_chunks.register(Audit)(iter_audit_json_file)
 
 
 def when(seconds: int | None) -> str:
@@ -41,7 +43,7 @@ def size(num_bytes: int) -> str:
 
 
 def counts(audit: Audit) -> str:
-    by_type = Counter(r.type for r in audit.files)
+    by_type = type_counts(audit.files)
     order = ("file", "dir", "symlink", "char", "block", "fifo", "socket")
     parts = [f"{by_type[t]} {t}{'s' if by_type[t] != 1 else ''}" for t in order if by_type[t]]
     return f"{len(audit.files)} paths: " + ", ".join(parts)

@@ -12,7 +12,7 @@ import importlib
 import os
 import stat
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import singledispatch
 from pathlib import Path
 from typing import Any
@@ -90,8 +90,20 @@ def json_text(result: object) -> str:
     raise _unknown(result, "JSON contract")
 
 
+@singledispatch
+def json_chunks(result: object) -> Iterable[str]:
+    """``json_text(result)`` in pieces that join to it: what ``write`` streams into a file.
+
+    An audit registers a generator (its files a few thousand at a time), so a
+    million-file report is never one string; everything else is one piece.
+    """
+    return (json_text(result),)
+
+
 #: The formats ``write`` knows, by the name the CLI flags use.
 FORMATS: dict[str, Callable[[Any], str]] = {"html": html, "markdown": markdown, "json": json_text, "text": text}
+#: Formats ``write`` takes in pieces as it writes them, instead of one string.
+STREAMED: dict[str, Callable[[Any], Iterable[str]]] = {"json": json_chunks}
 
 
 def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) -> list[Path]:
@@ -107,13 +119,20 @@ def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) 
     unknown = set(outputs) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown report formats: {', '.join(sorted(unknown))}")
-    rendered = [(Path(path), FORMATS[fmt](result)) for fmt, path in outputs.items() if path is not None]
-    written = []
-    for path, content in rendered:
-        data = content.encode("utf-8")
+    rendered = [
+        (Path(path), STREAMED[fmt](result) if fmt in STREAMED else FORMATS[fmt](result))
+        for fmt, path in outputs.items()
+        if path is not None
+    ]
+    # A streamed format is rendered while it is written: it goes first, so that the
+    # others, rendered above, are still unwritten if it fails.
+    order = sorted(range(len(rendered)), key=lambda n: isinstance(rendered[n][1], str))
+    for path, content in (rendered[n] for n in order):
+        data = content.encode("utf-8") if isinstance(content, str) else (chunk.encode("utf-8") for chunk in content)
         if _special(path):
             with open(path, "wb") as stream:
-                stream.write(data)
+                for chunk in (data,) if isinstance(data, bytes) else data:
+                    stream.write(chunk)
         else:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +141,7 @@ def write(result: object, outputs: Mapping[str, str | os.PathLike[str] | None]) 
             if path.is_dir():
                 raise InputError(f"{path} is a directory")
             write_new(path, data)
-        written.append(path)
-    return written
+    return [path for path, _ in rendered]
 
 
 def _special(path: Path) -> bool:

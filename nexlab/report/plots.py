@@ -53,15 +53,18 @@ def directory_sizes(audit: Audit, depth: int = 1) -> list[tuple[str, int]]:
     ``/etc`` at depth 2), so the rows add up to the allocated bytes of the image's files.
     """
     depth = _positive(depth)
+    from nexlab.audit.budget import unique_inodes
+
     totals: dict[str, int] = defaultdict(int)
-    seen: set[int] = set()
-    for record in audit.files:
-        if record.type == "dir" or record.inode in seen:
+    # Each inode at its first path, read from the columns (no record per path).
+    unique = unique_inodes(audit.files)
+    dirs, kinds, allocated = unique.kind_codes("dir"), unique.type_column(), unique.column("allocated")
+    for row in unique.rows():
+        if kinds[row] in dirs:
             continue
-        seen.add(record.inode)
-        parts = posixpath.dirname(record.path).strip("/").split("/")
+        parts = posixpath.dirname(unique.path(row)).strip("/").split("/")
         key = "/" + "/".join(p for p in parts[:depth] if p)
-        totals[key] += record.allocated
+        totals[key] += allocated[row]
     return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
 

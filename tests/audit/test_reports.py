@@ -91,14 +91,19 @@ def test_notebook_api(debian_rootfs: Path) -> None:
     assert "filesystem:" in str(result)
 
 
-def test_json_path_does_not_import_pandas(debian_rootfs: Path) -> None:
+def test_json_path_does_not_import_pandas(debian_rootfs: Path, tmp_path: Path) -> None:
+    """Neither --json nor the report files (--json-file, --html, --markdown) build the DataFrame."""
+    files: list[str] = []
+    for flag, name in (("--json-file", "a.json"), ("--html", "a.html"), ("--markdown", "a.md")):
+        files += [flag, str(tmp_path / name)]
     code = (
         "import sys, io, contextlib\n"
         "from nexlab.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    rc = main(['audit', {str(debian_rootfs)!r}, '--json'])\n"
+        f"    rc = main(['audit', {str(debian_rootfs)!r}, '--json', *{files!r}])\n"
         "assert rc == 0, rc\n"
         "print('pandas' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+    assert all((tmp_path / name).stat().st_size > 1000 for name in ("a.json", "a.html", "a.md"))

@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench_reader",
     "bench_audit",
     "bench_audit_scale",
+    "bench_audit_memory",
     "bench_diff",
     "bench_fuzz",
 )

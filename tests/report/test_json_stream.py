@@ -29,3 +29,39 @@ def test_chunks_are_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert len(chunks) > 4
         expected = json.dumps(module.audit_json_dict(result), sort_keys=True, indent=indent, ensure_ascii=True)
         assert "".join(chunks) == expected
+
+
+def test_json_file_is_written_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--json-file`` (``report.write``) streams the chunks into the file: the same bytes as
+    ``audit_json_file``, the file written piece by piece, never the whole document at once."""
+    from nexlab import report
+    from nexlab.builder import output
+
+    require(shutil.which("mkfs.ext4") is not None, "mkfs.ext4 (e2fsprogs)")
+    staging = tmp_path / "root"
+    (staging / "etc").mkdir(parents=True)
+    for i in range(40):
+        (staging / "etc" / f"file-{i:02d}").write_bytes(b"y" * i)
+    image = tmp_path / "small.ext4"
+    run(["mkfs.ext4", "-q", "-F", "-d", str(staging), str(image), "8M"])
+    result = audit(image, fsck_check=False)
+    monkeypatch.setattr(module, "RECORDS_PER_CHUNK", 5)
+    expected = module.audit_json_file(result).encode()
+    sizes: list[int] = []
+    real_write = output._write
+
+    def counting(path: Path, content: object) -> None:
+        if ".audit.json." not in path.name:
+            real_write(path, content)  # type: ignore[arg-type]
+            return
+        assert not isinstance(content, bytes), "the whole document was handed over at once"
+        pieces = [bytes(chunk) for chunk in content]  # type: ignore[attr-defined]
+        sizes.extend(len(piece) for piece in pieces)
+        real_write(path, iter(pieces))
+
+    monkeypatch.setattr(output, "_write", counting)
+    out = tmp_path / "out" / "audit.json"
+    md = tmp_path / "audit.md"
+    assert report.write(result, {"markdown": md, "json": out}) == [md, out]
+    assert out.read_bytes() == expected and md.read_text().strip()
+    assert len(sizes) > 8 and max(sizes) < len(expected) // 4
