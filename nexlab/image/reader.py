@@ -78,6 +78,13 @@ _ZEROS = bytes(1 << 20)
 _FAST = struct.Struct("<H2xI24xI4xHHHH4x48x8xI")
 _LEAF = struct.Struct("<IHHI")
 _SIZES = struct.Struct("<I100xI")  # i_size_lo at 4, i_size_high at 108
+#: The walk's fast path: every field an Entry of a plain regular file needs, in one unpack of
+#: the first 164 bytes (i_block skipped; i_extra_isize, the four time _extra words and crtime;
+#: the in-inode xattr magic where i_extra_isize is the usual 32).
+_WALK = struct.Struct("<HHIIII4xHHII4x60x4xII4xHHHH4xH2xIIIII8xI")
+#: The i_extra_isize the fast path takes (sizeof(struct ext4_inode) - 128, what mke2fs and the
+#: kernel write); any other value goes the general way, which checks and warns.
+_FAST_EXTRA = 32
 _UNINIT_LEN = 32768
 #: A hashing batch: this many bytes of data (a file counts _FILE_COST more), so a batch is
 #: milliseconds of work: the threads trade batches, not files, and rarely contend.
@@ -443,7 +450,7 @@ class Ext4Image:
             for n in range(count):
                 yield self._block(physical + n)
 
-    def _children(self, inode: _Inode) -> dict[bytes, int]:
+    def _children(self, inode: _Inode, keep: bool = True) -> dict[bytes, int]:
         cached = self._dir_cache.get(inode.ino)
         if cached is not None:
             return cached
@@ -476,7 +483,7 @@ class Ext4Image:
                 self._warn(f"{where}: duplicate name {name!r}, first one kept")
                 continue
             children[name] = ino
-        if len(self._dir_cache) < 65536:
+        if keep and len(self._dir_cache) < 65536:
             self._dir_cache[inode.ino] = children
         return children
 
@@ -573,6 +580,7 @@ class Ext4Image:
         # Paths can outnumber inodes only through hardlinks; far more means shared directory blocks.
         budget = 4 * self.geometry.inodes_count + 1000
         seen = {ROOT_INODE}
+        fast = self._plain_file_entry
         stack: list[Iterator[tuple[bytes, int]]] = [iter(self._sorted_children(root_inode, "/"))]
         prefixes = [""]
         while stack:
@@ -583,12 +591,14 @@ class Ext4Image:
                 continue
             name, ino = item
             path = prefixes[-1] + "/" + name.decode("utf-8", "surrogateescape")
-            try:
-                inode = self._inode(ino)
-                entry = self._entry(inode, path)
-            except ImageFormatError as exc:
-                self._warn(f"{path}: skipped: {exc}")
-                continue
+            entry = fast(ino, path)
+            if entry is None:
+                try:
+                    inode = self._inode(ino)
+                    entry = self._entry(inode, path)
+                except ImageFormatError as exc:
+                    self._warn(f"{path}: skipped: {exc}")
+                    continue
             yield entry
             budget -= 1
             if budget <= 0:
@@ -603,9 +613,88 @@ class Ext4Image:
             stack.append(iter(self._sorted_children(inode, path)))
             prefixes.append(path)
 
+    def _plain_file_entry(self, ino: int, path: str) -> Entry | None:
+        """The Entry of a plain regular file, decoded in one unpack; None for anything else.
+
+        Most of an image's paths are regular files with the usual 256-byte record layout,
+        no xattrs and nothing odd, and for them this gives exactly what ``_entry(_inode())``
+        gives at a fraction of the cost (no ``_Inode``, no xattr parse). Whatever it does
+        not take (other types, xattrs in the inode or in a block, another i_extra_isize,
+        an unusable group or record) returns None and goes the general way, which checks
+        and warns.
+        """
+        g = self.geometry
+        if not 0 < ino <= g.inodes_count or g.inode_size < _WALK.size:
+            return None
+        group, index = divmod(ino - 1, g.inodes_per_group)
+        table = self._itable.get(group)
+        if table is None:
+            try:
+                table = self._descriptor(group)
+            except ImageFormatError:
+                return None
+        offset = table * g.block_size + index * g.inode_size
+        if offset + g.inode_size > self.image_bytes:
+            return None  # a record cut by the end of the file: the general path refuses it
+        (
+            mode,
+            uid_lo,
+            size_lo,
+            atime,
+            ctime,
+            mtime,
+            gid_lo,
+            links,
+            blocks_lo,
+            flags,
+            acl_lo,
+            size_hi,
+            blocks_hi,
+            acl_hi,
+            uid_hi,
+            gid_hi,
+            extra,
+            ctime_x,
+            mtime_x,
+            atime_x,
+            crtime,
+            crtime_x,
+            ea_magic,
+        ) = _WALK.unpack_from(self._view, offset)
+        if mode & S_IFMT != S_IFREG or extra != _FAST_EXTRA or ea_magic == xattrs.EA_MAGIC or acl_lo or acl_hi:
+            return None
+        if g.huge_file:
+            blocks = blocks_lo | (blocks_hi << 32)
+            allocated = blocks * (g.block_size if flags & HUGE_FILE_FL else 512)
+        else:
+            allocated = blocks_lo * 512
+        # _signed(v) + (extra bits << 32), without the calls: bit 31 set subtracts 2**32.
+        return Entry(
+            path,
+            ino,
+            "file",
+            mode & 0o7777,
+            uid_lo | (uid_hi << 16),
+            gid_lo | (gid_hi << 16),
+            size_lo | (size_hi << 32),
+            allocated,
+            links,
+            mtime - ((mtime & 0x80000000) << 1) + ((mtime_x & 3) << 32),
+            atime - ((atime & 0x80000000) << 1) + ((atime_x & 3) << 32),
+            ctime - ((ctime & 0x80000000) << 1) + ((ctime_x & 3) << 32),
+            crtime - ((crtime & 0x80000000) << 1) + ((crtime_x & 3) << 32),
+            None,
+            {},
+            None,
+            flags,
+            bool(flags & INLINE_DATA_FL),
+        )
+
     def _sorted_children(self, inode: _Inode, path: str) -> list[tuple[bytes, int]]:
         try:
-            return sorted(self._children(inode).items())
+            # The walk enters each directory once: its listing is not kept (a million
+            # names would stay in memory for nothing); lookups keep theirs.
+            return sorted(self._children(inode, keep=False).items())
         except ImageFormatError as exc:
             self._warn(f"{path}: directory unreadable: {exc}")
             return []
