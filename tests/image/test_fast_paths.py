@@ -99,3 +99,58 @@ def test_walk_leaves_odd_records_to_the_general_path(tmp_path: Path, images: dic
         assert fs._plain_file_entry(target.inode, target.path) is None
         after = next(e for e in fs.walk() if e.path == target.path)
         assert after == general_entry(fs, after)
+
+
+def test_hash_plan_matches_one_run(case: tuple[Case, Path]) -> None:
+    """The bulk plan (numpy over all records) places each file exactly where ``_one_run`` does."""
+    spec, image = case
+    with open_image(image) as fs:
+        numbers = sorted({e.inode for e in fs.walk()} | {0, 1, 7, 10**9})  # and a few odd numbers
+        sizes, starts, ends = fs._hash_plan(numbers)
+        for ino, start, end in zip(numbers, starts, ends, strict=True):
+            run = fs._one_run(ino)
+            assert (start, end) == (run if run is not None else (-1, 0)), ino
+        files = [e for e in fs.walk() if e.type == "file"]
+        by_inode = dict(zip(numbers, sizes, strict=True))
+        assert all(by_inode[e.inode] == e.size for e in files)
+    planned = sum(1 for start in starts if start >= 0)
+    if spec.mkfs[:2] == ("-t", "ext4") and "^extent" not in ",".join(spec.mkfs) and "inline_data" not in spec.mkfs:
+        assert planned > len(files) // 2  # extent-mapped, not inline: most files are one run
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["start_hi", "size_hi", "length", "logical", "depth"],
+)
+def test_hash_plan_refuses_hostile_extents(tmp_path: Path, images: dict[str, Path], field: str) -> None:
+    """A plain file's leaf pointing past the image, a size past it, a short or shifted extent
+    or a claimed tree: no fast plan; the general path decides (and warns where it cannot read)."""
+    source = images["ext4-4k"]
+    copy = tmp_path / "hostile.img"
+    shutil.copyfile(source, copy)
+    with open_image(copy) as fs:
+        target = next(e for e in fs.walk() if e.type == "file" and e.size > 8192 and fs._one_run(e.inode))
+        offset = fs._record_offset(target.inode)
+        assert offset is not None
+        before = fs.sha256_files([target])
+    where, value = {
+        "start_hi": (offset + 56 + 2, (0xFFFF).to_bytes(2, "little")),
+        "size_hi": (offset + 108, (0x7FFFFFFF).to_bytes(4, "little")),
+        "length": (offset + 52 + 4, (1).to_bytes(2, "little")),
+        "logical": (offset + 52, (1).to_bytes(4, "little")),
+        "depth": (offset + 40 + 6, (1).to_bytes(2, "little")),
+    }[field]
+    with open(copy, "r+b") as handle:
+        handle.seek(where)
+        handle.write(value)
+    with open_image(copy) as fs:
+        _sizes, starts, _ends = fs._hash_plan([target.inode])
+        assert starts == [-1]
+        hashes = fs.sha256_files([target])
+        warnings = list(fs.warnings)
+    assert target.inode in before
+    if target.inode not in hashes:
+        assert any("content unreadable" in w for w in warnings)
+    else:
+        # Still readable the general way (a shortened extent leaves a hole: zeros, another hash).
+        assert hashes[target.inode] != before[target.inode]
