@@ -31,7 +31,7 @@ from types import TracebackType
 
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.image import blockmap, dirents, xattrs
-from nexlab.image.model import TYPES, Entry, FilesystemInfo
+from nexlab.image.model import TYPES, Entry, FilesystemInfo, plain_file_entry
 from nexlab.image.superblock import (
     INCOMPAT_EA_INODE,
     INCOMPAT_FILETYPE,
@@ -669,10 +669,9 @@ class Ext4Image:
         else:
             allocated = blocks_lo * 512
         # _signed(v) + (extra bits << 32), without the calls: bit 31 set subtracts 2**32.
-        return Entry(
+        return plain_file_entry(
             path,
             ino,
-            "file",
             mode & 0o7777,
             uid_lo | (uid_hi << 16),
             gid_lo | (gid_hi << 16),
@@ -683,9 +682,6 @@ class Ext4Image:
             atime - ((atime & 0x80000000) << 1) + ((atime_x & 3) << 32),
             ctime - ((ctime & 0x80000000) << 1) + ((ctime_x & 3) << 32),
             crtime - ((crtime & 0x80000000) << 1) + ((crtime_x & 3) << 32),
-            None,
-            {},
-            None,
             flags,
             bool(flags & INLINE_DATA_FL),
         )

@@ -10,6 +10,7 @@ everything would fail here.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from nexlab.errors import ImageFormatError
 from nexlab.image import open_image
-from nexlab.image.model import Entry
+from nexlab.image.model import Entry, plain_file_entry
 from tests.image.images import CASES, Case
 
 
@@ -154,3 +155,17 @@ def test_hash_plan_refuses_hostile_extents(tmp_path: Path, images: dict[str, Pat
     else:
         # Still readable the general way (a shortened extent leaves a hole: zeros, another hash).
         assert hashes[target.inode] != before[target.inode]
+
+
+def test_plain_file_entry_is_the_dataclass_entry() -> None:
+    """The slot-setter constructor sets every field, to what ``Entry(...)`` would."""
+    values = ("/a/b", 12, 0o4755, 70000, 70001, 1 << 40, 8192, 3, -5, 1 << 33, 0, None, 0x80000, True)
+    fast = plain_file_entry(*values)
+    slow = Entry(*values[:2], "file", *values[2:12], None, {}, None, *values[12:])  # type: ignore[arg-type]
+    assert fast == slow
+    assert [getattr(fast, f.name) for f in dataclasses.fields(Entry)] == [
+        getattr(slow, f.name) for f in dataclasses.fields(Entry)
+    ]
+    assert plain_file_entry(*values).xattrs is not fast.xattrs  # a dict of its own, like default_factory
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.size = 0  # type: ignore[misc]
