@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.image import blockmap, dirents, xattrs
@@ -44,6 +45,10 @@ from nexlab.image.superblock import (
     kind_of,
     parse_superblock,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 log = logging.getLogger("nexlab.image")
 
@@ -778,11 +783,18 @@ class Ext4Image:
 
         A file whose content cannot be read is left out, with a warning.
         """
+        files = [entry for entry in entries if entry.type == "file"]
         names: dict[int, str] = {}
-        for entry in entries:
-            if entry.type == "file" and entry.inode not in names:
-                names[entry.inode] = entry.path
-        return self.sha256_inodes(names, workers=workers, name=names.get)
+
+        def name(ino: int) -> str | None:
+            # Only a warning needs a path: the map is built then (a million files, rarely).
+            with self._lock:
+                if not names:
+                    for entry in files:
+                        names.setdefault(entry.inode, entry.path)
+            return names.get(ino)
+
+        return self.sha256_inodes({entry.inode for entry in files}, workers=workers, name=name)
 
     def sha256_inodes(
         self, inodes: Iterable[int], workers: int = 2, name: Callable[[int], str | None] | None = None
@@ -791,46 +803,42 @@ class Ext4Image:
 
         Built for a million small files: ``_hash_plan`` reads every inode's record at once
         (numpy over the mapping) and finds where each file's content lies when it is one run
-        of blocks (most are); the inodes are cut into batches of a few MiB of data, each
-        worker thread takes whole batches and hashes those files straight from memoryview
-        slices of the mapping (hashlib releases the GIL), with almost no Python per file.
-        Anything else (holes, unwritten or inline data, several extents, deep extent trees,
-        block maps, anything odd) takes the general path, so the answer is the same.
-        ``name(ino)`` names a file in warnings.
+        of blocks (most are); the files are cut into batches of a few MiB of data, each worker
+        thread takes whole batches and hashes those files straight from memoryview slices of
+        the mapping (hashlib releases the GIL), with almost no Python per file. Anything else
+        (holes, unwritten or inline data, several extents, deep extent trees, block maps,
+        anything odd) takes the general path, so the answer is the same. ``name(ino)`` names
+        a file in warnings.
         """
+        import numpy as np
+
         numbers = sorted(set(inodes))
         sizes, starts, ends = self._hash_plan(numbers)
-        small: list[tuple[int, int, int]] = []
-        big: list[tuple[int, int, int, int]] = []
-        for ino, size, start, end in zip(numbers, sizes, starts, ends, strict=True):
-            if size >= _BIG_FILE:
-                big.append((size, ino, start, end))
-            else:
-                small.append((ino, start, end))
-        # Big files alone and first, biggest first, so the workers finish together;
-        # then the rest in inode order (disk order, for a cold page cache).
-        batches: list[list[tuple[int, int, int]]] = [[(ino, s, e)] for _size, ino, s, e in sorted(big, reverse=True)]
-        batch: list[tuple[int, int, int]] = []
-        budget = 0
-        for item, size in zip(small, (size for size in sizes if size < _BIG_FILE), strict=True):
-            batch.append(item)
-            budget += size + _FILE_COST
-            if budget >= _BATCH_BYTES:
-                batches.append(batch)
-                batch, budget = [], 0
-        if batch:
-            batches.append(batch)
-        results: dict[int, str] = {}
+        # Big files alone and first, biggest first, so the workers finish together; then the
+        # rest in inode order (disk order, for a cold page cache), cut where the running total
+        # of data (a file counts _FILE_COST more) crosses a multiple of _BATCH_BYTES.
+        big = np.flatnonzero(sizes >= _BIG_FILE)
+        big = big[np.argsort(-sizes[big], kind="stable")]
+        small = np.flatnonzero(sizes < _BIG_FILE)
+        cost = sizes[small] + _FILE_COST
+        window = (np.cumsum(cost) - cost) // _BATCH_BYTES
+        cuts = np.flatnonzero(np.diff(window)) + 1
+        groups = [big[i : i + 1] for i in range(big.size)] + ([*np.split(small, cuts)] if small.size else [])
+        batches = [(rows.tolist(), starts[rows].tolist(), ends[rows].tolist()) for rows in groups]
+        digests: list[str | None] = [None] * len(numbers)
         label = name or (lambda ino: None)
-        hash_batch = self._hash_batch
+
+        def work(batch: tuple[list[int], list[int], list[int]]) -> None:
+            self._hash_batch(*batch, numbers, digests, label)
+
         if workers <= 1 or len(batches) < 2:
-            for one in batches:
-                results.update(hash_batch(one, label))
+            for batch in batches:
+                work(batch)
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nexlab-sha256") as pool:
-                for part in pool.map(hash_batch, batches, [label] * len(batches)):
-                    results.update(part)
-        return dict(sorted(results.items()))
+                for _ in pool.map(work, batches):
+                    pass
+        return {ino: digest for ino, digest in zip(numbers, digests, strict=True) if digest is not None}
 
     def _record_offset(self, ino: int) -> int | None:
         """Where inode ``ino``'s record starts in the image; None when it is out of range or its
@@ -845,10 +853,13 @@ class Ext4Image:
             return None
         return table * g.block_size + index * g.inode_size
 
-    def _hash_plan(self, inodes: list[int]) -> tuple[list[int], list[int], list[int]]:
-        """For each of the sorted ``inodes``: its size (only to cut batches; 0 when its record is
-        unusable) and the (start, end) of its content in the image when that is one plain run of
-        blocks, else start -1 (the general path, which checks and warns).
+    def _hash_plan(
+        self, inodes: list[int]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Three arrays, one row per (sorted) inode: its size (only to cut batches, capped at
+        2**62; 0 when its record is unusable) and the start and end of its content in the image
+        when that is one plain run of blocks, else start -1 (the general path, which checks and
+        warns).
 
         The common case, an extent-mapped regular file whose in-inode leaf holds one
         initialised extent from logical block 0 covering the file, is decided for all inodes
@@ -860,12 +871,15 @@ class Ext4Image:
 
         g = self.geometry
         count = len(inodes)
-        sizes = [0] * count
-        starts = [-1] * count
-        ends = [0] * count
+        sizes = np.zeros(count, dtype=np.int64)
+        starts = np.full(count, -1, dtype=np.int64)
+        ends = np.zeros(count, dtype=np.int64)
         if count == 0:
             return sizes, starts, ends
-        ino = np.array(inodes, dtype=np.int64)
+        try:
+            ino = np.array(inodes, dtype=np.int64)
+        except OverflowError:  # numbers no inode has: left to the general path, which says so
+            ino = np.array([i if 0 < i <= g.inodes_count else 0 for i in inodes], dtype=np.int64)
         inside = (ino > 0) & (ino <= g.inodes_count)
         group = np.where(inside, (ino - 1) // g.inodes_per_group, 0)
         index = np.where(inside, (ino - 1) % g.inodes_per_group, 0)
@@ -934,14 +948,10 @@ class Ext4Image:
         )
         empty = extents & (size == 0)
         other = regular & ~one & ~empty & extents
-        hints = np.minimum(size, np.uint64(1 << 62)).astype(np.int64)
-        for row, hint in zip(rows.tolist(), hints.tolist(), strict=True):
-            sizes[row] = hint
-        for row, first in zip(rows[one].tolist(), begin[one].tolist(), strict=True):
-            starts[row] = first
-            ends[row] = first + sizes[row]
-        for row in rows[empty].tolist():
-            starts[row] = 0
+        sizes[rows] = np.minimum(size, np.uint64(1 << 62)).astype(np.int64)
+        starts[rows[one]] = begin[one]
+        ends[rows[one]] = begin[one] + small_size[one]
+        starts[rows[empty]] = 0
         for row in rows[other].tolist():
             run = self._one_run(inodes[row])
             if run is not None:
@@ -949,19 +959,22 @@ class Ext4Image:
         return sizes, starts, ends
 
     def _hash_batch(
-        self, batch: list[tuple[int, int, int]], name: Callable[[int], str | None]
-    ) -> list[tuple[int, str]]:
-        out: list[tuple[int, str]] = []
+        self,
+        rows: list[int],
+        starts: list[int],
+        ends: list[int],
+        numbers: list[int],
+        digests: list[str | None],
+        name: Callable[[int], str | None],
+    ) -> None:
+        """Hash the files at ``rows`` of ``numbers`` into the same rows of ``digests``."""
         view = self._view
         sha256 = hashlib.sha256
-        for ino, start, end in batch:
+        for row, start, end in zip(rows, starts, ends, strict=True):
             if start >= 0:
-                out.append((ino, sha256(view[start:end]).hexdigest()))
-                continue
-            digest = self._sha256_general(ino, name)
-            if digest is not None:
-                out.append((ino, digest))
-        return out
+                digests[row] = sha256(view[start:end]).hexdigest()
+            else:
+                digests[row] = self._sha256_general(numbers[row], name)
 
     def _one_run(self, ino: int) -> tuple[int, int] | None:
         """(start, end) in the image of a regular file's content when it is one plain run of
