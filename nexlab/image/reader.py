@@ -888,9 +888,12 @@ class Ext4Image:
         tables: list[int] = []
         for number in groups.tolist():
             try:
-                tables.append(self._descriptor(number))
+                block = self._descriptor(number)
             except ImageFormatError:
-                tables.append(-1)
+                block = -1
+            # A table past the end of the file (a hostile 64-bit block number) would overflow
+            # the arithmetic below: its inodes go the general way, which refuses them.
+            tables.append(block if block * g.block_size < self.image_bytes else -1)
         table = np.array(tables, dtype=np.int64)[which]
         offset = table * g.block_size + index * g.inode_size
         # Record offsets are multiples of 4 (block and inode sizes are): the image as 32-bit words.
@@ -943,7 +946,8 @@ class Ext4Image:
             & (length >= file_blocks)
             & (physical != 0)
             & in_image
-            & (physical + file_blocks <= g.blocks_count)
+            # Both terms are below image_bytes / bs here, so the cap changes no answer.
+            & (physical + file_blocks <= min(g.blocks_count, 1 << 62))
             & (begin + small_size <= self.image_bytes)
         )
         empty = extents & (size == 0)

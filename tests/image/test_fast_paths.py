@@ -169,3 +169,15 @@ def test_plain_file_entry_is_the_dataclass_entry() -> None:
     assert plain_file_entry(*values).xattrs is not fast.xattrs  # a dict of its own, like default_factory
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.size = 0  # type: ignore[misc]
+
+
+def test_hash_plan_with_an_inode_table_past_the_file_falls_back(images: dict[str, Path]) -> None:
+    """A descriptor naming a table far past the file (here 2**60: the plan's offsets would wrap
+    around 64 bits) sends its inodes to the general path, which refuses them with a warning."""
+    with open_image(images["ext4-4k"]) as fs:
+        files = [e for e in fs.walk() if e.type == "file"]
+        fs._descriptor = lambda group: 1 << 60  # type: ignore[method-assign]
+        sizes, starts, _ends = fs._hash_plan(sorted({e.inode for e in files}))
+        assert set(starts.tolist()) == {-1} and set(sizes.tolist()) == {0}
+        assert fs.sha256_files(files) == {}
+        assert any("content unreadable" in w for w in fs.warnings)
