@@ -5,9 +5,11 @@ Apache-2.0 project cannot depend on; the MIT ``ext4`` package is 5–8× slower
 than a loop mount; ``ext2py`` is a one-author alpha that misses external xattr
 blocks. An audit hashes every file, so the design follows the data: the image
 is mmapped once, metadata is decoded with ``struct.unpack_from`` on a
-memoryview (no per-field objects), and file content is handed to hashlib as
+memoryview (no per-field objects; a plain regular file, most of any image, in
+one unpack straight into its Entry), and file content is handed to hashlib as
 memoryview slices of the mapping, which hashlib hashes with the GIL released,
-so two threads use both cores.
+so two threads use both cores; where each file's content lies is worked out
+for all files at once, with numpy over the inode records.
 
 A hostile image must not crash, hang or exhaust memory: everything read from it
 is bounds-checked, corruption confined to one inode or directory becomes an
