@@ -101,3 +101,68 @@ class FilesystemInfo(Summarized):
             f"{self.kind} {format_size(self.size_bytes)}, {self.block_size}-byte blocks, {free} free, "
             f"{self.inodes_count - self.free_inodes}/{self.inodes_count} inodes, uuid {self.uuid}"
         )
+
+
+# The slots' own setters, bound once: ``object.__setattr__`` through the frozen dataclass's
+# generic path costs about twice as much, and the reader's walk makes one Entry per path.
+_new = object.__new__
+_SETTERS = {name: getattr(Entry, name).__set__ for name in Entry.__slots__}
+_set_path = _SETTERS["path"]
+_set_inode = _SETTERS["inode"]
+_set_type = _SETTERS["type"]
+_set_mode = _SETTERS["mode"]
+_set_uid = _SETTERS["uid"]
+_set_gid = _SETTERS["gid"]
+_set_size = _SETTERS["size"]
+_set_allocated = _SETTERS["allocated"]
+_set_nlink = _SETTERS["nlink"]
+_set_mtime = _SETTERS["mtime"]
+_set_atime = _SETTERS["atime"]
+_set_ctime = _SETTERS["ctime"]
+_set_crtime = _SETTERS["crtime"]
+_set_target = _SETTERS["target"]
+_set_xattrs = _SETTERS["xattrs"]
+_set_rdev = _SETTERS["rdev"]
+_set_flags = _SETTERS["flags"]
+_set_inline = _SETTERS["inline"]
+
+
+def plain_file_entry(
+    path: str,
+    inode: int,
+    mode: int,
+    uid: int,
+    gid: int,
+    size: int,
+    allocated: int,
+    nlink: int,
+    mtime: int,
+    atime: int,
+    ctime: int,
+    crtime: int | None,
+    flags: int,
+    inline: bool,
+) -> Entry:
+    """``Entry(path, inode, "file", ..., target=None, xattrs={}, rdev=None, ...)``, the same
+    object at about half the cost (tests/image/test_fast_paths.py checks they are equal and
+    that every field is set)."""
+    entry: Entry = _new(Entry)
+    _set_path(entry, path)
+    _set_inode(entry, inode)
+    _set_type(entry, "file")
+    _set_mode(entry, mode)
+    _set_uid(entry, uid)
+    _set_gid(entry, gid)
+    _set_size(entry, size)
+    _set_allocated(entry, allocated)
+    _set_nlink(entry, nlink)
+    _set_mtime(entry, mtime)
+    _set_atime(entry, atime)
+    _set_ctime(entry, ctime)
+    _set_crtime(entry, crtime)
+    _set_target(entry, None)
+    _set_xattrs(entry, {})
+    _set_rdev(entry, None)
+    _set_flags(entry, flags)
+    _set_inline(entry, inline)
+    return entry
