@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,6 +167,9 @@ def test_existing_output_is_replaced_only_on_success(
         build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB", script=failing)
     assert out.read_bytes() == b"previous build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fail.sh", "rootfs.ext4"]
+    # The image was made and mounted beside the setup (a fixed size): released with it.
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=True).stdout
+    assert str(tmp_path) not in loops
     result = build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB")
     assert out.stat().st_size == 200 * 2**20 and len(result.sha256) == 64
     assert "sha256" in result._repr_html_()
