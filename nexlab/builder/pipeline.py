@@ -153,6 +153,8 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
         with created_setup(client, base, reference=spec.base, network=spec.network) as created:
             system = setup_init(created, spec.init, spec.network, progress)
             inputs = setup_inputs(spec.agent, spec.script, spec.service, system.kind, arch=arch)
+            if ahead is not None and ahead.done():
+                ahead.result()  # the host's side failed already (a size mkfs refuses): say so before the setup runs
             # While the setup runs, this process only waits on the engine: the modules the
             # extraction and the service check need load meanwhile.
             warm = threading.Thread(target=_import_later_steps, name="nexlab-imports", daemon=True)

@@ -214,6 +214,17 @@ def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: s
     assert leftovers(tmp_path) == []
 
 
+def test_a_size_the_host_side_refuses_fails_before_the_setup_runs(tmp_path: Path, debian_base: str) -> None:
+    # The image is made beside the setup container; its error is known before the setup starts.
+    script = tmp_path / "keep" / "slow.sh"
+    script.parent.mkdir()
+    script.write_text(SLEEPING_SCRIPT[0])
+    result = build(tmp_path / "rootfs.ext4", "--image", debian_base, "--size", "4MiB", "--script", str(script))
+    assert_one_line_error(result, "size 4194304 bytes is too small for an ext4 rootfs", "at least 8MiB")
+    assert "NEXLAB-TEST-READY" not in result.stderr, "the setup never ran"
+    assert leftovers(tmp_path) == []
+
+
 def test_engine_address_names_what_was_tried() -> None:
     import docker.constants
 
