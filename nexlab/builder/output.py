@@ -24,7 +24,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -291,14 +290,3 @@ def write_new(path: Path, content: bytes | Iterable[bytes]) -> Path:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
     return path
-
-
-def sha256_in_background(path: Path) -> Future[str]:
-    """``sha256_file(path)`` started now in a thread, while something else runs; ``.result()``
-    collects it (and re-raises its error in the caller's thread).
-
-    The build starts it on the unmounted image while ``e2fsck -fn`` reads it (one
-    core each: hashlib and file reads release the GIL); ``e2fsck -fn`` never
-    writes, and a rename keeps the inode, so the digest is the final file's.
-    """
-    return sparse.in_background(sparse.sha256, path)

@@ -3,8 +3,9 @@
 The setup container changes its own root; its filesystem (read from its layers
 on this host when possible, ``nexlab.builder.layers``, else the engine's export) is then
 extracted into the mount (``nexlab.builder.extract``), keeping only what a guest
-needs. ``populate`` does both; ``build_mounted`` runs the container first, so a
-broken base fails before any image exists, and calls ``fill`` once mounted.
+needs. ``populate`` does both; ``build_mounted`` runs the container while the
+image is made and mounted beside it (a fixed size; ``--size auto`` makes it after
+the setup, from the counted content) and calls ``fill`` once both are ready.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nexlab.builder.digest import PendingDigest
 from nexlab.display import Displayable
 from nexlab.sizes import format_size
 from nexlab.slim.result import SlimResult
@@ -178,25 +179,65 @@ class CompressResult(StepResult):
         ]
 
 
+class _Digest:
+    """A ``str`` field that may be given a ``PendingDigest``: reading it gives the digest,
+    computed then (a descriptor-typed dataclass field; the value lives in ``_<name>``).
+
+    Without ``default`` the field is required, as a plain field would be.
+    """
+
+    def __init__(self, *, default: str | None = None) -> None:
+        self._default = default
+        self._slot = ""
+
+    @staticmethod
+    def slot(name: str) -> str:
+        return f"_{name}"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = self.slot(name)
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> str:
+        if instance is None:
+            if self._default is None:
+                raise AttributeError(self._slot)  # dataclasses: no default, the field is required
+            return self._default
+        stored = instance.__dict__[self._slot]
+        return stored.value() if isinstance(stored, PendingDigest) else str(stored)
+
+    def __set__(self, instance: object, value: str | PendingDigest) -> None:
+        # The frozen dataclass' __init__ sets fields through object.__setattr__, which calls this.
+        instance.__dict__[self._slot] = value
+
+
 @dataclass(frozen=True)
 class BuildResult(StepResult):
     output: Path
     size: int
-    #: Of the output file as written: for a ``.gz``/``.zst`` output, of the compressed file.
-    sha256: str
     steps: tuple[StepResult | SlimResult, ...]
+    #: Of the output file as written: for a ``.gz``/``.zst`` output, of the compressed file. The
+    #: mount path's plain output gives a ``PendingDigest``: computed when first read.
+    sha256: _Digest = _Digest()
     reproducible: bool = False
     manifest: Path | None = None
     #: The slimming categories removed (``nexlab build --slim``).
     slim: tuple[str, ...] = ()
     #: Of the ext4 image (for a compressed output, of what it decompresses to); "" when unknown.
-    image_sha256: str = ""
+    image_sha256: _Digest = _Digest(default="")
     #: Of the compressed artifact (``.gz``, ``.zst``), None for an uncompressed output.
     compressed_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.image_sha256 and self.compressed_sha256 is None:
-            object.__setattr__(self, "image_sha256", self.sha256)  # an uncompressed output is the image
+        if not self.__dict__[_Digest.slot("image_sha256")] and self.compressed_sha256 is None:
+            # An uncompressed output is the image: the same digest, pending or not.
+            self.__dict__[_Digest.slot("image_sha256")] = self.__dict__[_Digest.slot("sha256")]
+
+    @property
+    def sha256_known(self) -> bool:
+        """Whether ``sha256`` is known without hashing the output (false only for a mount
+        build's plain output nobody read the digest of yet)."""
+        stored = self.__dict__[_Digest.slot("sha256")]
+        return not isinstance(stored, PendingDigest) or stored.known
 
     step = "build"
 
@@ -207,11 +248,13 @@ class BuildResult(StepResult):
             f"{len(self.steps)} steps in {self.seconds:.1f} s"
         )
 
-    def facts(self) -> list[tuple[str, str]]:
+    def facts(self, *, digest: bool = True) -> list[tuple[str, str]]:
+        """``digest=False`` leaves a digest nobody computed yet out instead of computing it."""
+        shown = self.sha256 if digest or self.sha256_known else "not computed (nexlab build --json prints it)"
         facts = [
             ("output", str(self.output)),
             ("size", f"{self.size} bytes ({format_size(self.size)})"),
-            ("sha256", self.sha256),
+            ("sha256", shown),
         ]
         if self.compressed_sha256 is not None:
             facts.append(("image sha256", f"{self.image_sha256} (uncompressed)"))

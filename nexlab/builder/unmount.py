@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import ctypes
 import os
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 
 from nexlab import e2fsck
 from nexlab.builder.mount import Mount
-from nexlab.builder.output import sha256_in_background
 from nexlab.builder.results import UnmountResult
 
 
@@ -26,23 +23,10 @@ def fsck(image: Path) -> tuple[bool, tuple[str, ...]]:
 
 def unmount(mount: Mount) -> UnmountResult:
     """Unmount, detach the loop device, then ``e2fsck -fn`` the image and report."""
-    return unmount_digesting(mount, digest=False)[0]
-
-
-def unmount_digesting(mount: Mount, *, digest: bool) -> tuple[UnmountResult, Future[str] | None]:
-    """``unmount``; with ``digest``, the image's sha256 is computed beside ``e2fsck -fn``
-    (both only read it) and handed back running: its ``result()`` waits for it."""
     start = time.monotonic()
     mount.release()
-    running = sha256_in_background(mount.image) if digest else None
-    try:
-        clean, report = fsck(mount.image)
-    except BaseException:
-        if running is not None:
-            concurrent.futures.wait([running])
-        raise
-    result = UnmountResult(seconds=time.monotonic() - start, image=mount.image, fsck_clean=clean, fsck_report=report)
-    return result, running
+    clean, report = fsck(mount.image)
+    return UnmountResult(seconds=time.monotonic() - start, image=mount.image, fsck_clean=clean, fsck_report=report)
 
 
 @contextlib.contextmanager

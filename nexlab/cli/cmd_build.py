@@ -161,8 +161,13 @@ def run_build(args: argparse.Namespace) -> int:
         # The signal came after the complete image (and its manifest) replaced the output.
         print(f"nexlab build: interrupted after {args.output} was written; it is complete", file=sys.stderr)
         return 0
-    if not args.json:
-        print(report.text(result))
+    if args.json:
+        # Read now (a mount build's digest is computed on first read): the image as built.
+        data = report.json_dict(result)
+    else:
+        from nexlab.report.steps import build_text
+
+        print(build_text(result))
     for path in write_sboms(result.output, args.sbom or [], progress):
         # With --json, stdout holds only the JSON object.
         print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
@@ -170,7 +175,6 @@ def run_build(args: argparse.Namespace) -> int:
     if args.json:
         from nexlab.report.build_json import dumps
 
-        data = report.json_dict(result)
         data["boot"] = report.json_dict(booted) if booted is not None else None
         print(dumps(data), end="")
     elif booted is not None:

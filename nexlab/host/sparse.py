@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 T = TypeVar("T")
 
@@ -61,23 +61,28 @@ def copy(source: Path, target: Path) -> None:
 
 def sha256(path: Path) -> str:
     """sha256 of ``path``'s bytes (``sha256sum``'s), holes hashed as the zeros they read as."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        fd = handle.fileno()
-        size = os.fstat(fd).st_size
-        position = 0
-        for start, length in extents(fd, size):
-            _zeros(digest, start - position)
-            handle.seek(start)
-            left = length
-            while left:
-                chunk = handle.read(min(_CHUNK, left))
-                if not chunk:
-                    raise OSError(f"{path} shrank while it was hashed")
-                digest.update(chunk)
-                left -= len(chunk)
-            position = start + length
-        _zeros(digest, size - position)
+        return sha256_of(handle, path)
+
+
+def sha256_of(handle: BinaryIO, path: Path) -> str:
+    """``sha256`` of a file already open (``path`` names it in errors)."""
+    digest = hashlib.sha256()
+    fd = handle.fileno()
+    size = os.fstat(fd).st_size
+    position = 0
+    for start, length in extents(fd, size):
+        _zeros(digest, start - position)
+        handle.seek(start)
+        left = length
+        while left:
+            chunk = handle.read(min(_CHUNK, left))
+            if not chunk:
+                raise OSError(f"{path} shrank while it was hashed")
+            digest.update(chunk)
+            left -= len(chunk)
+        position = start + length
+    _zeros(digest, size - position)
     return digest.hexdigest()
 
 

@@ -40,3 +40,12 @@ def step_document(result: _Step) -> Document:
     if result.log_tail:
         sections.append(Preformatted("log (last lines)", "\n".join(result.log_tail[-TAIL:])))
     return Document(title=result.step, sections=sections, compact=True, ok=True)
+
+
+def build_text(result: BuildResult) -> str:
+    """``nexlab build``'s plain output: ``text(result)`` without waiting for a digest nobody
+    read yet (the mount path computes its plain output's on first read; ``--json`` shows it)."""
+    from nexlab.report import text_writer
+
+    facts = Facts(result.step, result.facts(digest=False))
+    return text_writer.render(Document(title=result.step, sections=[facts], compact=True, ok=True))

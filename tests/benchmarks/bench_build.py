@@ -12,7 +12,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, record, timed
+from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, installed_bytecode, load_average, record, timed
 
 
 def main() -> None:
@@ -37,6 +37,8 @@ def main() -> None:
             "-o",
             str(nexlab_out),
         ]
+        compiled = installed_bytecode()
+        load_before = load_average()
         timed(manual), timed(ours)  # warm the page cache and Docker's image layers for both
         manual_times, nexlab_times = [], []
         for _ in range(args.runs):
@@ -51,6 +53,8 @@ def main() -> None:
         f"| `nexlab build` (200 MiB, {IMAGE}) | {n:.2f} | {', '.join(f'{t:.2f}' for t in nexlab_times)} |",
         "",
         f"**ratio nexlab / manual: {ratio:.2f}** (target ≤ 1.2)",
+        "",
+        f"load average (1 min) {load_before} before, {load_average()} after; {compiled}",
     ]
     print("\n".join(lines))
     if args.record:

@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, record, timed
+from tests.benchmarks.record import ASSETS, IMAGE, NEXLAB, RECIPE, installed_bytecode, load_average, record, timed
 
 SEED_DIRS = "bin etc lib root sbin usr"
 
@@ -46,6 +46,8 @@ def main() -> None:
             manual = [str(RECIPE), image, str(manual_out), "200", str(agent), str(service), SEED_DIRS]
             ours = [NEXLAB, "build", "-q", "--agent", str(agent), "--image", image, "--size", "200MiB"]
             ours += ["-o", str(nexlab_out)]
+            compiled = installed_bytecode()
+            load_before = load_average()
             timed(manual), timed(ours)  # warm the page cache and Docker's image layers for both
             manual_times, nexlab_times = [], []
             for _ in range(args.runs):
@@ -62,6 +64,8 @@ def main() -> None:
         f"| `nexlab build` (200 MiB, base with apt caches) | {n:.2f} | {', '.join(f'{t:.2f}' for t in nexlab_times)} |",
         "",
         f"**ratio nexlab / seed recipe: {ratio:.2f}** (target ≤ 1.2)",
+        "",
+        f"load average (1 min) {load_before} before, {load_average()} after; {compiled}",
     ]
     print("\n".join(lines))
     if args.record:

@@ -48,3 +48,23 @@ def timed(argv: list[str], *, ok: tuple[int, ...] = (0,)) -> float:
     if result.returncode not in ok:
         raise SystemExit(f"{argv[0]} exited {result.returncode}")
     return time.perf_counter() - start
+
+
+def installed_bytecode() -> str:
+    """Byte-compile nexlab's modules as ``pip install`` does, so each timed ``nexlab`` starts as an
+    installed copy does; returns a note for the record.
+
+    A session with ``PYTHONDONTWRITEBYTECODE=1`` (these helpers' machines set it) never writes
+    ``__pycache__``: every timed run then compiled ~70 modules from source, ~0.1 s that no
+    installed nexlab pays (measured: ``nexlab build --help`` 0.38-0.51 s → 0.11-0.47 s, load 6.4).
+    """
+    import compileall
+
+    compileall.compile_dir(REPO / "nexlab", quiet=1)
+    unset = "" if os.environ.get("PYTHONDONTWRITEBYTECODE") else " (PYTHONDONTWRITEBYTECODE unset: no change)"
+    return f"nexlab's modules byte-compiled first, as an install has them{unset}"
+
+
+def load_average() -> str:
+    """The 1-minute load average now: the benchmarks' numbers are read against it."""
+    return f"{os.getloadavg()[0]:.1f}"

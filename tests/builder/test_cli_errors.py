@@ -147,8 +147,8 @@ def test_bad_size_flag(tmp_path: Path) -> None:
     assert_one_line_error(build(tmp_path / "rootfs.ext4", "--size", "lots"), "invalid size")
 
 
-#: The setup container runs before the image exists; a user script that writes 300 MB of
-#: noise keeps the extraction into the mounted image busy for a few seconds.
+#: The setup container runs while the image is made and mounted beside it; a user script that
+#: writes 300 MB of noise keeps the extraction into the mounted image busy for a few seconds.
 SLEEPING_SCRIPT = ("echo NEXLAB-TEST-READY\nsleep 120\n", "200MiB")
 NOISY_SCRIPT = ("head -c 300000000 /dev/urandom >/root/noise\necho NEXLAB-TEST-READY\n", "600MiB")
 _PHASES = {"container": SLEEPING_SCRIPT, "extract": NOISY_SCRIPT}
@@ -180,15 +180,23 @@ def start_scripted_build(tmp_path: Path, image: str, script: tuple[str, str], *e
     return child
 
 
-def wait_until_extracting(tmp_path: Path, child: subprocess.Popen[str]) -> None:
-    """Until the image exists under its temporary name, on a loop device, being filled."""
+def wait_until_mounted(tmp_path: Path, child: subprocess.Popen[str], *, setup: str | None = None) -> None:
+    """Until the image exists under its temporary name, on a loop device (made while the setup
+    container runs, beside it); with ``setup`` (``running``, ``exited``) also until the setup
+    container of this test is in that state (``exited``: the extraction has begun)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:
         staged = [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
-        if staged and loop_devices_for(staged[0]):
+        if staged and loop_devices_for(staged[0]) and (setup is None or setup_containers(tmp_path, setup)):
             return
         time.sleep(0.02)
-    raise AssertionError("the extraction into the mounted image was never seen")
+    raise AssertionError(f"the mounted image (setup {setup or 'any'}) was never seen")
+
+
+def setup_containers(tmp_path: Path, status: str) -> list[str]:
+    """This test's containers in ``status`` (``docker ps --filter status=``)."""
+    listing = ["docker", "ps", "-aq", "--filter", f"label=org.nexlab.run={run_id(tmp_path)}", "--filter"]
+    return subprocess.run([*listing, f"status={status}"], capture_output=True, text=True).stdout.split()
 
 
 @pytest.mark.parametrize("phase", sorted(_PHASES))
@@ -196,15 +204,24 @@ def wait_until_extracting(tmp_path: Path, child: subprocess.Popen[str]) -> None:
 def test_killed_half_way_leaves_nothing(tmp_path: Path, debian_base: str, sig: signal.Signals, phase: str) -> None:
     child = start_scripted_build(tmp_path, debian_base, _PHASES[phase])
     assert child.stderr is not None
-    if phase == "container":
-        # The container runs first: no image exists yet, so a broken base leaves none behind.
-        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".nexlab-tmp")]
-    else:
-        wait_until_extracting(tmp_path, child)
+    # Either phase has both sides to undo: while the setup container runs, the image made beside
+    # it (a fixed size) already waits mounted for the extraction.
+    wait_until_mounted(tmp_path, child, setup="running" if phase == "container" else "exited")
     child.send_signal(sig)
     rest = child.stderr.read()
     assert child.wait(timeout=60) == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
+    assert leftovers(tmp_path) == []
+
+
+def test_a_size_the_host_side_refuses_fails_before_the_setup_runs(tmp_path: Path, debian_base: str) -> None:
+    # The image is made beside the setup container; its error is known before the setup starts.
+    script = tmp_path / "keep" / "slow.sh"
+    script.parent.mkdir()
+    script.write_text(SLEEPING_SCRIPT[0])
+    result = build(tmp_path / "rootfs.ext4", "--image", debian_base, "--size", "4MiB", "--script", str(script))
+    assert_one_line_error(result, "size 4194304 bytes is too small for an ext4 rootfs", "at least 8MiB")
+    assert "NEXLAB-TEST-READY" not in result.stderr, "the setup never ran"
     assert leftovers(tmp_path) == []
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from nexlab import allocate, build_rootfs, mkfs, mount, populate, unmount
 from nexlab.builder.mount import Mount
 from nexlab.builder.output import sha256_file
+from tests.conftest import nexlab_cli
 from tests.recorder import Recorder
 
 
@@ -90,8 +93,9 @@ def test_alpine_build(tmp_path: Path, alpine_base: str, sample_agent: Path, is_r
     recorder = Recorder()
     result = build_rootfs(out, agent=sample_agent, image=alpine_base, size="64MiB", progress=recorder)
     assert result.output == out and out.stat().st_size == 64 * 2**20
-    # Computed beside e2fsck on the staged file: it is the renamed output's.
-    assert result.sha256 == sha256_file(out)
+    # The mount path's plain output: its digest is computed when first read, of the file in place.
+    assert not result.sha256_known
+    assert result.sha256 == sha256_file(out) and result.sha256_known
     assert recorder.steps == ["allocate", "mkfs", "mount", "populate", "unmount"]
     assert any("init: busybox" in line for line in recorder.lines), "the init found is reported"
     with mount(out, read_only=True) as mounted:
@@ -166,6 +170,9 @@ def test_existing_output_is_replaced_only_on_success(
         build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB", script=failing)
     assert out.read_bytes() == b"previous build"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fail.sh", "rootfs.ext4"]
+    # The image was made and mounted beside the setup (a fixed size): released with it.
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=True).stdout
+    assert str(tmp_path) not in loops
     result = build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB")
     assert out.stat().st_size == 200 * 2**20 and len(result.sha256) == 64
     assert "sha256" in result._repr_html_()
@@ -189,3 +196,19 @@ def test_a_setup_container_released_early_is_gone_once_its_block_ends(
             if fails:
                 raise RuntimeError("the rest of the build failed")
         assert not docker_client.containers.list(all=True, filters={"id": ids[-1]})
+
+
+def test_a_plain_build_does_not_wait_for_the_digest_and_json_gives_it(
+    tmp_path: Path, alpine_base: str, sample_agent: Path, is_root: bool
+) -> None:
+    out = tmp_path / "rootfs.ext4"
+    inputs = ["--agent", str(sample_agent), "--image", alpine_base, "--size", "64MiB", "-o", str(out)]
+    plain = nexlab_cli("build", "-q", *inputs)
+    assert plain.returncode == 0, plain.stderr
+    facts = dict(line.split(None, 1) for line in plain.stdout.splitlines()[1:])
+    assert facts["output"] == str(out) and facts["size"] == "67108864 bytes (64.0 MiB)"
+    assert facts["sha256"] == "not computed (nexlab build --json prints it)"
+    built = nexlab_cli("build", "-q", "--json", *inputs)
+    assert built.returncode == 0, built.stderr
+    data = json.loads(built.stdout)
+    assert data["sha256"] == data["image_sha256"] == sha256_file(out)

@@ -16,7 +16,7 @@ from tests.builder.test_cli_errors import (
     leftovers,
     run_id,
     start_scripted_build,
-    wait_until_extracting,
+    wait_until_mounted,
 )
 from tests.conftest import REPO, SAMPLE_AGENT, nexlab_cli
 
@@ -31,7 +31,7 @@ def _start_extracting_mount_build(tmp_path: Path, image: str) -> subprocess.Pope
     everything exists at once (container, loop device, mount, partial output)."""
     child = start_scripted_build(tmp_path, image, NOISY_SCRIPT)
     try:
-        wait_until_extracting(tmp_path, child)
+        wait_until_mounted(tmp_path, child, setup="exited")
     except AssertionError:
         child.kill()
         raise

@@ -10,8 +10,7 @@ import pytest
 
 from nexlab import allocate, mkfs, mount, unmount
 from nexlab.builder.mkfs import superblock_facts
-from nexlab.builder.output import sha256_file, sha256_in_background
-from nexlab.builder.unmount import flushing, unmount_digesting
+from nexlab.builder.unmount import flushing
 from nexlab.errors import InputError, ToolMissingError
 from tests.conftest import loop_devices_for, mounts_containing
 
@@ -111,18 +110,6 @@ def test_mount_and_unmount_release_everything(tmp_path: Path, is_root: bool) -> 
     assert "clean" in str(result)
 
 
-def test_unmount_digesting_hashes_the_image_beside_e2fsck(tmp_path: Path, is_root: bool) -> None:
-    image = allocate(tmp_path / "rootfs.ext4", "32MiB").path
-    mkfs(image)
-    mounted = mount(image)
-    (mounted.path / "hello").write_bytes(os.urandom(1 << 20))
-    result, running = unmount_digesting(mounted, digest=True)
-    assert result.fsck_clean, result.fsck_report
-    assert running is not None and running.result() == sha256_file(image)
-    assert loop_devices_for(image) == "" and not mounted.path.exists()
-    assert unmount_digesting(mount(image), digest=False)[1] is None
-
-
 def _mount_line(path: Path) -> str:
     return next(line for line in Path("/proc/self/mountinfo").read_text().splitlines() if f" {path} " in line)
 
@@ -171,11 +158,6 @@ def test_flushing_lets_the_mount_go_when_its_block_raises(tmp_path: Path, is_roo
     # Its thread was joined and its descriptor closed: umount does not find the mount busy.
     assert unmount(mounted).fsck_clean
     assert loop_devices_for(image) == "" and not mounts_containing(str(mounted.path))
-
-
-def test_digest_of_a_missing_file_raises_in_the_caller(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        sha256_in_background(tmp_path / "gone.ext4").result()
 
 
 def test_mount_is_released_when_the_block_raises(tmp_path: Path, is_root: bool) -> None:
