@@ -40,7 +40,12 @@ def copy(source: Path, target: Path) -> None:
     else the data extents copied inside the kernel."""
     import fcntl
 
-    with open(source, "rb") as src, open(target, "wb") as dst:
+    # Not "wb": ext4 flushes a file truncated to zero when it is closed (auto_da_alloc, for
+    # editors that rewrite in place), which made every copy onto a new, empty temporary wait
+    # for its writeback (0.02-0.06 s at 200 MiB, measured). An old file is emptied first.
+    with open(source, "rb") as src, open(os.open(target, os.O_WRONLY | os.O_CREAT, 0o666), "wb") as dst:
+        if os.fstat(dst.fileno()).st_size:
+            dst.truncate(0)
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
             return

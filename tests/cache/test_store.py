@@ -35,6 +35,14 @@ def test_sparse_copy_and_hash_match_the_bytes(tmp_path: Path) -> None:
     assert sparse.sha256(source) == hashlib.sha256(source.read_bytes()).hexdigest()
 
 
+def test_sparse_copy_onto_a_longer_file_leaves_only_the_source(tmp_path: Path) -> None:
+    source = _image(tmp_path / "a")
+    target = tmp_path / "b"
+    target.write_bytes(b"\xff" * (9 * 2**20))  # longer, and data where the source has holes
+    sparse.copy(source, target)
+    assert target.read_bytes() == source.read_bytes()
+
+
 def test_store_lookup_verify(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     entry = cache.store("k" * 64, _image(tmp_path / "a"), {"description": "test"})
