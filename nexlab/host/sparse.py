@@ -6,10 +6,11 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -67,6 +68,31 @@ def copy(source: Path, target: Path) -> None:
 def sha256(path: Path) -> str:
     """sha256 of ``path``'s bytes (``sha256sum``'s), holes hashed as the zeros they read as."""
     digest = hashlib.sha256()
+    _feed(path, digest)
+    return digest.hexdigest()
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.value = zlib.crc32(data, self.value)  # zlib lets go of the GIL for large buffers
+
+
+def crc32(path: Path) -> str:
+    """CRC-32 of ``path``'s bytes (``zlib.crc32`` of all of them, holes as zeros), 8 hex digits:
+    a check against damage, not against an adversary, at ~4x the speed of sha256."""
+    check = _Crc32()
+    _feed(path, check)
+    return f"{check.value:08x}"
+
+
+class _Sink(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+def _feed(path: Path, digest: _Sink) -> None:
     with open(path, "rb") as handle:
         fd = handle.fileno()
         size = os.fstat(fd).st_size
@@ -83,10 +109,9 @@ def sha256(path: Path) -> str:
                 left -= len(chunk)
             position = start + length
         _zeros(digest, size - position)
-    return digest.hexdigest()
 
 
-def _zeros(digest: hashlib._Hash, count: int) -> None:
+def _zeros(digest: _Sink, count: int) -> None:
     while count > 0:
         step = min(count, _CHUNK)
         digest.update(_ZEROS[:step] if step < _CHUNK else _ZEROS)

@@ -5,7 +5,7 @@ agent is written: the base image's ID, every ``BuildSpec`` field but the agent
 and the engine (file inputs by content), nexlab's assets (setup.sh, services,
 the placeholder, mke2fs.conf), e2fsprogs' version, the architecture and the
 cache's format. A build from an entry copies its image (sparse, in the kernel)
-while a thread checks the entry's sha256, then runs the agent step a clean build
+while a thread checks the entry's CRC-32, then runs the agent step a clean build
 runs; an entry that fails its check raises ``CorruptEntryError`` before the
 output is renamed into place (the build then starts from scratch).
 """
