@@ -21,7 +21,7 @@ from nexlab.host import owned, sparse
 log = logging.getLogger("nexlab.cache")
 
 #: Bumped whenever what an entry holds, or how it is made, changes: older entries stop matching.
-#: 2: the image's CRC-32 instead of its sha256.
+#: 2: the image's CRC-32 instead of its sha256; where its files' content lies (``overlay.FileBlocks``).
 FORMAT = 2
 ENV = "NEXLAB_CACHE_DIR"
 IMAGE = "image.ext4"

@@ -4,6 +4,7 @@ thread when asked."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import signal
 import zlib
@@ -32,6 +33,41 @@ def extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
         offset = end
 
 
+#: Byte ranges (offset, length), sorted, none overlapping.
+Ranges = list[tuple[int, int]]
+
+
+def subtract(ranges: Ranges, minus: Ranges) -> Ranges:
+    """The parts of ``ranges`` outside every range of ``minus``."""
+    left: Ranges = []
+    first = 0
+    for start, length in ranges:
+        end = start + length
+        while first < len(minus) and sum(minus[first]) <= start:
+            first += 1  # ends before this range, so before every later one
+        position = start
+        for cut_start, cut_length in itertools.islice(minus, first, None):
+            if cut_start >= end:
+                break
+            if cut_start > position:
+                left.append((position, cut_start - position))
+            position = max(position, cut_start + cut_length)
+        if position < end:
+            left.append((position, end - position))
+    return left
+
+
+def copy_ranges(source: int, target: int, ranges: Ranges) -> None:
+    """Copy each byte range of the file ``source`` to the same offset of ``target``, in the kernel."""
+    for start, length in ranges:
+        done = 0
+        while done < length:
+            copied = os.copy_file_range(source, target, length - done, offset_src=start + done, offset_dst=start + done)
+            if copied == 0:
+                raise OSError("the source shrank while it was copied")
+            done += copied
+
+
 #: ioctl FICLONE (linux/fs.h): share the blocks, on file systems that can (btrfs, XFS).
 _FICLONE = 0x40049409
 
@@ -53,15 +89,7 @@ def copy(source: Path, target: Path) -> None:
         except OSError:
             pass  # ext4, tmpfs, another file system: copy
         size = os.fstat(src.fileno()).st_size
-        for start, length in extents(src.fileno(), size):
-            done = 0
-            while done < length:
-                copied = os.copy_file_range(
-                    src.fileno(), dst.fileno(), length - done, offset_src=start + done, offset_dst=start + done
-                )
-                if copied == 0:
-                    raise OSError(f"{source} shrank while it was copied")
-                done += copied
+        copy_ranges(src.fileno(), dst.fileno(), list(extents(src.fileno(), size)))
         dst.truncate(size)
 
 
@@ -98,7 +126,7 @@ def _feed(path: Path, digest: _Sink) -> None:
         size = os.fstat(fd).st_size
         position = 0
         for start, length in extents(fd, size):
-            _zeros(digest, start - position)
+            zeros(digest, start - position)
             handle.seek(start)
             left = length
             while left:
@@ -108,10 +136,11 @@ def _feed(path: Path, digest: _Sink) -> None:
                 digest.update(chunk)
                 left -= len(chunk)
             position = start + length
-        _zeros(digest, size - position)
+        zeros(digest, size - position)
 
 
-def _zeros(digest: _Sink, count: int) -> None:
+def zeros(digest: _Sink, count: int) -> None:
+    """Feed ``count`` zero bytes to ``digest`` (a hole's content)."""
     while count > 0:
         step = min(count, _CHUNK)
         digest.update(_ZEROS[:step] if step < _CHUNK else _ZEROS)

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nexlab import e2fsck
 from nexlab.builder import engine, sizing
 from nexlab.builder.allocate import allocate
 from nexlab.builder.container import ContentTooLargeError, export_stream, setup_container
@@ -23,8 +24,8 @@ from nexlab.builder.mkfs import MkfsOptions, make_filesystem
 from nexlab.builder.normalize import scrub
 from nexlab.builder.output import Written, host_full, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
-from nexlab.builder.reproducible import cached, epoch
-from nexlab.builder.reproducible.agent import place_agent, placeholder
+from nexlab.builder.reproducible import cached, epoch, overlay
+from nexlab.builder.reproducible.agent import AgentResult, place_agent, placeholder, write_agent
 from nexlab.builder.reproducible.facts import check_service_with, image_records, records_from_json, records_to_json
 from nexlab.builder.reproducible.inputs import collect_inputs, e2fsprogs_version
 from nexlab.builder.reproducible.results import CacheResult, NormalizeResult, StagingResult
@@ -267,7 +268,9 @@ def _clean(
                     with progress.step("cache", f"store the filesystem before the agent as {key[:12]}") as step:
                         cache_start = time.monotonic()
                         try:
-                            entry = store.commit(key, pending, _entry_meta(inputs, system.kind, spec, records))
+                            blocks = overlay.FileBlocks.of(pending / IMAGE)
+                            meta = _entry_meta(inputs, system.kind, spec, records, blocks)
+                            entry = store.commit(key, pending, meta)
                         except (CorruptEntryError, OSError) as exc:
                             progress.log_line(f"cache: cannot store an entry in {store.root} ({exc}); building on")
                         else:
@@ -281,7 +284,11 @@ def _from_cache(
     spec: BuildSpec, target: Path, store: Cache, entry: CacheEntry, progress: Progress, start: float
 ) -> BuildResult:
     """The build from ``entry``: its image, then the agent step; ``CorruptEntryError`` (nothing
-    written) when the entry fails its check."""
+    written) when the entry fails its check.
+
+    The entry's metadata goes in first and the agent step runs on it; the image's sha256
+    then runs beside the copy of the files' content (``overlay``), and ``e2fsck -fn`` and
+    the service check run on the whole image, as in a clean build."""
     meta = entry.meta
     try:
         inputs = BuildManifest(
@@ -290,28 +297,47 @@ def _from_cache(
             **{name: meta["manifest"][name] for name in _TREE_FIELDS},
         )
         kind = InitKind(meta["init"])
-        records = records_from_json(meta["records"])
+        blocks = overlay.FileBlocks.from_json(meta["file_blocks"])
     except (KeyError, TypeError, ValueError) as exc:  # an entry of an older shape, say
         store.remove(entry.directory)
         raise CorruptEntryError(f"its record lacks what a build needs ({exc})") from None
+    the_epoch = inputs.source_date_epoch
     steps: Steps = []
     hashed: list[Future[str]] = []
     written = Written()
     sidecar = _manifest_sidecar(target, lambda: inputs, hashed, written)
     with staged_output(target, sidecars=sidecar, progress=progress, written=written) as staged:
         checked = cached.verify_in_background(store, entry)
-        with progress.step("cache", f"the filesystem before the agent, from cache entry {entry.key[:12]}") as step:
-            cache_start = time.monotonic()
-            sparse.copy(entry.image, staged)
-            steps.append(
-                step.done(
-                    CacheResult(seconds=time.monotonic() - cache_start, key=entry.key, hit=True, bytes=entry.disk_bytes)
-                )
-            )
-        placed, _ = _agent_and_check(
-            staged, spec.agent, inputs.source_date_epoch, kind, progress, hashed, records=records, before_hash=checked
-        )
-        steps.append(placed)
+        try:
+            with progress.step("cache", f"the filesystem before the agent, from cache entry {entry.key[:12]}") as step:
+                cache_start = time.monotonic()
+                fast = overlay.copy_metadata(entry.image, staged, blocks)
+                if not fast:  # this file system's holes cannot tell the agent step's writes apart
+                    sparse.copy(entry.image, staged)
+                seconds = time.monotonic() - cache_start
+                steps.append(step.done(CacheResult(seconds=seconds, key=entry.key, hit=True, bytes=entry.disk_bytes)))
+            with progress.step("agent", "write the agent into the filesystem (debugfs); e2fsck -fn") as step:
+                agent_start = time.monotonic()
+                write_agent(staged, spec.agent, the_epoch)
+                if fast:
+                    done = overlay.written(staged)
+                    hashed.append(sparse.in_background(overlay.sha256, entry.image, staged, done))
+                    overlay.fill(entry.image, staged, done)
+                else:
+                    hashed.append(sparse.in_background(sparse.sha256, staged))
+                e2fsck.ensure_clean(staged, env={"E2FSPROGS_FAKE_TIME": str(the_epoch)})
+                seconds = time.monotonic() - agent_start
+                steps.append(step.done(AgentResult(seconds=seconds, bytes=spec.agent.stat().st_size, fsck_clean=True)))
+            try:
+                records = records_from_json(meta["records"])
+            except (KeyError, TypeError, ValueError) as exc:
+                store.remove(entry.directory)
+                raise CorruptEntryError(f"its records are unreadable ({exc})") from None
+            check_service_with(staged, kind, records)
+        except Exception:
+            checked.result()  # a damaged entry is why a step failed: say so
+            raise
+        checked.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
         store.touch(entry)
     return _result(target, start, steps, hashed, written, spec.slim)
 
@@ -334,48 +360,30 @@ _TREE_FIELDS = (
 )
 
 
-def _entry_meta(inputs: BuildManifest, kind: InitKind, spec: BuildSpec, records: Records) -> dict[str, Any]:
+def _entry_meta(
+    inputs: BuildManifest, kind: InitKind, spec: BuildSpec, records: Records, blocks: overlay.FileBlocks
+) -> dict[str, Any]:
     manifest = dataclasses.asdict(inputs)
     return {
         "manifest": {name: manifest[name] for name in _TREE_FIELDS},
         "init": kind.value,
         "records": records_to_json(records),
+        "file_blocks": blocks.to_json(),
         "description": f"{inputs.base_image} ({inputs.base_image_id[:19]}), {inputs.size // 2**20} MiB, "
         f"init {kind.value}, script {'yes' if spec.script else 'no'}, epoch {inputs.source_date_epoch}",
     }
 
 
 def _agent_and_check(
-    staged: Path,
-    agent: Path,
-    the_epoch: int,
-    kind: InitKind,
-    progress: Progress,
-    hashed: list[Future[str]],
-    *,
-    records: Records | None = None,
-    before_hash: Future[None] | None = None,
+    staged: Path, agent: Path, the_epoch: int, kind: InitKind, progress: Progress, hashed: list[Future[str]]
 ) -> tuple[StepResult, Records]:
-    """The agent step, then the final image's sha256 (a thread) beside the service check (on
-    ``records``, the entry's, when given; else on the image's, which are returned)."""
+    """The agent step, then the final image's sha256 (a thread) beside the service check; the
+    image's records (the service check's, kept with a cache entry) are returned."""
     with progress.step("agent", "write the agent into the filesystem (debugfs); e2fsck -fn") as step:
-        try:
-            placed = step.done(place_agent(staged, agent, the_epoch))
-        except Exception:
-            if before_hash is not None:
-                before_hash.result()  # a damaged entry is why debugfs failed: say so
-            raise
+        placed = step.done(place_agent(staged, agent, the_epoch))
     hashed.append(sparse.in_background(sparse.sha256, staged))
-    try:
-        if records is None:
-            records = image_records(staged)
-        check_service_with(staged, kind, records)
-    except Exception:
-        if before_hash is not None:
-            before_hash.result()  # a damaged entry is why the image reads wrong: say so
-        raise
-    if before_hash is not None:
-        before_hash.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
+    records = image_records(staged)
+    check_service_with(staged, kind, records)
     return placed, records
 
 
