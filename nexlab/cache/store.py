@@ -78,6 +78,15 @@ def _self_digest(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _disk_bytes(directory: Path) -> int:
+    """What the entry's files take on disk (the image is sparse; a build may keep more files)."""
+    total = 0
+    with contextlib.suppress(OSError), os.scandir(directory) as found:
+        for item in found:
+            total += item.stat(follow_symlinks=False).st_blocks * 512
+    return total
+
+
 class Cache:
     """The entries under ``root`` (``cache_root()`` by default), created 0700 on first write."""
 
@@ -131,7 +140,7 @@ class Cache:
             key=directory.name,
             directory=directory,
             image_crc32=str(body["image_crc32"]),
-            disk_bytes=image.st_blocks * 512 + info.st_size,
+            disk_bytes=_disk_bytes(directory),
             created=float(body.get("created", 0)),
             used=info.st_mtime,
             meta=body.get("meta") or {},

@@ -26,7 +26,7 @@ from nexlab.builder.output import Written, host_full, staged_output
 from nexlab.builder.populate import base_init, setup_inputs, too_small
 from nexlab.builder.reproducible import cached, epoch, overlay
 from nexlab.builder.reproducible.agent import AgentResult, place_agent, placeholder, write_agent
-from nexlab.builder.reproducible.facts import check_service_with, image_records, records_from_json, records_to_json
+from nexlab.builder.reproducible.facts import check_service_with, image_records, read_records, write_records
 from nexlab.builder.reproducible.inputs import collect_inputs, e2fsprogs_version
 from nexlab.builder.reproducible.results import CacheResult, NormalizeResult, StagingResult
 from nexlab.builder.reproducible.staging import staging_directory
@@ -269,7 +269,7 @@ def _clean(
                         cache_start = time.monotonic()
                         try:
                             blocks = overlay.FileBlocks.of(pending / IMAGE)
-                            meta = _entry_meta(inputs, system.kind, spec, records, blocks)
+                            meta = _entry_meta(inputs, system.kind, spec, write_records(pending, records), blocks)
                             entry = store.commit(key, pending, meta)
                         except (CorruptEntryError, OSError) as exc:
                             progress.log_line(f"cache: cannot store an entry in {store.root} ({exc}); building on")
@@ -307,7 +307,7 @@ def _from_cache(
     written = Written()
     sidecar = _manifest_sidecar(target, lambda: inputs, hashed, written)
     with staged_output(target, sidecars=sidecar, progress=progress, written=written) as staged:
-        checked = cached.verify_in_background(store, entry)
+        verified = False
         try:
             with progress.step("cache", f"the filesystem before the agent, from cache entry {entry.key[:12]}") as step:
                 cache_start = time.monotonic()
@@ -325,19 +325,23 @@ def _from_cache(
                     overlay.fill(entry.image, staged, done)
                 else:
                     hashed.append(sparse.in_background(sparse.sha256, staged))
+                # While the sha256 runs on the other core (two threads, not three: the machine
+                # may have no third core), and before e2fsck could blame the agent step.
+                store.verify(entry)
+                verified = True
                 e2fsck.ensure_clean(staged, env={"E2FSPROGS_FAKE_TIME": str(the_epoch)})
                 seconds = time.monotonic() - agent_start
                 steps.append(step.done(AgentResult(seconds=seconds, bytes=spec.agent.stat().st_size, fsck_clean=True)))
             try:
-                records = records_from_json(meta["records"])
+                records = read_records(entry.directory, meta["records_sha256"])
             except (KeyError, TypeError, ValueError) as exc:
                 store.remove(entry.directory)
                 raise CorruptEntryError(f"its records are unreadable ({exc})") from None
             check_service_with(staged, kind, records)
         except Exception:
-            checked.result()  # a damaged entry is why a step failed: say so
+            if not verified:
+                store.verify(entry)  # CorruptEntryError when a damaged entry is why a step failed
             raise
-        checked.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
         store.touch(entry)
     return _result(target, start, steps, hashed, written, spec.slim)
 
@@ -361,13 +365,13 @@ _TREE_FIELDS = (
 
 
 def _entry_meta(
-    inputs: BuildManifest, kind: InitKind, spec: BuildSpec, records: Records, blocks: overlay.FileBlocks
+    inputs: BuildManifest, kind: InitKind, spec: BuildSpec, records_sha256: str, blocks: overlay.FileBlocks
 ) -> dict[str, Any]:
     manifest = dataclasses.asdict(inputs)
     return {
         "manifest": {name: manifest[name] for name in _TREE_FIELDS},
         "init": kind.value,
-        "records": records_to_json(records),
+        "records_sha256": records_sha256,
         "file_blocks": blocks.to_json(),
         "description": f"{inputs.base_image} ({inputs.base_image_id[:19]}), {inputs.size // 2**20} MiB, "
         f"init {kind.value}, script {'yes' if spec.script else 'no'}, epoch {inputs.source_date_epoch}",
