@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from nexlab import e2fsck
 from nexlab.builder import engine, sizing
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("nexlab.cache")
 
 Records = Mapping[str, "FileRecord"]
+T = TypeVar("T")
 Steps = list[StepResult | SlimResult]
 
 #: The staging tmpfs's cap with ``--size auto`` (there is no image size to cap it at yet).
@@ -307,7 +308,7 @@ def _from_cache(
     written = Written()
     sidecar = _manifest_sidecar(target, lambda: inputs, hashed, written)
     with staged_output(target, sidecars=sidecar, progress=progress, written=written) as staged:
-        verified = False
+        checked: Future[None] | None = None
         try:
             with progress.step("cache", f"the filesystem before the agent, from cache entry {entry.key[:12]}") as step:
                 cache_start = time.monotonic()
@@ -322,28 +323,38 @@ def _from_cache(
                 if fast:
                     done = overlay.written(staged)
                     hashed.append(sparse.in_background(overlay.sha256, entry.image, staged, done))
-                    overlay.fill(entry.image, staged, done)
+                    filled = sparse.in_background(overlay.fill, entry.image, staged, done)
                 else:
                     hashed.append(sparse.in_background(sparse.sha256, staged))
-                # While the sha256 runs on the other core (two threads, not three: the machine
-                # may have no third core), and before e2fsck could blame the agent step.
-                store.verify(entry)
-                verified = True
+                    filled = _done(None)
+                # The records are parsed (Python) while both threads wait on the kernel and hashlib.
+                records = _records(store, entry)
+                filled.result()
+                # The entry's CRC-32 (zlib, another thread) beside e2fsck (another process) and the
+                # service check (this thread), each reading the image the others read.
+                checked = sparse.in_background(store.verify, entry)
                 e2fsck.ensure_clean(staged, env={"E2FSPROGS_FAKE_TIME": str(the_epoch)})
                 seconds = time.monotonic() - agent_start
                 steps.append(step.done(AgentResult(seconds=seconds, bytes=spec.agent.stat().st_size, fsck_clean=True)))
-            try:
-                records = read_records(entry.directory, meta["records_sha256"])
-            except (KeyError, TypeError, ValueError) as exc:
-                store.remove(entry.directory)
-                raise CorruptEntryError(f"its records are unreadable ({exc})") from None
             check_service_with(staged, kind, records)
-        except Exception:
-            if not verified:
-                store.verify(entry)  # CorruptEntryError when a damaged entry is why a step failed
+        except CorruptEntryError:
             raise
+        except Exception:
+            if checked is None:
+                checked = sparse.in_background(store.verify, entry)
+            checked.result()  # CorruptEntryError when a damaged entry is why a step failed
+            raise
+        checked.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
         store.touch(entry)
     return _result(target, start, steps, hashed, written, spec.slim)
+
+
+def _records(store: Cache, entry: CacheEntry) -> Records:
+    try:
+        return read_records(entry.directory, entry.meta["records_sha256"])
+    except (KeyError, TypeError, ValueError) as exc:
+        store.remove(entry.directory)
+        raise CorruptEntryError(f"its records are unreadable ({exc})") from None
 
 
 #: The manifest's fields an entry records (the agent's digest and the base's name are the build's own).
@@ -416,8 +427,8 @@ def _agent_room(agent: Path) -> int:
     return (-(-agent.stat().st_size // 4096) + 1) * 4096
 
 
-def _done(value: str) -> Future[str]:
-    future: Future[str] = Future()
+def _done(value: T) -> Future[T]:
+    future: Future[T] = Future()
     future.set_result(value)
     return future
 
