@@ -35,7 +35,7 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Build, audit, diff and boot Firecracker root filesystems for Nex.",
     )
     top.add_argument("--debug", action="store_true", help="log every command, show tracebacks and keep temporary files")
-    top.add_argument("--version", action=_Version, nargs=0, help="print nexlab's version")
+    top.add_argument("--version", action=_Version, help="print nexlab's version")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in commands.COMMANDS:
         if only is None or only == command.NAME:
@@ -46,11 +46,20 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 class _Version(argparse.Action):
-    """``--version``, read only when asked for: importlib.metadata is ~70 modules, a third of
-    what a build from the cache imports otherwise."""
+    """argparse's ``version`` action, with the version read only when asked for: finding the
+    installed distribution (``importlib.metadata``) costs every other command's start-up."""
 
-    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        print(f"nexlab {version()}")  # on stdout, as argparse's own version action prints it
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(f"nexlab {version()}")
         parser.exit()
 
 
