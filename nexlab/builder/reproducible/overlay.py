@@ -126,10 +126,10 @@ def sha256(entry_image: Path, target: Path, done: Ranges) -> str:
                 # The entry's part: its data, and zeros for its holes (not faulted in from the map).
                 position = start
                 for data_start, data_length in _clip(entry_data, start, start + length):
-                    sparse.zeros(digest, data_start - position)
+                    _zeros(digest, data_start - position)
                     _update(digest, entry_bytes, data_start, data_length)
                     position = data_start + data_length
-                sparse.zeros(digest, start + length - position)
+                _zeros(digest, start + length - position)
     return digest.hexdigest()
 
 
@@ -150,6 +150,16 @@ def _clip(ranges: Ranges, start: int, end: int) -> Iterator[tuple[int, int]]:
         lo, hi = max(first, start), min(first + length, end)
         if lo < hi:
             yield lo, hi - lo
+
+
+_ZEROS = memoryview(bytes(2**20))
+
+
+def _zeros(digest: Any, count: int) -> None:
+    while count > 0:
+        step = min(count, len(_ZEROS))
+        digest.update(_ZEROS[:step])
+        count -= step
 
 
 def _update(digest: Any, data: mmap.mmap, start: int, length: int) -> None:
