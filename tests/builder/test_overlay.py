@@ -78,6 +78,17 @@ def test_the_overlay_build_is_the_agent_step_on_a_whole_copy(entry: Path, tmp_pa
     assert digest.result() == hashlib.sha256(whole.read_bytes()).hexdigest()
 
 
+def test_the_agent_step_leaves_the_lifetime_writes_counter_at_zero(entry: Path, tmp_path: Path) -> None:
+    image = tmp_path / "image.ext4"
+    sparse.copy(entry, image)
+    run(["debugfs", "-w", "-R", "ssv kbytes_written 1234", str(image)])
+    assert "Lifetime writes:          1234 kB" in run(["dumpe2fs", "-h", str(image)]).stdout
+    agent = tmp_path / "agent"
+    agent.write_bytes(AGENTS["8 MiB"])  # 8 MiB written by the session: the counter would show them
+    place_agent(image, agent, EPOCH)
+    assert "Lifetime writes" not in run(["dumpe2fs", "-h", str(image)]).stdout  # dumpe2fs omits a zero
+
+
 def test_the_metadata_copy_leaves_the_files_content_out(entry: Path, tmp_path: Path) -> None:
     blocks = overlay.FileBlocks.of(entry)
     assert overlay.FileBlocks.from_json(blocks.to_json()) == blocks
