@@ -28,7 +28,8 @@ The default epoch is the base image's creation time: it changes exactly when
 the base does, is the same on every machine that has that image, and is never
 in the future.
 
-The package, one job a module: ``build`` (the steps in order), ``results`` (what
+The package, one job a module: ``build`` (the steps in order; a build from the
+cache), ``clean`` (a build from scratch), ``results`` (what
 each step reports), ``epoch`` (which time the image carries), ``staging`` (where
 the tree goes: a capped tmpfs, /dev/shm's RAM, or disk), ``dumpe2fs`` (which
 inodes are in use), ``debugfs`` (one scripted write session), ``times``
