@@ -1,4 +1,5 @@
-"""The reproducible build's steps, in order (the package's docstring says why each is there)."""
+"""The reproducible build's entry point: its checks, the cache's lookup and the build from an entry
+(``clean`` builds from scratch; the package's docstring says why each step is there)."""
 
 from __future__ import annotations
 
