@@ -46,6 +46,7 @@ def main() -> None:
     # As pip leaves an installed package: compiled, even where PYTHONDONTWRITEBYTECODE is set
     # (without it every run compiles nexlab's modules first: ~0.3 s on this host).
     compileall.compile_dir(str(Path(nexlab.__file__).parent), quiet=1)
+    load_before = os.getloadavg()[0]
     image_id = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Id}}", IMAGE], check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -78,9 +79,12 @@ def main() -> None:
         last, clean = root / f"nexlab-{args.runs}.ext4", root / f"nexlab-{args.runs}-clean.ext4"
         identical = sha256_file(last) == sha256_file(clean)
         parts = floor(root, Cache(root / "cache"), last, agent(args.runs), args.runs)
+    load = f"load average {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     m, c, k = statistics.median(manual_times), statistics.median(cached_times), statistics.median(clean_times)
     ratio = c / m
     lines = [
+        f"_{load}_",
+        "",
         "| method | median (s) | runs (s) |",
         "|---|---|---|",
         f"| seed's manual recipe (`manual_recipe.sh`) | {m:.2f} | {', '.join(f'{t:.2f}' for t in manual_times)} |",
