@@ -8,6 +8,10 @@ from pathlib import Path
 from nexlab.errors import ArchitectureError, InputError
 from nexlab.image import elf
 
+#: nex's default base image (here, not in ``populate``: ``spec`` reads it, and a build
+#: from the cache imports ``spec`` but never ``populate``).
+DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
+
 
 def regular_file(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` as a Path if it is an existing, readable regular file."""

@@ -29,7 +29,7 @@ from nexlab.builder.container import (
 )
 from nexlab.builder.extract import extract
 from nexlab.builder.init import InitKind, InitSystem, choose, detect, detect_in, parse_init
-from nexlab.builder.inputs import check_agent, regular_file, target_arch
+from nexlab.builder.inputs import DEFAULT_IMAGE, check_agent, regular_file, target_arch
 from nexlab.builder.layers import Unavailable, container_stream, image_root
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
@@ -42,9 +42,6 @@ if TYPE_CHECKING:
     from docker.models.images import Image
 
 log = logging.getLogger("nexlab.layers")
-
-#: nex's default base image.
-DEFAULT_IMAGE = "synadia/nex-rootfs:alpine"
 
 
 def setup_inputs(

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from nexlab.builder.allocate import DEFAULT_SIZE
 from nexlab.builder.init import INIT_CHOICES
-from nexlab.builder.populate import DEFAULT_IMAGE
+from nexlab.builder.inputs import DEFAULT_IMAGE
 from nexlab.slim.categories import CATEGORIES as SLIM_CATEGORIES
 from nexlab.slim.categories import DEFAULT as SLIM_DEFAULT
 from nexlab.slim.categories import checked_names, parse_categories

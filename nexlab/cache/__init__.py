@@ -1,7 +1,7 @@
 """The build cache: the filesystem a reproducible build makes before it writes the agent.
 
 An entry is that ext4 image (sparse) and its ``entry.json`` (the inputs it was
-made from, its sha256, and a digest of the JSON itself), in one directory named
+made from, its CRC-32, and a digest of the JSON itself), in one directory named
 by its key, the digest of everything that shapes it but the agent
 (``nexlab.builder.reproducible.cached``). Entries are written to a temporary
 directory and renamed into place, so a half-written one is never found under

@@ -4,8 +4,10 @@ thread when asked."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import signal
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +33,41 @@ def extents(fd: int, size: int) -> Iterator[tuple[int, int]]:
         offset = end
 
 
+#: Byte ranges (offset, length), sorted, none overlapping.
+Ranges = list[tuple[int, int]]
+
+
+def subtract(ranges: Ranges, minus: Ranges) -> Ranges:
+    """The parts of ``ranges`` outside every range of ``minus``."""
+    left: Ranges = []
+    first = 0
+    for start, length in ranges:
+        end = start + length
+        while first < len(minus) and sum(minus[first]) <= start:
+            first += 1  # ends before this range, so before every later one
+        position = start
+        for cut_start, cut_length in itertools.islice(minus, first, None):
+            if cut_start >= end:
+                break
+            if cut_start > position:
+                left.append((position, cut_start - position))
+            position = max(position, cut_start + cut_length)
+        if position < end:
+            left.append((position, end - position))
+    return left
+
+
+def copy_ranges(source: int, target: int, ranges: Ranges) -> None:
+    """Copy each byte range of the file ``source`` to the same offset of ``target``, in the kernel."""
+    for start, length in ranges:
+        done = 0
+        while done < length:
+            copied = os.copy_file_range(source, target, length - done, offset_src=start + done, offset_dst=start + done)
+            if copied == 0:
+                raise OSError("the source shrank while it was copied")
+            done += copied
+
+
 #: ioctl FICLONE (linux/fs.h): share the blocks, on file systems that can (btrfs, XFS).
 _FICLONE = 0x40049409
 
@@ -40,22 +77,19 @@ def copy(source: Path, target: Path) -> None:
     else the data extents copied inside the kernel."""
     import fcntl
 
-    with open(source, "rb") as src, open(target, "wb") as dst:
+    # Not "wb": ext4 flushes a file truncated to zero when it is closed (auto_da_alloc, for
+    # editors that rewrite in place), which made every copy onto a new, empty temporary wait
+    # for its writeback (0.02-0.06 s at 200 MiB, measured). An old file is emptied first.
+    with open(source, "rb") as src, open(os.open(target, os.O_WRONLY | os.O_CREAT, 0o666), "wb") as dst:
+        if os.fstat(dst.fileno()).st_size:
+            dst.truncate(0)
         try:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
             return
         except OSError:
             pass  # ext4, tmpfs, another file system: copy
         size = os.fstat(src.fileno()).st_size
-        for start, length in extents(src.fileno(), size):
-            done = 0
-            while done < length:
-                copied = os.copy_file_range(
-                    src.fileno(), dst.fileno(), length - done, offset_src=start + done, offset_dst=start + done
-                )
-                if copied == 0:
-                    raise OSError(f"{source} shrank while it was copied")
-                done += copied
+        copy_ranges(src.fileno(), dst.fileno(), list(extents(src.fileno(), size)))
         dst.truncate(size)
 
 
@@ -91,6 +125,31 @@ def _zeros(digest: hashlib._Hash, count: int) -> None:
         step = min(count, _CHUNK)
         digest.update(_ZEROS[:step] if step < _CHUNK else _ZEROS)
         count -= step
+
+
+def crc32(path: Path) -> str:
+    """CRC-32 of ``path``'s bytes (``zlib.crc32`` of all of them, holes as zeros), 8 hex digits:
+    a check against damage, not against an adversary, at ~4x the speed of sha256."""
+    value = 0
+    # One buffer read into again and again: a new 1 MiB bytes per read is a fresh mapping
+    # from malloc each time, and its page faults cost as much as the copy.
+    buffer = memoryview(bytearray(_CHUNK))
+    with open(path, "rb", buffering=0) as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        position = 0
+        for start, length in [*extents(fd, size), (size, 0)]:
+            for hole in range(position, start, _CHUNK):  # zlib lets go of the GIL for large buffers
+                value = zlib.crc32(_ZEROS[: min(_CHUNK, start - hole)], value)
+            offset, end = start, start + length
+            while offset < end:
+                got = os.preadv(fd, [buffer[: min(_CHUNK, end - offset)]], offset)
+                if not got:
+                    raise OSError(f"{path} shrank while it was checked")
+                value = zlib.crc32(buffer[:got], value)
+                offset += got
+            position = end
+    return f"{value:08x}"
 
 
 def in_background(function: Callable[..., T], *args: Any) -> Future[T]:

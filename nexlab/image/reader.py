@@ -769,6 +769,14 @@ class Ext4Image:
         """The content of a regular file as a stream of chunks (holes as zeros)."""
         return self._chunks(self._file_inode(entry))
 
+    def data_blocks(self, entry: Entry) -> list[tuple[int, int]]:
+        """Where a regular file's content lies: (first block, count) of each run, in logical
+        order; inline data and holes take none (an extent tree's own blocks are not listed)."""
+        inode = self._file_inode(entry)
+        if inode.flags & INLINE_DATA_FL:
+            return []
+        return [(physical, count) for _logical, physical, count, _uninit in self._runs(inode)]
+
     def read_bytes(self, entry: Entry, limit: int | None = None) -> bytes:
         """The content of a regular file, or its first ``limit`` bytes."""
         inode = self._file_inode(entry)

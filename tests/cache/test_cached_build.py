@@ -93,13 +93,16 @@ def test_the_agent_is_not_part_of_the_key_but_the_rest_is(pinned_base: str, agen
     assert key_of(_spec(agents[0], pinned_base), pinned_base, "1.47.1") != key
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "records"])
 def test_a_damaged_entry_is_rebuilt_never_used(
     damage: str, seeded: Cache, tmp_path: Path, pinned_base: str, agents: tuple[Path, Path], clean_b: Path
 ) -> None:
     (entry,) = seeded.entries()
     if damage == "truncate":
         os.truncate(entry.image, entry.image.stat().st_size // 2)
+    elif damage == "records":  # the service check's records, kept beside entry.json
+        records = entry.directory / "records.json"
+        records.write_bytes(records.read_bytes().replace(b'"/etc"', b'"/etc/"', 1))
     else:
         with open(entry.image, "r+b") as handle:  # a byte of the superblock, the size unchanged
             handle.seek(1024 + 200)

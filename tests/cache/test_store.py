@@ -27,19 +27,29 @@ def _image(path: Path, marker: bytes = b"data") -> Path:
 
 def test_sparse_copy_and_hash_match_the_bytes(tmp_path: Path) -> None:
     import hashlib
+    import zlib
 
     source = _image(tmp_path / "a")
     sparse.copy(source, tmp_path / "b")
     assert (tmp_path / "b").read_bytes() == source.read_bytes()
     assert (tmp_path / "b").stat().st_blocks <= source.stat().st_blocks + 8  # holes stay holes
     assert sparse.sha256(source) == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert sparse.crc32(source) == f"{zlib.crc32(source.read_bytes()):08x}"
+
+
+def test_sparse_copy_onto_a_longer_file_leaves_only_the_source(tmp_path: Path) -> None:
+    source = _image(tmp_path / "a")
+    target = tmp_path / "b"
+    target.write_bytes(b"\xff" * (9 * 2**20))  # longer, and data where the source has holes
+    sparse.copy(source, target)
+    assert target.read_bytes() == source.read_bytes()
 
 
 def test_store_lookup_verify(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     entry = cache.store("k" * 64, _image(tmp_path / "a"), {"description": "test"})
     found = cache.lookup("k" * 64)
-    assert found is not None and found.image_sha256 == entry.image_sha256 and found.description == "test"
+    assert found is not None and found.image_crc32 == entry.image_crc32 and found.description == "test"
     cache.verify(found)  # intact
     assert [e.key for e in cache.entries()] == ["k" * 64]
     assert not list(cache.entries_dir.glob(f"*{TEMPORARY}"))
@@ -56,7 +66,7 @@ def test_a_flipped_byte_is_caught_on_use_and_the_entry_removed(tmp_path: Path) -
         handle.write(bytes([byte[0] ^ 0xFF]))
     found = cache.lookup("f" * 64)
     assert found is not None  # the size is right: only the digest tells
-    with pytest.raises(CorruptEntryError, match="sha256"):
+    with pytest.raises(CorruptEntryError, match="CRC-32"):
         cache.verify(found)
     assert cache.lookup("f" * 64) is None and not entry.directory.exists()
 

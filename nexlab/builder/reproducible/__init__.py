@@ -28,11 +28,13 @@ The default epoch is the base image's creation time: it changes exactly when
 the base does, is the same on every machine that has that image, and is never
 in the future.
 
-The package, one job a module: ``build`` (the steps in order), ``results`` (what
+The package, one job a module: ``build`` (the steps in order; a build from the
+cache), ``clean`` (a build from scratch), ``results`` (what
 each step reports), ``epoch`` (which time the image carries), ``staging`` (where
 the tree goes: a capped tmpfs, /dev/shm's RAM, or disk), ``dumpe2fs`` (which
-inodes are in use), ``debugfs`` (one scripted write session) and ``times``
-(step 4). The inputs and their digest are the ``BuildManifest``
+inodes are in use), ``debugfs`` (one scripted write session), ``times``
+(step 4), ``agent`` (step 6), ``cached`` (the cache's key) and ``overlay`` (a
+build from an entry: its sha256 beside the copy). The inputs and their digest are the ``BuildManifest``
 (``nexlab.builder.manifest``).
 """
 

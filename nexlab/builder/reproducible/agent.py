@@ -5,8 +5,11 @@ makes it root's, 0755, as it does the agent), so the filesystem made from its
 tree does not depend on the agent and can be cached (``nexlab.cache``). Clean
 and cached builds then run this same step on the same bytes: one debugfs
 session replaces the placeholder with the agent (root's, 0755, every time the
-epoch, its directory's times too), a second one resets the lifetime-writes
-counter (the agent's size changes it), and ``e2fsck -fn`` must find it clean.
+epoch, its directory's times too) and, last, resets the lifetime-writes counter
+(the agent's size would change it; e2fsprogs adds a session's writes to it when
+it closes only if it is not zero, so the reset holds), and ``e2fsck -fn`` must
+find it clean. One debugfs process instead of two: the same bytes (measured),
+~10 ms less for every build from the cache.
 """
 
 from __future__ import annotations
@@ -50,7 +53,19 @@ class AgentResult(StepResult):
 def place_agent(image: Path, agent: Path, epoch: int) -> AgentResult:
     """Replace the placeholder in ``image`` with ``agent``; the times are ``epoch``."""
     start = time.monotonic()
-    fake_time = {"E2FSPROGS_FAKE_TIME": str(epoch)}
+    write_agent(image, agent, epoch)
+    e2fsck.ensure_clean(image, env={"E2FSPROGS_FAKE_TIME": str(epoch)})
+    return AgentResult(seconds=time.monotonic() - start, bytes=agent.stat().st_size, fsck_clean=True)
+
+
+def write_agent(image: Path, agent: Path, epoch: int) -> None:
+    """``place_agent`` but its ``e2fsck -fn``: the debugfs session alone.
+
+    Every block they change is written (``UNIX_IO_NOZEROOUT``: e2fsprogs zeroes a
+    block it allocates with fallocate where it can, which leaves a hole in a regular
+    file), so ``overlay`` finds all of them as data; the bytes are the same either way.
+    """
+    fake_time = {"E2FSPROGS_FAKE_TIME": str(epoch), "UNIX_IO_NOZEROOUT": "1"}
     directory = AGENT.rsplit("/", 1)[0]
     with debugfs.session(image) as session:
         # debugfs splits its commands on blanks: the agent goes in under a name without any.
@@ -61,7 +76,5 @@ def place_agent(image: Path, agent: Path, epoch: int) -> AgentResult:
         for path in (AGENT, directory):
             session.add(*(f"sif {path} {field} @{epoch}" for field in ("mtime", "ctime", "atime")))
         session.add(f"sif {AGENT} crtime @{epoch}")
+        session.add("ssv kbytes_written 0")
         session.run(env=fake_time)
-    debugfs.set_superblock(image, "kbytes_written", "0", env=fake_time)
-    e2fsck.ensure_clean(image, env=fake_time)
-    return AgentResult(seconds=time.monotonic() - start, bytes=agent.stat().st_size, fsck_clean=True)

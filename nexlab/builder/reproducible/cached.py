@@ -4,10 +4,10 @@ The key is the digest of every input that shapes the filesystem made before the
 agent is written: the base image's ID, every ``BuildSpec`` field but the agent
 and the engine (file inputs by content), nexlab's assets (setup.sh, services,
 the placeholder, mke2fs.conf), e2fsprogs' version, the architecture and the
-cache's format. A build from an entry copies its image (sparse, in the kernel)
-while a thread checks the entry's sha256, then runs the agent step a clean build
-runs; an entry that fails its check raises ``CorruptEntryError`` before the
-output is renamed into place (the build then starts from scratch).
+cache's format. A build from an entry runs the agent step a clean build runs on a copy of its
+image (``overlay``) and checks the entry's CRC-32; an entry that fails its check
+raises ``CorruptEntryError`` before the output is renamed into place (the build
+then starts from scratch).
 """
 
 from __future__ import annotations
@@ -17,17 +17,15 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import Future
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import nexlab
 from nexlab.builder.spec import BuildSpec
-from nexlab.cache import Cache, CacheEntry
+from nexlab.cache import Cache
 from nexlab.cache.store import FORMAT
 from nexlab.errors import InputError
-from nexlab.host import sparse
 
 #: An image ID names its content: with one, a cache hit needs no engine at all.
 IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -103,8 +101,3 @@ def _size(value: Any) -> Any:
         return parse_size(value)
     except InputError:  # a size only a later step resolves ("auto") keeps its text
         return value
-
-
-def verify_in_background(cache: Cache, entry: CacheEntry) -> Future[None]:
-    """``cache.verify(entry)`` in a thread (hashlib and file reads release the GIL)."""
-    return sparse.in_background(cache.verify, entry)

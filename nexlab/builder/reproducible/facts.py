@@ -8,7 +8,9 @@ its directory are read again, from the image just made.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,18 +41,39 @@ def check_service_with(image: Path, built_for: InitKind, records: Mapping[str, F
     from nexlab.builder.service_check import _evaluate, _problem
     from nexlab.image import open_image
 
-    current = dict(records)
     with open_image(image) as fs:
+        fresh: dict[str, FileRecord | None] = {}
         for path in _FRESH:
             entry = fs.lookup(path)
-            if entry is None:
-                current.pop(path, None)
-            else:
-                current[path] = record_from_entry(entry, None, None)
+            fresh[path] = None if entry is None else record_from_entry(entry, None, None)
+        current = _Overlaid(records, fresh)
         found = _evaluate(current, _reader(fs, current, rules.READ_LIMIT, []))
     problem = _problem(found, built_for)
     if problem is not None:
         raise problem
+
+
+#: A cache entry's records, beside its entry.json (which holds their sha256): a lookup of the
+#: entry (``nexlab cache ls`` too) does not parse them, and a build parses them once.
+RECORDS = "records.json"
+
+
+def write_records(directory: Path, records: Mapping[str, FileRecord]) -> str:
+    """``records`` into ``directory``/RECORDS; their sha256, for the entry's record."""
+    data = json.dumps(records_to_json(records), separators=(",", ":")).encode()
+    (directory / RECORDS).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_records(directory: Path, sha256: str) -> Mapping[str, FileRecord]:
+    """What ``write_records`` wrote there; ``ValueError`` unless it still has ``sha256``."""
+    try:
+        data = (directory / RECORDS).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{RECORDS}: {exc.strerror}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{RECORDS} does not match its digest")
+    return records_from_json(json.loads(data))
 
 
 def records_to_json(records: Mapping[str, FileRecord]) -> dict[str, Any]:
@@ -60,10 +83,58 @@ def records_to_json(records: Mapping[str, FileRecord]) -> dict[str, Any]:
     return {"columns": list(COLUMNS), "rows": [[getattr(r, c) for c in COLUMNS] for r in records.values()]}
 
 
-def records_from_json(data: Mapping[str, Any]) -> dict[str, FileRecord]:
-    from nexlab.audit.inventory import COLUMNS, FileRecord
+def records_from_json(data: Mapping[str, Any]) -> Mapping[str, FileRecord]:
+    """The records ``records_to_json`` wrote; each is made when first read (a service check
+    reads a few dozen of thousands). ``ValueError`` for another shape."""
+    from nexlab.audit.inventory import COLUMNS
 
     if list(data.get("columns") or []) != list(COLUMNS):
         raise ValueError("records of another shape")
-    records = (FileRecord(**dict(zip(COLUMNS, row, strict=True))) for row in data["rows"])
-    return {r.path: r for r in records}
+    rows = data["rows"]
+    if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == len(COLUMNS) for row in rows):
+        raise ValueError("records of another shape")
+    return _Rows({row[0]: row for row in rows})
+
+
+class _Rows(Mapping[str, "FileRecord"]):
+    def __init__(self, rows: dict[str, list[Any]]) -> None:
+        self._rows = rows
+        self._made: dict[str, FileRecord] = {}
+
+    def __getitem__(self, path: str) -> FileRecord:
+        record = self._made.get(path)
+        if record is None:
+            from nexlab.audit.inventory import COLUMNS, FileRecord
+
+            record = FileRecord(**dict(zip(COLUMNS, self._rows[path], strict=True)))
+            self._made[path] = record
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class _Overlaid(Mapping[str, "FileRecord"]):
+    """``base`` with the paths of ``fresh`` replaced (None: gone), without copying ``base``."""
+
+    def __init__(self, base: Mapping[str, FileRecord], fresh: Mapping[str, FileRecord | None]) -> None:
+        self._base = base
+        self._fresh = fresh
+
+    def __getitem__(self, path: str) -> FileRecord:
+        if path in self._fresh:
+            record = self._fresh[path]
+            if record is None:
+                raise KeyError(path)
+            return record
+        return self._base[path]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (path for path in self._base if path not in self._fresh)
+        yield from (path for path, record in self._fresh.items() if record is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nexlab.builder.container import SetupInputs
 from nexlab.builder.manifest import BuildManifest
 from nexlab.builder.output import sha256_file
 from nexlab.builder.reproducible import epoch
@@ -15,6 +14,8 @@ from nexlab.run import run
 
 if TYPE_CHECKING:
     from docker.models.images import Image
+
+    from nexlab.builder.container import SetupInputs
 
 
 def collect_inputs(
