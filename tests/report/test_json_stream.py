@@ -8,21 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from nexlab.audit import audit
+from nexlab.audit import Audit, audit
 from nexlab.report import audit_json as module
 from nexlab.run import run
 from tests.conftest import require
 
 
 def test_chunks_are_the_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    require(shutil.which("mkfs.ext4") is not None, "mkfs.ext4 (e2fsprogs)")
-    staging = tmp_path / "root"
-    (staging / "etc").mkdir(parents=True)
-    for i in range(25):
-        (staging / "etc" / f'file-{i:02d}\n"é').write_bytes(b"x" * i)
-    image = tmp_path / "small.ext4"
-    run(["mkfs.ext4", "-q", "-F", "-d", str(staging), str(image), "8M"])
-    result = audit(image, fsck_check=False)
+    result = _audit_of_small_image(tmp_path, 25, 'file-{:02d}\n"é', b"x")
     monkeypatch.setattr(module, "RECORDS_PER_CHUNK", 7)  # several chunks of files
     for indent in (None, 1, 2):
         chunks = list(module.iter_audit_json(result, indent=indent))
@@ -37,14 +30,7 @@ def test_json_file_is_written_in_chunks(tmp_path: Path, monkeypatch: pytest.Monk
     from nexlab import report
     from nexlab.builder import output
 
-    require(shutil.which("mkfs.ext4") is not None, "mkfs.ext4 (e2fsprogs)")
-    staging = tmp_path / "root"
-    (staging / "etc").mkdir(parents=True)
-    for i in range(40):
-        (staging / "etc" / f"file-{i:02d}").write_bytes(b"y" * i)
-    image = tmp_path / "small.ext4"
-    run(["mkfs.ext4", "-q", "-F", "-d", str(staging), str(image), "8M"])
-    result = audit(image, fsck_check=False)
+    result = _audit_of_small_image(tmp_path, 40, "file-{:02d}", b"y")
     monkeypatch.setattr(module, "RECORDS_PER_CHUNK", 5)
     expected = module.audit_json_file(result).encode()
     sizes: list[int] = []
@@ -65,3 +51,16 @@ def test_json_file_is_written_in_chunks(tmp_path: Path, monkeypatch: pytest.Monk
     assert report.write(result, {"markdown": md, "json": out}) == [md, out]
     assert out.read_bytes() == expected and md.read_text().strip()
     assert len(sizes) > 8 and max(sizes) < len(expected) // 4
+
+
+def _audit_of_small_image(tmp_path: Path, count: int, name: str, fill: bytes) -> Audit:
+    """The audit of an 8 MiB ext4 made by ``mkfs.ext4 -d``: ``count`` files in /etc, file i
+    named ``name.format(i)`` and holding i bytes of ``fill``."""
+    require(shutil.which("mkfs.ext4") is not None, "mkfs.ext4 (e2fsprogs)")
+    staging = tmp_path / "root"
+    (staging / "etc").mkdir(parents=True)
+    for i in range(count):
+        (staging / "etc" / name.format(i)).write_bytes(fill * i)
+    image = tmp_path / "small.ext4"
+    run(["mkfs.ext4", "-q", "-F", "-d", str(staging), str(image), "8M"])
+    return audit(image, fsck_check=False)
