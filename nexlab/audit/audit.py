@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -135,13 +136,17 @@ def _hash_files(fs: Any, builder: TableBuilder) -> None:
     paths = builder.paths
 
     names: dict[int, str] = {}
+    # The reader's two hashing threads may both warn first: one builds the map while the
+    # other waits, never reading it half made (that named a file "inode N").
+    naming = threading.Lock()
 
     def name(ino: int) -> str | None:
         # Only for warnings: the first path of the inode in the walk's order, as before. The
         # map is made at the first warning (a hostile image can have thousands of them).
-        if not names:
-            for row in range(len(paths)):
-                names.setdefault(inode[row], paths[row])
+        with naming:
+            if not names:
+                for row in range(len(paths)):
+                    names.setdefault(inode[row], paths[row])
         return names.get(ino)
 
     chunk_rows: list[int] = []
