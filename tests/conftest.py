@@ -207,6 +207,46 @@ def mounts_containing(fragment: str) -> list[str]:
     return [line for line in Path("/proc/mounts").read_text().splitlines() if fragment in line]
 
 
+def remove_tree(path: Path) -> None:
+    """Remove a test's scratch directory, unless something is still mounted under it.
+
+    A suite run keeps ~25 GB of images if its directories stay to the end (CI ran out of disk),
+    so shared fixtures remove theirs when done. A mount left under one (a test that leaked it
+    fails on its own) would make rmtree descend into the mounted image: such a tree is kept.
+    """
+    if not path.exists() or mounts_containing(str(path)):
+        return
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sparse_copy(source: Path, target: Path) -> Path:
+    """Copy an image keeping its holes (``shutil.copyfile`` writes them out as zeros)."""
+    from nexlab.host import sparse
+
+    sparse.copy(source, target)
+    return target
+
+
+def scratch(parent: Path, name: str) -> Path:
+    """A new directory ``name`` under ``parent`` (a fixture's share of ``module_tmp``)."""
+    path = parent / name
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="module")
+def module_tmp(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory for one module's shared files, removed when the module's tests are done."""
+    path = tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+    yield path
+    remove_tree(path)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    return f"nexlab: {free / 2**30:.1f} GiB free in {tempfile.gettempdir()} (a full run peaks at a few GiB)"
+
+
 def nexlab_cli(
     *args: str, check: bool = False, timeout: float = 600, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.chromium import Browser
-from tests.conftest import REPO, mounts_containing, require
+from tests.conftest import REPO, mounts_containing, remove_tree, require
 
 NOTEBOOKS = REPO / "notebooks"
 KERNEL = "nexlab-venv"
@@ -160,6 +160,7 @@ def executed(kernel_path: Path, tmp_path_factory: pytest.TempPathFactory, debian
                 done[stem] = execute(NOTEBOOKS / f"{stem}.ipynb", workdir, again=again, BASE_IMAGE=debian_base)
             finally:
                 no_mounts_left(workdir)
+            remove_tree(workdir)  # the outputs are in the notebook; its images are not read again
         return done[stem]
 
     return run
@@ -460,6 +461,7 @@ def test_jupyterlab_runs_the_notebook_with_live_widgets(lab: Lab, debian_base: s
     finally:
         lab.close_all()
         no_mounts_left(workdir)
+    remove_tree(workdir)
 
 
 def _click_build(lab: Lab) -> None:

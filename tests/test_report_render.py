@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.chromium import Browser, chromium, chromium_binary, colour_stats
-from tests.conftest import REPO, nexlab_cli, require
+from tests.conftest import REPO, nexlab_cli, require, scratch
 
 REPORTS = REPO / "reports"
 KINDS = ("audit", "diff", "repro")
@@ -37,9 +37,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory, debian_base: str, sample_agent: Path) -> dict[str, Path]:
+def generated(module_tmp: Path, debian_base: str, sample_agent: Path) -> dict[str, Path]:
     """audit, diff and repro reports made by the CLI from images built here. Returns kind -> HTML path."""
-    out = tmp_path_factory.mktemp("reports")
+    out = scratch(module_tmp, "reports")
     base = ["--agent", str(sample_agent), "--image", debian_base, "--size", "200MiB"]
     for name, extra in (("a.ext4", []), ("slim.ext4", ["--script", str(REPORTS / "demo-slim.sh")])):
         built = nexlab_cli("build", *base, *extra, "-o", str(out / name), "-q")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from nexlab.audit.findings import BY_CODE, Severity
-from tests.conftest import require
+from tests.conftest import require, scratch
 
 AGENT = b"#!/bin/sh\nexec sleep 1000\n"
 APK_DB = """P:busybox
@@ -111,9 +111,9 @@ def make_image(workdir: Path, name: str, change: Callable[[Path], None] | None =
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory, is_root: bool) -> Path:
+def workdir(module_tmp: Path, is_root: bool) -> Path:
     # Root so that the staging tree can hold the owners (uid 1000) the rules look at.
-    return tmp_path_factory.mktemp("small-rootfs")
+    return scratch(module_tmp, "small-rootfs")
 
 
 @pytest.fixture(scope="module")

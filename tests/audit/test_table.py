@@ -32,6 +32,7 @@ from nexlab.audit.inventory import FileRecord, canonical_path, record_from_entry
 from nexlab.audit.table import FileTable, PathMap
 from nexlab.image import open_image
 from nexlab.report.audit_json import audit_json, audit_json_dict
+from tests.conftest import scratch
 from tests.image.images import CASES, make_image
 
 #: Reader cases with the awkward things (hardlinks, xattrs, devices, non-UTF-8 names, inline data).
@@ -39,8 +40,8 @@ AUDITED = ("ext4-4k", "ext4-inline-mkfs-d", "ext4-1k-128-no64bit", "ext4-ea_inod
 
 
 @pytest.fixture(scope="module")
-def reader_images(is_root: bool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    workdir = tmp_path_factory.mktemp("table-images")
+def reader_images(is_root: bool, module_tmp: Path) -> dict[str, Path]:
+    workdir = scratch(module_tmp, "table-images")
     return {case.name: make_image(case, workdir) for case in CASES if case.name in AUDITED}
 
 

@@ -10,12 +10,12 @@ import pytest
 from nexlab.boot.kernel import KernelFormat, choose_kernel
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.run import run
-from tests.conftest import nexlab_cli, require
+from tests.conftest import nexlab_cli, require, scratch
 
 
 @pytest.fixture(scope="module")
-def small_ext4(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    image = tmp_path_factory.mktemp("inputs") / "small.ext4"
+def small_ext4(module_tmp: Path) -> Path:
+    image = scratch(module_tmp, "inputs") / "small.ext4"
     run(["mkfs.ext4", "-q", "-F", str(image), "4M"])
     return image
 

@@ -18,7 +18,7 @@ from nexlab.audit.findings import Severity
 from nexlab.builder import base
 from nexlab.builder.pipeline import build_rootfs
 from tests.boot.conftest import qemu_kernel  # noqa: F401 (a fixture)
-from tests.conftest import ALPINE_TARBALLS, SAMPLE_AGENT, require
+from tests.conftest import ALPINE_TARBALLS, SAMPLE_AGENT, require, sparse_copy
 
 pytestmark = [pytest.mark.docker, pytest.mark.root, pytest.mark.slow]
 
@@ -104,7 +104,7 @@ def _build_dockerfile(spec: Base) -> str:
 
 def image_of(spec: Base, directory: Path, *, reproducible: bool) -> Path:
     key = (spec.name, reproducible)
-    if key not in _images:
+    if key not in _images or not _images[key].exists():
         out = directory / f"{spec.name}{'-repro' if reproducible else ''}.ext4"
         result = build_rootfs(out, agent=SAMPLE_AGENT, image=base_tag(spec), size=spec.size, reproducible=reproducible)
         populate = next((s for s in result.steps if s.step == "populate"), None)
@@ -123,6 +123,8 @@ def test_builds_and_audits_without_high_findings(
     result = audit(image, hash=False)
     high = [f"{f.code}: {f.message}" for f in result.findings if f.severity.rank >= Severity.HIGH.rank]
     assert high == []
+    if reproducible:
+        image.unlink()  # only the mount-path images are booted; the session's disk use stays small
 
 
 CRASHING_AGENT = '#!/bin/sh\necho "agent: cannot reach the control plane" >&2\nexit 1\n'
@@ -158,8 +160,6 @@ BOOT_CASES = [
 
 
 def boot_image(case: BootCase, directory: Path) -> Path:
-    import shutil
-
     from nexlab.run import run
 
     spec = BY_NAME[case.base]
@@ -171,8 +171,7 @@ def boot_image(case: BootCase, directory: Path) -> Path:
         agent.chmod(0o755)
         out = directory / f"{case.id}.ext4"
         return build_rootfs(out, agent=agent, image=base_tag(spec), size=spec.size).output
-    image = directory / f"{case.id}.ext4"
-    shutil.copyfile(image_of(spec, directory, reproducible=False), image)
+    image = sparse_copy(image_of(spec, directory, reproducible=False), directory / f"{case.id}.ext4")
     inittab = directory / "inittab-no-agent"
     inittab.write_text(BUSYBOX_NO_AGENT)
     for request in DISABLE[spec.init]:
@@ -202,7 +201,11 @@ def matrix_boots(request: pytest.FixtureRequest, matrix_dir: Path, docker_client
         return boot(images[case.id], timeout=300, log=matrix_dir / f"{case.id}.console")
 
     with ThreadPoolExecutor(max_workers=max(BOOT_WORKERS, 1)) as pool:
-        return dict(zip([c.id for c in selected], pool.map(one, selected), strict=True))
+        results = dict(zip([c.id for c in selected], pool.map(one, selected), strict=True))
+    for case in selected:
+        if case.variant != "good":  # made for this boot only
+            images[case.id].unlink()
+    return results
 
 
 @pytest.mark.qemu
@@ -222,15 +225,14 @@ def test_systemd_image_with_an_openrc_script_is_high_and_fails_the_build_check(
     matrix_dir: Path, docker_client: object, is_root: bool
 ) -> None:
     """The issue's image: systemd as PID 1, the agent only as an OpenRC script."""
-    import shutil
-
     from nexlab.builder.init import InitKind
     from nexlab.builder.service_check import check_service
     from nexlab.errors import AgentServiceError
     from nexlab.run import run
 
-    image = matrix_dir / "systemd-openrc-script.ext4"
-    shutil.copyfile(image_of(BY_NAME["bookworm-systemd"], matrix_dir, reproducible=False), image)
+    image = sparse_copy(
+        image_of(BY_NAME["bookworm-systemd"], matrix_dir, reproducible=False), matrix_dir / "systemd-openrc-script.ext4"
+    )
     script = matrix_dir / "agent.openrc"
     script.write_text("#!/sbin/openrc-run\ncommand=/usr/local/bin/agent\n")
     requests = (

@@ -17,6 +17,7 @@ from nexlab.builder.reproducible.agent import AGENT, place_agent, placeholder, w
 from nexlab.e2fsck import ensure_clean
 from nexlab.host import sparse
 from nexlab.run import run
+from tests.conftest import scratch
 
 EPOCH = 1_700_000_000
 
@@ -45,8 +46,8 @@ def _entry(tmp_path: Path, *, block_size: int = 4096) -> Path:
 
 
 @pytest.fixture(scope="module")
-def entry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _entry(tmp_path_factory.mktemp("overlay"))
+def entry(module_tmp: Path) -> Path:
+    return _entry(scratch(module_tmp, "overlay"))
 
 
 AGENTS = {

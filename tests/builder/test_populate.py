@@ -17,13 +17,13 @@ import pytest
 from nexlab import allocate, build_rootfs, mkfs, mount, populate, unmount
 from nexlab.builder.mount import Mount
 from nexlab.builder.output import sha256_file
-from tests.conftest import nexlab_cli
+from tests.conftest import nexlab_cli, scratch
 from tests.recorder import Recorder
 
 
 @pytest.fixture(scope="module")
-def debian_rootfs(tmp_path_factory: pytest.TempPathFactory, debian_base: str, sample_agent: Path) -> Path:
-    out = tmp_path_factory.mktemp("debian") / "rootfs.ext4"
+def debian_rootfs(module_tmp: Path, debian_base: str, sample_agent: Path) -> Path:
+    out = scratch(module_tmp, "debian") / "rootfs.ext4"
     build_rootfs(out, agent=sample_agent, image=debian_base, size="200MiB")
     return out
 

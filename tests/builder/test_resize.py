@@ -19,14 +19,14 @@ from nexlab.builder.resize import ResizeResult, resize
 from nexlab.errors import InputError, ResizeError, ShrinkBelowContentError
 from nexlab.run import run
 from tests.builder.test_cli_errors import assert_one_line_error
-from tests.conftest import nexlab_cli
+from tests.conftest import nexlab_cli, scratch
 
 MiB = 2**20
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    where = tmp_path_factory.mktemp("resize")
+def original(module_tmp: Path) -> Path:
+    where = scratch(module_tmp, "resize")
     tree = where / "tree"
     for index in range(40):
         directory = tree / f"d{index % 4}"

@@ -14,16 +14,14 @@ from nexlab.builder.manifest import BuildManifest, manifest_path
 from nexlab.builder.pipeline import build_rootfs
 from nexlab.builder.results import BuildResult, SizeResult
 from tests.builder.test_cli_errors import assert_one_line_error
-from tests.conftest import nexlab_cli
+from tests.conftest import nexlab_cli, scratch
 
 MiB = 2**20
 
 
 @pytest.fixture(scope="module")
-def builds(
-    tmp_path_factory: pytest.TempPathFactory, debian_base: str, alpine_base: str, sample_agent: Path
-) -> dict[str, BuildResult]:
-    where = tmp_path_factory.mktemp("auto")
+def builds(module_tmp: Path, debian_base: str, alpine_base: str, sample_agent: Path) -> dict[str, BuildResult]:
+    where = scratch(module_tmp, "auto")
     (where / "a").mkdir()
     (where / "b").mkdir()
     made = {

@@ -15,6 +15,7 @@ from nexlab.builder.spec import BuildSpec
 from nexlab.cache import Cache
 from nexlab.cache.store import TEMPORARY
 from nexlab.image import open_image
+from tests.conftest import scratch
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +24,8 @@ def pinned_base(docker_client, debian_base) -> str:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(scope="module")
-def agents(tmp_path_factory, sample_agent: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
-    directory = tmp_path_factory.mktemp("agents")
+def agents(module_tmp: Path, sample_agent: Path) -> tuple[Path, Path]:
+    directory = scratch(module_tmp, "agents")
     first, second = directory / "agent-a.sh", directory / "agent-b.sh"
     first.write_bytes(sample_agent.read_bytes())
     second.write_bytes(sample_agent.read_bytes() + b"# another release of the agent\n" * 300)
@@ -42,9 +43,9 @@ def _cache_step(result: BuildResult) -> CacheResult | None:
 
 
 @pytest.fixture(scope="module")
-def clean_b(tmp_path_factory, pinned_base: str, agents: tuple[Path, Path]) -> Path:  # type: ignore[no-untyped-def]
+def clean_b(module_tmp: Path, pinned_base: str, agents: tuple[Path, Path]) -> Path:
     """Agent B built without any cache: what every cached build of B must equal."""
-    out = tmp_path_factory.mktemp("clean") / "b.ext4"
+    out = scratch(module_tmp, "clean") / "b.ext4"
     result = build(_spec(agents[1], pinned_base), out, reproducible=True, cache=False)
     assert _cache_step(result) is None
     return out

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from nexlab.diff import Diff, diff
-from tests.conftest import ALPINE_TARBALLS, nexlab_cli, require
+from tests.conftest import ALPINE_TARBALLS, nexlab_cli, require, scratch
 
 
 @pytest.fixture(scope="module")
-def alpine_pair(tmp_path_factory: pytest.TempPathFactory, docker_client, is_root, sample_agent) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+def alpine_pair(module_tmp: Path, docker_client, is_root, sample_agent) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
     from nexlab.builder import base
     from nexlab.builder.pipeline import build_rootfs
 
-    work = tmp_path_factory.mktemp("alpine")
+    work = scratch(module_tmp, "alpine")
     images = []
     for release in ("3.19", "3.20"):
         tarball = ALPINE_TARBALLS[release]

@@ -13,19 +13,19 @@ from nexlab.diff import Diff, diff
 from nexlab.diff.causes import cause_for_path
 from nexlab.diff.packages import compare_versions
 from nexlab.errors import ImageFormatError, InputError
-from tests.conftest import nexlab_cli, require
+from tests.conftest import nexlab_cli, require, scratch
 from tests.diff.pairs import EXPECTED, HOSTILE_PATH, MANY, UUID_B, base_tree, make_image, make_pair
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, is_root: bool) -> tuple[Path, Path]:
-    return make_pair(tmp_path_factory.mktemp("pair"))
+def pair(module_tmp: Path, is_root: bool) -> tuple[Path, Path]:
+    return make_pair(scratch(module_tmp, "pair"))
 
 
 @pytest.fixture(scope="module")
-def same_content(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def same_content(module_tmp: Path) -> tuple[Path, Path]:
     """One tree, two mkfs runs with different UUIDs: identical content, different bytes."""
-    work = tmp_path_factory.mktemp("same")
+    work = scratch(module_tmp, "same")
     tree = work / "tree"
     tree.mkdir()
     base_tree(tree)

@@ -17,7 +17,7 @@ from nexlab.builder.allocate import allocate
 from nexlab.builder.mkfs import mkfs
 from nexlab.diff import diff
 from nexlab.report import markdown as diff_markdown
-from tests.conftest import nexlab_cli, require
+from tests.conftest import nexlab_cli, require, scratch
 from tests.diff.pairs import UUID_A, UUID_B
 
 TICK = "tick`[click](evil.example)`|x"
@@ -31,9 +31,9 @@ def _image(tree: Path, image: Path, uuid: str, label: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def pair(module_tmp: Path) -> tuple[Path, Path]:
     require(shutil.which("mkfs.ext4") is not None, "mkfs.ext4 (e2fsprogs)")
-    work = tmp_path_factory.mktemp("escaping")
+    work = scratch(module_tmp, "escaping")
     images = []
     for side, uuid, label, version in (("a", UUID_A, "plain", b"1"), ("b", UUID_B, "\x1b[2Jx", b"2")):
         tree = work / f"tree-{side}"

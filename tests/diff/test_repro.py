@@ -11,17 +11,17 @@ from nexlab.builder.spec import BuildSpec
 from nexlab.errors import InputError
 from nexlab.repro import repro
 from nexlab.repro.variations import applied, variation
-from tests.conftest import nexlab_cli
+from tests.conftest import nexlab_cli, scratch
 
 
 @pytest.fixture(scope="module")
-def sample_agent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample_agent(module_tmp: Path) -> Path:
     """A private copy: an edit to the repository's sample agent meanwhile must not change run 2."""
     import shutil
 
     from tests.conftest import SAMPLE_AGENT
 
-    agent = tmp_path_factory.mktemp("agent") / "agent.sh"
+    agent = scratch(module_tmp, "agent") / "agent.sh"
     shutil.copyfile(SAMPLE_AGENT, agent)
     agent.chmod(0o755)
     return agent

@@ -17,7 +17,7 @@ from nexlab.builder.many import build_many
 from nexlab.builder.pipeline import build
 from nexlab.builder.spec import BuildSpec
 from nexlab.errors import DockerUnavailableError, InputError
-from tests.conftest import nexlab_cli
+from tests.conftest import nexlab_cli, scratch
 
 
 def _context(config_dir: Path, name: str, host: str) -> None:
@@ -85,8 +85,8 @@ def test_the_cli_refuses_an_unknown_context(tmp_path: Path, sample_agent: Path) 
 
 
 @pytest.fixture(scope="module")
-def local_build(tmp_path_factory, pinned_base: str, sample_agent: Path) -> Path:  # type: ignore[no-untyped-def]
-    out = tmp_path_factory.mktemp("local") / "rootfs.ext4"
+def local_build(module_tmp: Path, pinned_base: str, sample_agent: Path) -> Path:
+    out = scratch(module_tmp, "local") / "rootfs.ext4"
     build(BuildSpec.of(sample_agent, pinned_base, size="200MiB"), out, reproducible=True, cache=False)
     return out
 

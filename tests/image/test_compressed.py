@@ -21,16 +21,16 @@ from nexlab.diff import diff
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.image.compressed import plain_image
 from nexlab.run import run
-from tests.conftest import nexlab_cli, require
+from tests.conftest import nexlab_cli, require, scratch
 from tests.recorder import Recorder
 
 SIZE_MIB = 64
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def plain(module_tmp: Path) -> Path:
     require(shutil.which("mke2fs") is not None, "mke2fs (e2fsprogs)")
-    work = tmp_path_factory.mktemp("compressed")
+    work = scratch(module_tmp, "compressed")
     tree = work / "tree"
     (tree / "etc").mkdir(parents=True)
     (tree / "etc" / "os-release").write_text("ID=compressed\n")

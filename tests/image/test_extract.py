@@ -12,12 +12,13 @@ import pytest
 
 from nexlab.image import Entry, open_image
 from nexlab.image.extract import extract
+from tests.conftest import scratch
 from tests.image.images import SMALL_CASES, make_small_image
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_small_image(SMALL_CASES[1], tmp_path_factory.mktemp("extract"))
+def small(module_tmp: Path) -> Path:
+    return make_small_image(SMALL_CASES[1], scratch(module_tmp, "extract"))
 
 
 def test_extract_everything_matches_the_reader(small: Path, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ import pytest
 from nexlab.errors import ImageFormatError
 from nexlab.image import open_image
 from nexlab.run import run
+from tests.conftest import scratch
 from tests.image.images import SMALL_CASES, make_small_image
 
 SEED = int(os.environ.get("NEXLAB_FUZZ_SEED", "20261125"))
@@ -57,8 +58,8 @@ def _regions(image: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 @pytest.fixture(scope="module")
-def targets(tmp_path_factory: pytest.TempPathFactory) -> list[Target]:
-    workdir = tmp_path_factory.mktemp("fuzz")
+def targets(module_tmp: Path) -> list[Target]:
+    workdir = scratch(module_tmp, "fuzz")
     out = []
     for case in SMALL_CASES:
         image = make_small_image(case, workdir)

@@ -13,14 +13,15 @@ from nexlab.builder.mount import mount
 from nexlab.errors import ImageFormatError, InputError
 from nexlab.image import open_image
 from nexlab.run import run
+from tests.conftest import scratch
 from tests.image.images import SMALL_CASES, make_small_image
 
 SB = 1024
 
 
 @pytest.fixture(scope="module")
-def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_small_image(SMALL_CASES[0], tmp_path_factory.mktemp("hostile"))
+def small(module_tmp: Path) -> Path:
+    return make_small_image(SMALL_CASES[0], scratch(module_tmp, "hostile"))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from nexlab.builder.pipeline import build_rootfs
 from nexlab.builder.results import BuildResult
 from nexlab.diff import diff
 from nexlab.slim import CATEGORIES, DEFAULT, DPKG_FILTERS, RECORD, SlimResult, category_of
-from tests.conftest import SAMPLE_AGENT
+from tests.conftest import SAMPLE_AGENT, scratch
 
 SIZE = "200MiB"
 #: A .deb with a file of each kind slim removes, and its copyright file; installed with dpkg -i.
@@ -55,8 +55,8 @@ def _reclaimable(report: Audit) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("slim")
+def built(module_tmp: Path) -> Path:
+    return scratch(module_tmp, "slim")
 
 
 @pytest.fixture(scope="module")
