@@ -321,7 +321,7 @@ def spawn(
                 stderr=stderr,
                 env=base_environment(env),
                 start_new_session=True,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                preexec_fn=functools.partial(_die_with_parent, os.getpid(), _prctl()),
             )
         yield process
     finally:
@@ -346,13 +346,25 @@ def terminate(process: subprocess.Popen[bytes], *, grace: float = KILL_GRACE_SEC
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGKILL when nexlab dies, even by SIGKILL (no clean-up runs then)."""
+@functools.cache
+def _prctl() -> Callable[..., int]:
+    """libc's prctl, looked up in the parent: the child of a fork must not import anything."""
     import ctypes
 
+    prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    return prctl
+
+
+def _die_with_parent(parent: int, prctl: Callable[..., int]) -> None:
+    """In the child, before exec: SIGKILL when nexlab dies, even by SIGKILL (no clean-up runs then).
+
+    Nothing here imports: forked while another thread of nexlab was importing a module (the
+    build from the cache starts e2fsck from a thread while the main thread imports the rules),
+    the child inherits that module's import lock held by a thread it does not have, and an
+    ``import`` of that module would wait for ever (it did, for ``import ctypes``).
+    """
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # held back by spawn()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     # The parent may have died between fork and prctl: then nobody would ever kill us.
     if os.getppid() != parent:
         os._exit(1)

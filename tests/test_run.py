@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -230,6 +231,53 @@ def test_spawned_program_dies_with_its_parent(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+#: A process whose main thread is half-way through importing ctypes (its import lock held) while
+#: another thread spawns a program: the fork's child must not import anything before exec.
+_IMPORTING_WHILE_SPAWNING = """
+import importlib.abc, importlib.machinery, sys, threading, time
+from nexlab.run import run_bounded
+
+class SlowCtypes(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "ctypes":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        execute = spec.loader.exec_module
+        def slowly(module):
+            time.sleep(1.5)  # the spawning thread forks meanwhile
+            execute(module)
+        spec.loader.exec_module = slowly
+        return spec
+
+assert "ctypes" not in sys.modules
+sys.meta_path.insert(0, SlowCtypes())
+done = []
+spawner = threading.Thread(target=lambda: (time.sleep(0.3), done.append(run_bounded(["true"], timeout=30).returncode)))
+spawner.start()
+import ctypes
+spawner.join()
+print(done)
+"""
+
+
+def test_a_program_spawned_while_another_thread_imports_starts() -> None:
+    # With an import in the child's preexec_fn, the child waited for ever on ctypes' import lock.
+    process = subprocess.Popen(
+        [sys.executable, "-c", _IMPORTING_WHILE_SPAWNING],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # so that a child stuck before exec goes with it
+    )
+    try:
+        out, err = process.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert (process.returncode, out.strip()) == (0, "[0]"), err
 
 
 def test_spawn_of_a_missing_program_names_the_package() -> None:
