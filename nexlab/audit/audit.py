@@ -12,7 +12,7 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from nexlab.audit import findings as rules
 from nexlab.audit.budget import Budget, SpaceFacts, budget
 from nexlab.audit.fsck import DEFAULT_TIMEOUT as DEFAULT_FSCK_TIMEOUT
 from nexlab.audit.fsck import FsckResult, fsck
-from nexlab.audit.inventory import FileRecord, canonical_path, to_dataframe
+from nexlab.audit.inventory import FileRecord, canonical_path, file_reader, to_dataframe
 from nexlab.audit.packages import Package, attribute, packages_frame, read_databases
 from nexlab.audit.table import FileTable, TableBuilder
 from nexlab.display import Displayable
@@ -105,25 +105,6 @@ def check_image_path(path: str | os.PathLike[str]) -> Path:
     if not os.access(image, os.R_OK):
         raise InputError(f"{image}: permission denied")
     return image
-
-
-def _reader(fs: Any, records: Mapping[str, FileRecord], limit: int, notes: list[str]) -> Callable[[str], bytes | None]:
-    """Read a file of the image by path, following symlinks only inside the image.
-
-    Reads stop at ``limit`` bytes (a hostile image must not fill our memory);
-    a file cut short is noted, since what we parse from it is then partial.
-    """
-
-    def read(path: str) -> bytes | None:
-        real = canonical_path(records, path)
-        if real is None or records[real].type != "file":
-            return None
-        if records[real].size > limit:
-            notes.append(f"{real}: only the first {limit} of {records[real].size} bytes were read")
-        data: bytes | None = fs.read_path(real, limit=limit)
-        return data
-
-    return read
 
 
 def _hash_files(fs: Any, builder: TableBuilder) -> None:
@@ -234,15 +215,15 @@ def audit(
         records = table.by_path()
         with progress.step("packages", "apk and dpkg databases"):
             cut: list[str] = []
-            parsed, notes = read_databases(_reader(fs, records, DATABASE_LIMIT, cut))
+            parsed, notes = read_databases(file_reader(fs, records, DATABASE_LIMIT, cut))
             packages, owner = attribute(parsed, records)
             if owner:
                 table = table.with_packages(owner)
                 records = table.by_path()
         with progress.step("architecture", "ELF headers and package architectures"):
-            arch = _architecture(fs, table, _reader(fs, records, DATABASE_LIMIT, cut))
+            arch = _architecture(fs, table, file_reader(fs, records, DATABASE_LIMIT, cut))
         info = fs.info
-        facts_read = _reader(fs, records, rules.READ_LIMIT, cut)
+        facts_read = file_reader(fs, records, rules.READ_LIMIT, cut)
         fsck_result = checking.result() if checking else FsckResult(None, None, (), note="e2fsck not requested")
         facts = rules.Facts(
             records=records,

@@ -135,7 +135,8 @@ class Facts:
         """
         if isinstance(self.records, PathMap):
             return self.records.under(prefix)
-        return ((path, r) for path, r in self.records.items() if path.startswith(prefix))
+        # Keys first: a build's records are made when read (facts._Rows), so only the matches are.
+        return ((path, self.records[path]) for path in self.records if path.startswith(prefix))
 
     def with_mode(self, kinds: tuple[str, ...], bits: int) -> list[FileRecord]:
         """The records of a type in ``kinds`` with any of the permission ``bits`` set (read from the

@@ -194,3 +194,24 @@ def _node_of(records: Mapping[str, FileRecord]) -> Callable[[str], tuple[str, st
         return (record.type, record.target) if record is not None else None
 
     return node
+
+
+def file_reader(
+    fs: Any, records: Mapping[str, FileRecord], limit: int, notes: list[str]
+) -> Callable[[str], bytes | None]:
+    """Read a file of the image by path, following symlinks only inside the image.
+
+    Reads stop at ``limit`` bytes (a hostile image must not fill our memory);
+    a file cut short is noted, since what we parse from it is then partial.
+    """
+
+    def read(path: str) -> bytes | None:
+        real = canonical_path(records, path)
+        if real is None or records[real].type != "file":
+            return None
+        if records[real].size > limit:
+            notes.append(f"{real}: only the first {limit} of {records[real].size} bytes were read")
+        data: bytes | None = fs.read_path(real, limit=limit)
+        return data
+
+    return read

@@ -9,13 +9,15 @@ MD5/SHA-256/SHA-512 methods.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import hmac
+from typing import TYPE_CHECKING
 
 from nexlab.errors import NexlabError
 from nexlab.run import run
+
+if TYPE_CHECKING:
+    import ctypes
 
 #: Passwords an attacker tries first on a console: the nex recipe's root:root among them.
 WELL_KNOWN = ("root", "toor", "password", "admin", "nex", "firecracker", "changeme", "123456")
@@ -25,6 +27,8 @@ _OPENSSL_METHODS = {"1": "-1", "5": "-5", "6": "-6"}
 
 @functools.cache
 def _libcrypt() -> ctypes.CDLL | None:
+    import ctypes.util  # here: a build's service check imports the rules, never a password check
+
     name = ctypes.util.find_library("crypt")
     if not name:
         return None

@@ -17,7 +17,6 @@ import io
 import os
 import posixpath
 import stat as stat_module
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -272,6 +271,8 @@ def _head(container: Container, path: str) -> bytes:
         data += chunk
         if len(data) > _SNIFF_LIMIT + 1024:
             break
+    import tarfile  # only when the base's files are read through the engine
+
     with contextlib.suppress(tarfile.TarError), tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r|") as tar:
         for member in tar:
             handle = tar.extractfile(member) if member.isfile() else None

@@ -33,14 +33,13 @@ if TYPE_CHECKING:
 def check_service(image: Path, built_for: InitKind) -> None:
     """``AgentServiceError`` (one line) when the agent or its service cannot run in ``image``."""
     from nexlab.audit import findings as rules
-    from nexlab.audit.audit import _reader
-    from nexlab.audit.inventory import record_from_entry
+    from nexlab.audit.inventory import file_reader, record_from_entry
     from nexlab.image import open_image
 
     cut: list[str] = []
     with open_image(image) as fs:
         records = {e.path: record_from_entry(e, None, None) for e in fs.walk()}
-        found = _evaluate(records, _reader(fs, records, rules.READ_LIMIT, cut))
+        found = _evaluate(records, file_reader(fs, records, rules.READ_LIMIT, cut))
     problem = _problem(found, built_for)
     if problem is not None:
         raise problem

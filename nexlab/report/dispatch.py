@@ -15,11 +15,12 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import singledispatch
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexlab.errors import InputError
-from nexlab.report import html_writer, markdown_writer, text_writer
-from nexlab.report.document import Document
+
+if TYPE_CHECKING:
+    from nexlab.report.document import Document
 
 #: The module that registers the presenters of each result type, imported on first use:
 #: printing a build step need not import the auditor, the differ and the boot checker.
@@ -59,18 +60,24 @@ def document(result: object) -> Document:
 @singledispatch
 def text(result: object) -> str:
     """``result`` for a terminal."""
+    from nexlab.report import text_writer  # each writer on first use: a build prints text only
+
     return text_writer.render(document(result))
 
 
 @singledispatch
 def markdown(result: object) -> str:
     """``result`` as Markdown."""
+    from nexlab.report import markdown_writer
+
     return markdown_writer.render(document(result))
 
 
 @singledispatch
 def html(result: object, *, standalone: bool = True) -> str:
     """``result`` as a self-contained page, or a notebook fragment (``standalone=False``)."""
+    from nexlab.report import html_writer
+
     return html_writer.render(document(result), standalone=standalone)
 
 

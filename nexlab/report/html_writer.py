@@ -12,7 +12,23 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
-from nexlab.report import document as doc
+# The names, not the module: the package's ``document`` is dispatch's function once it is imported.
+from nexlab.report.document import (
+    Code,
+    Document,
+    Facts,
+    Findings,
+    Group,
+    Node,
+    Notes,
+    Paragraph,
+    Preformatted,
+    Section,
+    Table,
+    Treemap,
+    Verdict,
+    heading,
+)
 from nexlab.report.printable import printable
 from nexlab.sizes import format_size
 
@@ -136,7 +152,7 @@ def portable_svg(html: str) -> str:
     return _SVG.sub(both, html)
 
 
-def render(document: doc.Document, *, standalone: bool = True) -> str:
+def render(document: Document, *, standalone: bool = True) -> str:
     """The document as a page (``standalone``) or a notebook fragment."""
     if document.compact:
         body = _compact(document)
@@ -151,54 +167,54 @@ def render(document: doc.Document, *, standalone: bool = True) -> str:
     return page(document.title, body) if standalone else fragment(body)
 
 
-def _compact(document: doc.Document) -> str:
+def _compact(document: Document) -> str:
     mark, colour = ("✔", "#1a7f37") if document.ok is not False else ("✘", "#cf222e")
     parts = [f"<b style='color:{colour}'>{mark} {esc(document.title)}</b>"]
     for section in document.sections:
-        parts.append(facts_table(section.rows) if isinstance(section, doc.Facts) else _section(section, 3))
+        parts.append(facts_table(section.rows) if isinstance(section, Facts) else _section(section, 3))
     return "".join(parts)
 
 
 def _heading(title: str, level: int) -> str:
-    return f"<h{level}>{esc(doc.heading(title))}</h{level}>" if title else ""
+    return f"<h{level}>{esc(heading(title))}</h{level}>" if title else ""
 
 
-def _section(section: doc.Section, level: int) -> str:
+def _section(section: Section, level: int) -> str:
     match section:
-        case doc.Facts(title, rows):
+        case Facts(title, rows):
             return _heading(title, level) + facts_table(rows)
-        case doc.Table():
+        case Table():
             return _heading(section.title, level) + _table(section)
-        case doc.Verdict(text, state, detail):
+        case Verdict(text, state, detail):
             extra = f" {esc(detail)}" if detail else ""
             return f"<p><span class='verdict {esc(state)}'>{esc(text)}</span>{extra}</p>"
-        case doc.Findings():
+        case Findings():
             return _heading(section.title, level) + _findings(section)
-        case doc.Notes(title, items):
+        case Notes(title, items):
             return _heading(title, level) + "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
-        case doc.Paragraph(text):
+        case Paragraph(text):
             return f"<p>{esc(text)}</p>"
-        case doc.Treemap(title, caption, nodes):
+        case Treemap(title, caption, nodes):
             return _heading(title, level) + treemap_svg(nodes, title=caption)
-        case doc.Preformatted(title, text, _lines, _tail, opened, whole_page):
+        case Preformatted(title, text, _lines, _tail, opened, whole_page):
             if whole_page:
                 # srcdoc keeps the embedded page and its styles apart from ours, still in one file.
                 return (
                     _heading(title, level) + f'<iframe sandbox srcdoc="{html.escape(whole_page, quote=True)}"></iframe>'
                 )
             shown = " open" if opened else ""
-            summary = f"<summary>{esc(doc.heading(title))}</summary>"
+            summary = f"<summary>{esc(heading(title))}</summary>"
             return f"<details{shown}>{summary}<pre>{esc(text, keep_newlines=True)}</pre></details>"
-        case doc.Group(title, sections, folded):
+        case Group(title, sections, folded):
             inner = "".join(_section(s, level + 1) for s in sections)
             if folded:
-                return f"<details><summary>{esc(doc.heading(title))}</summary>{inner}</details>"
+                return f"<details><summary>{esc(heading(title))}</summary>{inner}</details>"
             return _heading(title, level) + inner
     raise TypeError(f"no HTML for {type(section).__name__}")
 
 
 def _cell(value: object, numeric: bool, kind: bool) -> str:
-    text = f"<code>{esc(value)}</code>" if isinstance(value, doc.Code) and str(value) else esc(value)
+    text = f"<code>{esc(value)}</code>" if isinstance(value, Code) and str(value) else esc(value)
     if numeric:
         return f"<td class='num'>{text}</td>"
     if kind:
@@ -206,7 +222,7 @@ def _cell(value: object, numeric: bool, kind: bool) -> str:
     return f"<td>{text}</td>"
 
 
-def _table(section: doc.Table) -> str:
+def _table(section: Table) -> str:
     limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
     rows = [
         "<tr>"
@@ -222,7 +238,7 @@ def _table(section: doc.Table) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, numeric: Sequence[int] = ()) -> str:
     """A table of escaped cells, no row limit (the notebook widgets page their own)."""
-    return _table(doc.Table("", headers, list(rows), numeric=numeric, limit=None))
+    return _table(Table("", headers, list(rows), numeric=numeric, limit=None))
 
 
 def facts_table(facts: Iterable[tuple[str, object]]) -> str:
@@ -230,7 +246,7 @@ def facts_table(facts: Iterable[tuple[str, object]]) -> str:
     return f"<table>{rows}</table>"
 
 
-def _findings(section: doc.Findings) -> str:
+def _findings(section: Findings) -> str:
     if not section.items:
         return "<p class='ok'>No findings.</p>"
     rows = []
@@ -271,7 +287,7 @@ def _layout(sizes: Sequence[int], x: float, y: float, dx: float, dy: float) -> l
 
 
 def treemap_svg(
-    nodes: Sequence[doc.Node], *, width: int = 1000, height: int = 420, title: str = "", max_boxes: int = 40
+    nodes: Sequence[Node], *, width: int = 1000, height: int = 420, title: str = "", max_boxes: int = 40
 ) -> str:
     """A two-level squarified treemap as inline SVG (tooltips through ``<title>``).
 
@@ -281,7 +297,7 @@ def treemap_svg(
     ranked = sorted((n for n in nodes if n.size > 0), key=lambda n: (-n.size, n.label))
     if len(ranked) > max_boxes:
         rest = ranked[max_boxes - 1 :]
-        ranked = [*ranked[: max_boxes - 1], doc.Node(f"{len(rest)} others", sum(n.size for n in rest))]
+        ranked = [*ranked[: max_boxes - 1], Node(f"{len(rest)} others", sum(n.size for n in rest))]
     parts = [
         f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
         f"style='max-width:100%;height:auto' role='img' aria-label='{esc(title)}'>"

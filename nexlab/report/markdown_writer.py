@@ -7,7 +7,22 @@ code span and let the rest of a file name be read as Markdown).
 
 from __future__ import annotations
 
-from nexlab.report import document as doc
+# The names, not the module: the package's ``document`` is dispatch's function once it is imported.
+from nexlab.report.document import (
+    Code,
+    Document,
+    Facts,
+    Findings,
+    Group,
+    Notes,
+    Paragraph,
+    Preformatted,
+    Section,
+    Table,
+    Treemap,
+    Verdict,
+    heading,
+)
 from nexlab.report.printable import markdown_cell, markdown_code, printable
 
 #: Rows per table before "… and N more": a pull request comment has a size limit.
@@ -16,7 +31,7 @@ ROW_LIMIT = 100
 PRE_LIMIT = 200
 
 
-def render(document: doc.Document, *, level: int = 1) -> str:
+def render(document: Document, *, level: int = 1) -> str:
     lines = [f"{'#' * level} {markdown_cell(document.title)}", ""]
     for section in document.sections:
         lines += _section(section, level + 1)
@@ -26,14 +41,14 @@ def render(document: doc.Document, *, level: int = 1) -> str:
 
 
 def _cell(value: object) -> str:
-    if isinstance(value, doc.Code):
+    if isinstance(value, Code):
         # An empty code span would show two backticks.
         return markdown_cell(markdown_code(value.value)) if str(value) else ""
     return markdown_cell(value)
 
 
 def _heading(title: str, level: int) -> list[str]:
-    return [f"{'#' * min(level, 6)} {markdown_cell(doc.heading(title))}", ""] if title else []
+    return [f"{'#' * min(level, 6)} {markdown_cell(heading(title))}", ""] if title else []
 
 
 def _rows(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -41,28 +56,28 @@ def _rows(headers: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
 
 
-def _section(section: doc.Section, level: int) -> list[str]:
+def _section(section: Section, level: int) -> list[str]:
     match section:
-        case doc.Facts(title, rows):
+        case Facts(title, rows):
             if not rows:
                 return []
             return _heading(title, level) + _rows(["", ""], [[markdown_cell(k), markdown_cell(v)] for k, v in rows])
-        case doc.Table():
+        case Table():
             return _table(section, level)
-        case doc.Verdict(text, _state, detail):
+        case Verdict(text, _state, detail):
             return [f"**{markdown_cell(text)}**" + (f": {markdown_cell(detail)}" if detail else ""), ""]
-        case doc.Findings():
+        case Findings():
             return _heading(section.title, level) + _findings(section)
-        case doc.Notes(title, items):
+        case Notes(title, items):
             if not items:
                 return []
             return _heading(title, level) + [f"- {markdown_cell(item)}" for item in items] + [""]
-        case doc.Paragraph(text):
+        case Paragraph(text):
             return [markdown_cell(text), ""]
-        case doc.Treemap():
+        case Treemap():
             # No pictures in Markdown: the tables beside it carry its numbers.
             return []
-        case doc.Preformatted(title, text, lines, tail, opened):
+        case Preformatted(title, text, lines, tail, opened):
             if not opened:
                 return []
             cap = min(lines or PRE_LIMIT, PRE_LIMIT)
@@ -79,12 +94,12 @@ def _section(section: doc.Section, level: int) -> list[str]:
                 ]
             more = [f"… and {len(body) - cap} more lines", ""] if len(body) > cap else []
             return [*_heading(title, level), "```", *body[:cap], "```", "", *more]
-        case doc.Group(title, sections):
+        case Group(title, sections):
             return _heading(title, level) + [line for s in sections for line in _section(s, level + 1)]
     raise TypeError(f"no Markdown for {type(section).__name__}")
 
 
-def _table(section: doc.Table, level: int) -> list[str]:
+def _table(section: Table, level: int) -> list[str]:
     if not section.rows:
         return []
     limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
@@ -96,7 +111,7 @@ def _table(section: doc.Table, level: int) -> list[str]:
     return lines
 
 
-def _findings(section: doc.Findings) -> list[str]:
+def _findings(section: Findings) -> list[str]:
     if not section.items:
         return ["None.", ""]
     rows = []

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from nexlab.report import document as doc
+# The names, not the module: the package's ``document`` is dispatch's function once it is imported.
+from nexlab.report.document import (
+    Code,
+    Document,
+    Facts,
+    Findings,
+    Group,
+    Notes,
+    Paragraph,
+    Preformatted,
+    Section,
+    Table,
+    Treemap,
+    Verdict,
+)
 from nexlab.report.printable import printable
 
 #: Rows per table before "… and N more": a terminal is for reading, the JSON lists everything.
 ROW_LIMIT = 40
 
 
-def render(document: doc.Document) -> str:
+def render(document: Document) -> str:
     lines: list[str] = []
     for section in document.sections:
         lines += _section(section)
@@ -21,34 +35,34 @@ def render(document: doc.Document) -> str:
 
 
 def _cell(value: object) -> str:
-    return printable(value.value if isinstance(value, doc.Code) else value)
+    return printable(value.value if isinstance(value, Code) else value)
 
 
-def _section(section: doc.Section) -> list[str]:
+def _section(section: Section) -> list[str]:
     match section:
-        case doc.Facts(title, rows):
+        case Facts(title, rows):
             if not rows:
                 return []
             width = max(len(label) for label, _ in rows)
             head = [f"{title}:"] if title else []
             indent = "  " if title else ""
             return head + [f"{indent}{label.ljust(width)}  {value}".rstrip() for label, value in rows]
-        case doc.Table():
+        case Table():
             return _table(section)
-        case doc.Verdict(text, _state, detail):
+        case Verdict(text, _state, detail):
             return [f"verdict: {text}" + (f" ({detail})" if detail else "")]
-        case doc.Findings():
+        case Findings():
             return _findings(section)
-        case doc.Notes(title, items):
+        case Notes(title, items):
             if not items:
                 return []
             return [f"{title}:"] + [f"  {printable(item)}" for item in items]
-        case doc.Paragraph(text):
+        case Paragraph(text):
             return [text]
-        case doc.Treemap():
+        case Treemap():
             # A picture has no terminal form: the tables beside it carry its numbers.
             return []
-        case doc.Preformatted(title, text, lines, tail, opened):
+        case Preformatted(title, text, lines, tail, opened):
             if not opened:
                 return []
             body = text.splitlines()
@@ -58,13 +72,13 @@ def _section(section: doc.Section) -> list[str]:
             if tail:
                 return [f"{title}:", f"  … {len(body) - cap} earlier lines"] + [f"  | {line}" for line in body[-cap:]]
             return [f"{title}:"] + [f"  | {line}" for line in body[:cap]] + [f"  … and {len(body) - cap} more lines"]
-        case doc.Group(title, sections):
+        case Group(title, sections):
             inner = [line for s in sections for line in _section(s)]
             return [f"{title}:"] + ["  " + line for line in inner]
     raise TypeError(f"no text for {type(section).__name__}")
 
 
-def _table(section: doc.Table) -> list[str]:
+def _table(section: Table) -> list[str]:
     if not section.rows:
         return []
     limit = min(ROW_LIMIT, section.limit or ROW_LIMIT)
@@ -82,7 +96,7 @@ def _table(section: doc.Table) -> list[str]:
     return lines
 
 
-def _findings(section: doc.Findings) -> list[str]:
+def _findings(section: Findings) -> list[str]:
     if not section.items:
         return [f"{section.title}: none"]
     lines = [f"{section.title} ({len(section.items)}):"]

@@ -36,8 +36,7 @@ def check_service_with(image: Path, built_for: InitKind, records: Mapping[str, F
     """``check_service(image, built_for)`` given the image's ``records`` but for the agent's,
     which are read here."""
     from nexlab.audit import findings as rules
-    from nexlab.audit.audit import _reader
-    from nexlab.audit.inventory import record_from_entry
+    from nexlab.audit.inventory import file_reader, record_from_entry
     from nexlab.builder.service_check import _evaluate, _problem
     from nexlab.image import open_image
 
@@ -47,7 +46,7 @@ def check_service_with(image: Path, built_for: InitKind, records: Mapping[str, F
             entry = fs.lookup(path)
             fresh[path] = None if entry is None else record_from_entry(entry, None, None)
         current = _Overlaid(records, fresh)
-        found = _evaluate(current, _reader(fs, current, rules.READ_LIMIT, []))
+        found = _evaluate(current, file_reader(fs, current, rules.READ_LIMIT, []))
     problem = _problem(found, built_for)
     if problem is not None:
         raise problem
