@@ -63,8 +63,6 @@ def build_reproducible(
     without. ``before_engine`` is called once, before the build first connects to the
     engine (the CLI reaps the engines there: a cache hit never connects).
     """
-    from nexlab.builder.reproducible import clean  # not needed by a build from the cache
-
     start = time.monotonic()
     progress = or_logging(progress)
     target = Path(output)
@@ -100,8 +98,12 @@ def build_reproducible(
             except CorruptEntryError as exc:
                 log.warning("cache entry %s is damaged (%s): removed, building from scratch", key[:12], exc)
                 progress.log_line(f"cache: entry {key[:12]} damaged ({exc}), removed; building from scratch")
+        from nexlab.builder.reproducible import clean  # imported here: a build from the cache does without
+
         client = client or _connect(spec, before_engine)
         return clean.build(spec, target, num_bytes, headroom, progress, start, client, (store, key))
+    from nexlab.builder.reproducible import clean
+
     return clean.build(spec, target, num_bytes, headroom, progress, start, _connect(spec, before_engine), None)
 
 
@@ -152,25 +154,18 @@ def _from_cache(
             with progress.step("agent", "write the agent into the filesystem (debugfs); e2fsck -fn") as step:
                 agent_start = time.monotonic()
                 write_agent(staged, spec.agent, the_epoch)
+                fake_time = {"E2FSPROGS_FAKE_TIME": str(the_epoch)}
                 if fast:
                     done = overlay.written(staged)
                     hashed.append(sparse.in_background(overlay.sha256, entry.image, staged, done))
-                    filled = sparse.in_background(overlay.fill, entry.image, staged, done)
+                    filled = sparse.in_background(_check_then_fill, entry.image, staged, done, fake_time)
                 else:
                     hashed.append(sparse.in_background(sparse.sha256, staged))
-                    filled = _done(None)
-                # The records are parsed (Python) while both threads wait on the kernel and hashlib.
+                    filled = sparse.in_background(_check_then_fill, entry.image, staged, None, fake_time)
+                # The records are parsed (Python) while the threads wait on the kernel and hashlib.
                 records = _records(store, entry)
-                filled.result()
-                # e2fsck (a process) beside the service check (this thread): both only read.
-                fake_time = {"E2FSPROGS_FAKE_TIME": str(the_epoch)}
-                fscked = sparse.in_background(lambda: e2fsck.ensure_clean(staged, env=fake_time))
-                try:
-                    check_service_with(staged, kind, records)
-                except Exception:
-                    fscked.result()  # e2fsck's complaint first, as a clean build gives it; no child left
-                    raise
-                fscked.result()
+                filled.result()  # e2fsck's complaint first, as a clean build gives it
+                check_service_with(staged, kind, records)
                 seconds = time.monotonic() - agent_start
                 steps.append(step.done(AgentResult(seconds=seconds, bytes=spec.agent.stat().st_size, fsck_clean=True)))
         except CorruptEntryError:
@@ -181,6 +176,20 @@ def _from_cache(
         checked.result()  # CorruptEntryError: the staged output is dropped, nothing renamed
         store.touch(entry)
     return result_of(target, start, steps, hashed, written, spec.slim)
+
+
+def _check_then_fill(entry_image: Path, staged: Path, done: overlay.Ranges | None, env: Mapping[str, str]) -> None:
+    """``e2fsck -fn`` of the output before the entry's file content is copied in, then the copy
+    (``done``: what ``overlay.written`` found; None when the whole entry was copied already).
+
+    e2fsck reads no regular file's content (only the metadata copy and the agent step's
+    writes, which are all there), so its verdict is the whole image's. Before the copy,
+    the fsync e2fsck ends with (even under ``-n``) writes out megabytes; after it, the whole
+    image: 0.01 s against 0.1 s, measured on the 200 MiB benchmark image.
+    """
+    e2fsck.ensure_clean(staged, env=env)
+    if done is not None:
+        overlay.fill(entry_image, staged, done)
 
 
 def _records(store: Cache, entry: CacheEntry) -> Records:
