@@ -131,11 +131,13 @@ class Facts:
         """``(path, record)`` of the paths that start with ``prefix``.
 
         An audit's records are a ``PathMap`` (sorted columns): there this is one slice,
-        not a record made for each of a million paths.
+        not a record made for each of a million paths; a mounted tree's (``MountedRecords``)
+        walks that directory alone. Records that know no better are filtered by key first:
+        a build's records are made when read (facts._Rows), so only the matches are made.
         """
-        if isinstance(self.records, PathMap):
-            return self.records.under(prefix)
-        # Keys first: a build's records are made when read (facts._Rows), so only the matches are.
+        under: Callable[[str], Iterable[tuple[str, FileRecord]]] | None = getattr(self.records, "under", None)
+        if under is not None:
+            return under(prefix)
         return ((path, self.records[path]) for path in self.records if path.startswith(prefix))
 
     def with_mode(self, kinds: tuple[str, ...], bits: int) -> list[FileRecord]:

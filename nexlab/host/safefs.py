@@ -88,16 +88,26 @@ def _list(fd: int) -> list[str]:
         os.close(duplicate)
 
 
-def walk(root: Path, *, include_root: bool = False, writable: bool = False) -> Iterator[Entry]:
+def walk(root: Path, *, include_root: bool = False, writable: bool = False, beneath: str = "") -> Iterator[Entry]:
     """Every entry under ``root``, children before their directory (post-order).
 
     Links are entries, never followed; other filesystems mounted inside are not
     entered. A directory's ``stat`` is taken when it is yielded, after its
     children, so it sees what the caller did to them. ``writable`` gives a
     directory we own but may not read or search (a normal user's copy of 0555
-    dirs) the owner's rwx first, as ``rm -rf`` needs.
+    dirs) the owner's rwx first, as ``rm -rf`` needs. ``beneath``: walk
+    ``root/beneath`` instead, reached through real directories only (nothing
+    when it is not one); paths are then relative to it.
     """
-    root_fd = open_directory(root)
+    if beneath:
+        if include_root:
+            raise ValueError("include_root walks root itself, not a directory beneath it")
+        with directory_beneath(root, beneath) as found:
+            if found is None:
+                return
+            root_fd = os.dup(found)
+    else:
+        root_fd = open_directory(root)
     root_stat = os.fstat(root_fd)
     stack = [_Frame(root_fd, "", root.name, root_stat.st_dev, root_stat.st_ino, _list(root_fd))]
     try:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from nexlab.audit.findings import Facts
 from nexlab.builder.init import InitKind
 from nexlab.builder.mount import mount
 from nexlab.builder.pipeline import build_rootfs
-from nexlab.builder.service_check import check_service, service_problem, tree_records
+from nexlab.builder.service_check import MountedRecords, _evaluate, check_service, service_problem, tree_records
 from nexlab.errors import AgentServiceError
 from nexlab.image import open_image
 from tests.conftest import SAMPLE_AGENT
@@ -32,6 +33,7 @@ def test_tree_and_image_checks_agree(tmp_path: Path, alpine_base: str, is_root: 
             from_image = {e.path: (e.type, e.mode & 0o7777, e.uid, e.gid) for e in fs.walk()}
         from_tree = {p: (r.type, r.mode, r.uid, r.gid) for p, r in tree_records(mounted.path).items()}
         assert from_tree == from_image, "the tree's records are the image's"
+        _assert_same_as_the_walk(mounted.path)
         wrapper = mounted.path / "usr/local/sbin/agent-service"
         wrapper.write_text("#!/sbin/openrc-run\ncommand=/usr/local/bin/agent\n")
         problem = service_problem(mounted.path, InitKind.BUSYBOX)
@@ -63,3 +65,50 @@ def test_a_link_to_the_host_is_not_followed(tmp_path: Path) -> None:
     assert problem is not None
     assert "/usr/local/bin/agent does not exist" in str(problem), problem
     assert host_agent.read_text() == "#!/bin/sh\n" and host_inittab.read_text().startswith("::respawn")
+
+
+def _assert_same_as_the_walk(root: Path) -> None:
+    """``MountedRecords`` answers every lookup, ``under`` and the rules as the whole walk does."""
+    walked = tree_records(root)
+    lazy = MountedRecords(root)
+    for path, record in walked.items():
+        assert lazy[path] == record, path
+        assert lazy.node(path) == (record.type, record.target)
+    for absent in ("/nope", "/etc/nope/x", "/etc/passwd/x", "relative", "/etc/../etc/passwd"):
+        assert absent not in lazy and lazy.get(absent) is None
+    for prefix in ("/etc/runlevels/", "/etc/systemd/system/", "/etc/local.d/", "/etc/init.d/", "/nope/"):
+        expected = sorted((p, r) for p, r in walked.items() if p.startswith(prefix))
+        assert sorted(Facts(records=MountedRecords(root), read=lambda _: None).under(prefix)) == expected, prefix
+
+    def findings(records: object) -> list[tuple[str, str]]:
+        found = _evaluate(records, lambda path: None)  # type: ignore[arg-type]
+        return [(f.code, f.message) for f in found]
+
+    assert findings(MountedRecords(root)) == findings(walked)
+    assert sorted(lazy) == sorted(walked) and len(lazy) == len(walked)  # iterating walks it all
+
+
+def test_mounted_records_answer_as_the_walk_does(tmp_path: Path) -> None:
+    """An OpenRC tree with the shapes the rules meet: runlevel links, a service script, a
+    directory reached through a link inside the image, and links out to the host."""
+    host = tmp_path / "host"
+    (host / "runlevels/boot").mkdir(parents=True)
+    (host / "runlevels/boot/agent").symlink_to("/etc/init.d/agent")
+    root = tmp_path / "root"
+    for directory in ("etc/init.d", "etc/runlevels/default", "etc/runlevels/boot", "usr/local/bin", "usr/lib", "sbin"):
+        (root / directory).mkdir(parents=True)
+    (root / "etc/init.d/agent").write_text("#!/sbin/openrc-run\ncommand=/usr/local/bin/agent\n")
+    (root / "etc/runlevels/boot/agent").symlink_to("/etc/init.d/agent")
+    (root / "etc/runlevels/default/agetty.ttyS0").symlink_to("/etc/init.d/agetty.ttyS0")
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\nnex:x:1000:1000::/home/nex:/bin/sh\n")
+    (root / "usr/local/bin/agent").write_text("#!/bin/sh\n")
+    (root / "usr/local/bin/agent").chmod(0o755)
+    (root / "usr/lib/openrc-run").write_text("#!/bin/sh\n")
+    (root / "sbin/openrc-run").symlink_to("../usr/lib/openrc-run")
+    (root / "lib").symlink_to("usr/lib")  # merged /usr
+    (root / "etc/local.d").symlink_to(host / "runlevels")  # out of the image: never walked
+    (root / "etc/systemd").symlink_to(host)
+    _assert_same_as_the_walk(root)
+    lazy = MountedRecords(root)
+    assert lazy["/etc/local.d"].type == "symlink" and "/etc/local.d/boot" not in lazy
+    assert list(Facts(records=lazy, read=lambda _: None).under("/etc/local.d/")) == []
