@@ -34,6 +34,7 @@ from nexlab.builder.layers import Unavailable, container_stream, image_root
 from nexlab.builder.mount import Mount
 from nexlab.builder.results import PopulateResult
 from nexlab.builder.sizing import size_for_content
+from nexlab.builder.writeback import writing_back
 from nexlab.errors import ImageTooSmallError, InputError
 from nexlab.progress import Progress, Step, or_default, or_logging
 
@@ -149,7 +150,7 @@ def fill(
         )
 
     try:
-        with container_stream(finished) as source:
+        with container_stream(finished) as source, writing_back(mount):
             extract(source, mount.path, as_root=True, on_bytes=copied)
     except ContentTooLargeError as exc:
         raise too_small(mount.image.stat().st_size, exc.content_bytes, exc.content_files) from None

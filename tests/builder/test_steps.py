@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from nexlab import allocate, mkfs, mount, unmount
 from nexlab.builder.mkfs import superblock_facts
 from nexlab.builder.unmount import flushing
+from nexlab.builder.writeback import writing_back
 from nexlab.errors import InputError, ToolMissingError
 from tests.conftest import loop_devices_for, mounts_containing
 
@@ -157,6 +159,37 @@ def test_flushing_lets_the_mount_go_when_its_block_raises(tmp_path: Path, is_roo
         raise RuntimeError("boom")
     # Its thread was joined and its descriptor closed: umount does not find the mount busy.
     assert unmount(mounted).fsck_clean
+    assert loop_devices_for(image) == "" and not mounts_containing(str(mounted.path))
+
+
+def test_writing_back_pushes_the_data_down_while_its_block_runs(tmp_path: Path, is_root: bool) -> None:
+    image = allocate(tmp_path / "rootfs.ext4", "64MiB").path
+    mkfs(image)
+    mounted = mount(image)
+    payload = os.urandom(16 << 20)
+    with writing_back(mounted, interval=0.05):
+        before = _sectors_written(mounted.loop_device)
+        (mounted.path / "data").write_bytes(payload)
+        deadline = time.monotonic() + 10
+        # Without the thread the 16 MiB would sit in the mount's page cache until the umount.
+        while _sectors_written(mounted.loop_device) - before < len(payload) // 512:
+            assert time.monotonic() < deadline, "nothing reached the loop device while the block ran"
+            time.sleep(0.05)
+    result = unmount(mounted)
+    assert result.fsck_clean, result.fsck_report
+    with mount(image, read_only=True) as again:
+        assert (again.path / "data").read_bytes() == payload
+
+
+def test_writing_back_lets_the_mount_go_when_its_block_raises(tmp_path: Path, is_root: bool) -> None:
+    image = allocate(tmp_path / "rootfs.ext4", "32MiB").path
+    mkfs(image)
+    mounted = mount(image)
+    with pytest.raises(RuntimeError), writing_back(mounted, interval=0.01):
+        (mounted.path / "data").write_bytes(os.urandom(8 << 20))
+        time.sleep(0.05)
+        raise RuntimeError("boom")
+    assert unmount(mounted).fsck_clean  # its thread was joined and its descriptors closed: not busy
     assert loop_devices_for(image) == "" and not mounts_containing(str(mounted.path))
 
 
