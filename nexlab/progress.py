@@ -187,7 +187,9 @@ class TerminalProgress(ProgressBase):
         self._write(f"    {step} done in {seconds:.2f} s")
 
     def log_line(self, line: str) -> None:
-        if self.show_log:
+        # setup.sh's "nexlab-error: ..." ends the container, and the build's error quotes it:
+        # on a terminal it is said once, as the one error line.
+        if self.show_log and not line.startswith("nexlab-error:"):
             self._write(f"    | {line}")
 
     def fraction(self, done: float, text: str = "") -> None:

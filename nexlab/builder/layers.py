@@ -177,6 +177,51 @@ def tar_argv(root: Path) -> list[str]:
     ]
 
 
+def place_inputs(container: Container, files: list[tuple[str, bytes, int, int]]) -> bool:
+    """Write ``files`` (``(path, data, mode, mtime)``, all under ``nexlab/``) into the created
+    container's own layer, where the container finds them when it starts; False (nothing
+    written) when the layers are not this host's to write, or the image has a /nexlab.
+
+    Only a new top-level directory is made: a directory that also exists below would be
+    shown with the attributes given here, so everything that goes elsewhere is staged
+    in /nexlab and setup.sh moves it (the container's overlay copies up the parents).
+    """
+    import docker.errors
+
+    try:
+        upper, *lower = layer_dirs(container)
+    except (Unavailable, docker.errors.DockerException, OSError) as exc:
+        log.debug("the setup files go through the engine (%s)", exc)
+        return False
+    if any(not name.startswith("nexlab/") or name.count("/") != 1 for name, _, _, _ in files):
+        raise ValueError("place_inputs writes files directly under nexlab/ only")
+    if any(os.path.lexists(os.path.join(layer, "nexlab")) for layer in (upper, *lower)):
+        log.debug("the image has its own /nexlab: the setup files go through the engine")
+        return False
+    staging = os.path.join(upper, "nexlab")
+    os.mkdir(staging, 0o755)
+    os.chmod(staging, 0o755)  # whatever the umask
+    directory = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for name, data, mode, mtime in files:
+            base = name.removeprefix("nexlab/")
+            fd = os.open(
+                base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory
+            )
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fchmod(fd, mode)
+                os.utime(fd, (mtime, mtime))
+            finally:
+                os.close(fd)
+    finally:
+        os.close(directory)
+    log.debug("the setup files were written into the container's layer at %s", staging)
+    return True
+
+
 @contextlib.contextmanager
 def image_root(container: Container) -> Iterator[Path]:
     """A created, not started, container's filesystem (its image's), read-only on this host,

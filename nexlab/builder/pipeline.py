@@ -159,7 +159,7 @@ def build_mounted(spec: BuildSpec, output: str | os.PathLike[str], *, progress: 
             # extraction and the service check need load meanwhile.
             warm = threading.Thread(target=_import_later_steps, name="nexlab-imports", daemon=True)
             warm.start()
-            finished = run_setup(created, inputs, progress)
+            finished = run_setup(created, inputs, progress, local=True)
             warm.join()
             steps: list[StepResult | SlimResult] = []
             if ahead is not None:

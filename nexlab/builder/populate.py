@@ -125,7 +125,7 @@ def populate(
     ):
         system = init if isinstance(init, InitSystem) else setup_init(created, init, network, progress)
         inputs = setup_inputs(agent, script, service, system.kind, arch=arch)
-        finished = run_setup(created, inputs, progress)
+        finished = run_setup(created, inputs, progress, local=True)
         return step.done(fill(mount, finished, inputs, progress=progress, started=start))
 
 

@@ -50,15 +50,42 @@ def test_fast_path_matches_export_and_leaves_no_mount(
     fast, engine = tmp_path / "fast.ext4", tmp_path / "engine.ext4"
     build_rootfs(fast, agent=sample_agent, image=debian_base, size="200MiB")
     assert "from its layers" in caplog.text, "the fast path was not taken on a local overlay2 engine"
+    assert "written into the container's layer" in caplog.text, "the setup files went through the engine"
     assert not _overlays()
     caplog.clear()
     monkeypatch.setenv(ENV, "engine")
     build_rootfs(engine, agent=sample_agent, image=debian_base, size="200MiB")
     assert "using the engine's export" in caplog.text
     assert "from its layers" not in caplog.text
+    assert "setup files go through the engine" in caplog.text
+    # The agent and its service, placed by setup.sh from /nexlab or by the engine's put_archive,
+    # come out the same (mode, owners, content; their directories too), as does everything else.
     ours, theirs = _inventory(fast), _inventory(engine)
     assert len(ours) > 1000
     assert ours == theirs
+
+
+def test_a_base_with_its_own_nexlab_directory_gets_the_files_through_the_engine(
+    tmp_path: Path, docker_client, alpine_base: str, sample_agent: Path, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    container = docker_client.containers.run(
+        alpine_base, ["/bin/sh", "-c", "mkdir /nexlab && echo theirs >/nexlab/notes"], detach=True, network_mode="none"
+    )
+    try:
+        assert container.wait()["StatusCode"] == 0
+        tag = "nexlab-test/alpine:own-nexlab"
+        container.commit(*tag.split(":"))
+    finally:
+        container.remove(force=True)
+    caplog.set_level(logging.DEBUG, logger="nexlab.layers")
+    try:
+        output = tmp_path / "rootfs.ext4"
+        build_rootfs(output, agent=sample_agent, image=tag, size="64MiB")
+    finally:
+        docker_client.images.remove(tag, force=True)
+    assert "has its own /nexlab" in caplog.text
+    agent = {f.path: f for f in nexlab.audit(output, hash=False).files}["/usr/local/bin/agent"]
+    assert (agent.type, agent.mode, agent.uid, agent.size) == ("file", 0o755, 0, sample_agent.stat().st_size)
 
 
 def test_fast_path_failure_leaves_no_mount(tmp_path: Path, debian_base: str, sample_agent: Path) -> None:

@@ -22,6 +22,16 @@ warn() { echo "nexlab-warning: $*"; }
 fail() { echo "nexlab-error: $*"; exit 3; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# On a local engine nexlab writes the agent and its service into /nexlab (a directory of
+# this container's own, see nexlab.builder.layers.place_inputs): moved here where they go.
+place() {
+    [ -f "$1" ] || return 0
+    { mkdir -p "${2%/*}" && mv -f "$1" "$2"; } 2>/dev/null \
+        || fail "cannot copy nexlab's setup files into this base image: ${2%/*} is not a directory"
+}
+place /nexlab/agent /usr/local/bin/agent
+place /nexlab/service "$SERVICE"
+
 step 1 "packages"
 if [ "$INIT" != openrc ]; then
     echo "init: $INIT, nothing to install"
