@@ -26,7 +26,8 @@ from nexlab.builder.results import AllocateResult, BuildResult, MkfsResult, Step
 from nexlab.builder.service_check import service_problem
 from nexlab.builder.sizing import DEFAULT_OPTIONS, check_auto
 from nexlab.builder.spec import BuildSpec
-from nexlab.builder.unmount import flushing, unmount
+from nexlab.builder.unmount import unmount
+from nexlab.builder.writeback import flushing
 from nexlab.errors import AgentServiceError, ImageTooSmallError, InputError
 from nexlab.host import sparse
 from nexlab.progress import Progress, or_default, or_logging

@@ -11,8 +11,7 @@ import pytest
 
 from nexlab import allocate, mkfs, mount, unmount
 from nexlab.builder.mkfs import superblock_facts
-from nexlab.builder.unmount import flushing
-from nexlab.builder.writeback import writing_back
+from nexlab.builder.writeback import flushing, writing_back
 from nexlab.errors import InputError, ToolMissingError
 from tests.conftest import loop_devices_for, mounts_containing
 
