@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from nexlab.builder.extract import EMPTIED, KEPT
 from nexlab.errors import NexlabError
-from nexlab.host import owned, signals
+from nexlab.host import owned, safefs, signals
 from nexlab.run import Streaming, stream
 
 if TYPE_CHECKING:
@@ -209,9 +209,7 @@ def place_inputs(container: Container, files: list[tuple[str, bytes, int, int]])
                 base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=directory
             )
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                safefs.rewrite(fd, data)
                 os.fchmod(fd, mode)
                 os.utime(fd, (mtime, mtime))
             finally:
